@@ -1,0 +1,322 @@
+"""Tables, columns and code lists of a verzuimmodel cohort.
+
+A cohort is five tables (``schools``, ``pupils``, ``absence``, ``episodes``,
+``interventions``). This module declares each table once — its columns, their
+types and allowed values, its key and the keys it refers to — and the code lists
+used in them. Everything else (reading, validation, the simulator, the data
+dictionary in ``data/README.md``) reads these declarations.
+
+Code lists
+----------
+``OUTCOMES``
+    How a long-term absence episode ends (the competing outcomes).
+``EPISODE_TYPES``
+    Kinds of long-term absence (LRV, AV, 5a).
+``INTERVENTION_TYPES``
+    In-episode interventions.
+``ABSENCE_TYPES``
+    The absence measures recorded per pupil per school year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+__all__ = [
+    "Code",
+    "Column",
+    "Table",
+    "TABLES",
+    "OUTCOMES",
+    "RETURN_OUTCOMES",
+    "EPISODE_TYPES",
+    "INTERVENTION_TYPES",
+    "ABSENCE_TYPES",
+    "LEVELS",
+    "SCHOOL_TYPES",
+    "VO_TRACKS",
+    "SEXES",
+    "CODE_LISTS",
+    "SchemaError",
+]
+
+
+@dataclass(frozen=True)
+class Code:
+    """One value of a code list, with its Dutch and English label."""
+
+    code: str
+    label_nl: str
+    label_en: str
+    description: str = ""
+
+
+def _codes(*codes: Code) -> dict[str, Code]:
+    return {c.code: c for c in codes}
+
+
+OUTCOMES = _codes(
+    Code("own_school", "terug naar eigen school", "back to own school",
+         "The pupil attends the school where the episode began again."),
+    Code("other_school", "andere school of dagbesteding", "other school or day programme",
+         "The pupil moves to another school or an alternative day programme (dagbesteding)."),
+    Code("work", "werk", "work", "The pupil (16+) starts work; qualification duty met by work-study."),
+    Code("specialist_care", "specialistische zorg", "specialist care",
+         "The pupil enters specialist (mental) health care or a residential setting."),
+    Code("exemption", "vrijstelling", "exemption",
+         "The pupil receives an exemption (e.g. art. 5a Leerplichtwet)."),
+    Code("censored", "loopt nog", "still running",
+         "No outcome observed: the episode was running at the end of follow-up or the pupil moved away."),
+)
+"""How an episode ends. ``censored`` means no outcome was observed."""
+
+RETURN_OUTCOMES = ("own_school", "other_school")
+"""Outcomes that count as a return to school (own school, other school or day programme)."""
+
+EPISODE_TYPES = _codes(
+    Code("LRV", "langdurig relatief verzuim", "long-term relative absence",
+         "Enrolled, unexcused absence longer than 4 weeks."),
+    Code("AV", "absoluut verzuim", "absolute absence", "Of compulsory school age and not enrolled anywhere."),
+    Code("5a", "vrijstelling 5a", "exemption (art. 5a)",
+         "Exempt from compulsory education on physical or psychological grounds."),
+)
+
+INTERVENTION_TYPES = _codes(
+    Code("kernpartnerteam", "kernpartnerteam / actietafel", "core partner team / action table",
+         "Leerplicht, jeugdarts or jeugdverpleegkundige, begeleider passend onderwijs and gezinswerker "
+         "discuss the pupil and agree a plan."),
+    Code("verzuimcoach", "verzuimcoach", "absence coach", "A coach who works with the pupil and family."),
+    Code("mazl", "M@ZL", "M@ZL (medical advice for sick-reported pupils)",
+         "Referral of a frequently or long sick-reported pupil to the youth doctor (jeugdarts)."),
+)
+
+ABSENCE_TYPES = _codes(
+    Code("sick_days", "ziektedagen", "sick days", "School days absent reported sick (excused)."),
+    Code("sick_reports", "ziekmeldingen", "sick reports", "Number of times reported sick."),
+    Code("sick_long_spells", "lange ziekmeldingen", "long sick spells",
+         "Sick reports lasting more than 6 consecutive school days."),
+    Code("late_arrivals", "te laat komen", "late arrivals", "Number of late arrivals (unexcused)."),
+    Code("luxury_days", "luxeverzuim", "luxury absence", "School days absent around holidays without permission."),
+    Code("unexcused_hours", "overig ongeoorloofd verzuim", "other unexcused absence",
+         "Hours of other unexcused absence (truancy), outside long-term absence episodes."),
+    Code("long_absence_days", "dagen langdurig verzuim", "long-term absence days",
+         "School days within a long-term absence episode (LRV) in that school year."),
+)
+"""Absence measures in the ``absence`` table (column name = code)."""
+
+LEVELS = _codes(
+    Code("po", "primair onderwijs", "primary education"),
+    Code("vo", "voortgezet onderwijs", "secondary education"),
+)
+SCHOOL_TYPES = _codes(
+    Code("bo", "basisonderwijs", "mainstream primary"),
+    Code("sbo", "speciaal basisonderwijs", "special primary"),
+    Code("vo", "voortgezet onderwijs", "secondary"),
+)
+VO_TRACKS = _codes(
+    Code("vmbo", "vmbo", "pre-vocational"),
+    Code("havo", "havo", "senior general secondary"),
+    Code("vwo", "vwo", "pre-university"),
+)
+SEXES = _codes(Code("F", "meisje", "girl"), Code("M", "jongen", "boy"))
+
+CODE_LISTS: dict[str, dict[str, Code]] = {
+    "outcome": OUTCOMES,
+    "episode_type": EPISODE_TYPES,
+    "intervention_type": INTERVENTION_TYPES,
+    "level": LEVELS,
+    "school_type": SCHOOL_TYPES,
+    "vo_track": VO_TRACKS,
+    "sex": SEXES,
+}
+
+Kind = Literal["id", "int", "float", "bool", "str", "code", "date"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table.
+
+    Parameters
+    ----------
+    name : column name.
+    kind : ``id`` (identifier: integers or strings, never empty unless nullable), ``int``, ``float``,
+        ``bool``, ``str`` (free text), ``code`` (a value
+        of the code list ``codes``) or ``date``.
+    description : what it holds (used in the data dictionary).
+    required : whether a table must have the column. Optional columns are validated when present.
+    nullable : whether missing values are allowed.
+    codes : name of the code list in ``CODE_LISTS`` (``kind="code"`` only).
+    min, max : inclusive bounds for numeric columns.
+    simulated_only : the column exists only in simulated cohorts (true values behind recorded ones).
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    required: bool = True
+    nullable: bool = False
+    codes: str | None = None
+    min: float | None = None
+    max: float | None = None
+    simulated_only: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: its columns, primary key and foreign keys ``{column: (table, column)}``."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _count(name: str, description: str, *, max: float | None = None, **kw) -> Column:
+    return Column(name, "int", description, min=0, max=max, **kw)
+
+
+_ABSENCE_MEASURES = (
+    _count("sick_days", "School days absent reported sick.", max=366),
+    _count("sick_reports", "Number of sick reports.", max=366),
+    _count("sick_long_spells", "Sick reports lasting more than 6 consecutive school days.", max=366),
+    _count("late_arrivals", "Number of unexcused late arrivals.", max=2000),
+    _count("luxury_days", "School days of luxury absence (around holidays, without permission).", max=366),
+    Column("unexcused_hours", "float", "Hours of other unexcused absence outside long-term episodes.",
+           min=0, max=366 * 8),
+)
+
+TABLES: dict[str, Table] = {
+    "schools": Table(
+        "schools",
+        "One row per school (PO or VO).",
+        (
+            Column("school_id", "id", "School identifier (e.g. BRIN + location)."),
+            Column("region_id", "id", "Region (RMC-regio or samenwerkingsverband) the school belongs to."),
+            Column("level", "code", "School level.", codes="level"),
+            Column("school_type", "code", "School type.", codes="school_type"),
+            Column("approach_start_year", "int",
+                   "School year (its first calendar year, e.g. 2018 for 2018/19) in which the PO preventive "
+                   "approach started at this school; empty if never.",
+                   nullable=True, min=1990, max=2100),
+        ),
+        key=("school_id",),
+    ),
+    "pupils": Table(
+        "pupils",
+        "One row per pupil.",
+        (
+            Column("pupil_id", "id", "Pseudonymised pupil identifier."),
+            Column("po_school_id", "id", "Primary school attended."),
+            Column("vo_school_id", "id", "Secondary school attended; empty if not (yet) in VO.", nullable=True),
+            Column("cohort", "int", "School year (first calendar year) in which the pupil was in group 3.",
+                   min=1990, max=2100),
+            Column("sex", "code", "Sex.", codes="sex"),
+            Column("disadvantaged", "bool", "Low parental education (onderwijsachterstand indicator)."),
+            Column("chronic_illness", "bool", "Chronic physical or mental illness known to JGZ."),
+            Column("special_needs", "bool", "Special educational needs (SBO pupils and pupils with an arrangement)."),
+            Column("vo_track", "code", "VO track in the first VO year; empty if not in VO.",
+                   codes="vo_track", nullable=True),
+            Column("followup_end", "date", "Last date the pupil is observed (end of follow-up or moving away)."),
+        ),
+        key=("pupil_id",),
+        foreign_keys={"po_school_id": ("schools", "school_id"), "vo_school_id": ("schools", "school_id")},
+    ),
+    "absence": Table(
+        "absence",
+        "One row per pupil per school year: exposure and recorded absence by type. Simulated cohorts also "
+        "carry the true values behind the recorded ones (``*_true``).",
+        (
+            Column("pupil_id", "id", "Pupil."),
+            Column("school_id", "id", "School attended that year."),
+            Column("school_year", "int", "School year (first calendar year, e.g. 2018 for 2018/19).",
+                   min=1990, max=2100),
+            Column("level", "code", "po or vo.", codes="level"),
+            Column("grade", "int", "Group (PO, 1-8) or year (VO, 1-6).", min=1, max=8),
+            Column("enrolled_days", "int", "School days enrolled (the exposure).", min=0, max=200),
+            *_ABSENCE_MEASURES,
+            _count("long_absence_days", "School days within a long-term absence episode (LRV).", max=200),
+            *(Column(c.name + "_true", c.kind, "True value behind the recorded " + c.name + " (simulated only).",
+                     required=False, min=c.min, max=c.max, simulated_only=True) for c in _ABSENCE_MEASURES),
+        ),
+        key=("pupil_id", "school_year"),
+        foreign_keys={"pupil_id": ("pupils", "pupil_id"), "school_id": ("schools", "school_id")},
+    ),
+    "episodes": Table(
+        "episodes",
+        "One row per long-term absence episode.",
+        (
+            Column("episode_id", "id", "Episode identifier."),
+            Column("pupil_id", "id", "Pupil."),
+            Column("school_id", "id", "School where the pupil was enrolled (last enrolled, for AV) at the start."),
+            Column("episode_type", "code", "LRV, AV or 5a.", codes="episode_type"),
+            Column("start_date", "date", "First day of absence (LRV, AV) or start of the exemption (5a)."),
+            Column("end_date", "date",
+                   "Day the episode ended or, if censored, the last day observed; empty means still running "
+                   "at the pupil's followup_end.", nullable=True),
+            Column("outcome", "code", "How the episode ended; 'censored' if no outcome was observed.",
+                   codes="outcome"),
+        ),
+        key=("episode_id",),
+        foreign_keys={"pupil_id": ("pupils", "pupil_id"), "school_id": ("schools", "school_id")},
+    ),
+    "interventions": Table(
+        "interventions",
+        "One row per in-episode intervention.",
+        (
+            Column("intervention_id", "id", "Intervention identifier."),
+            Column("pupil_id", "id", "Pupil."),
+            Column("episode_id", "id", "Episode during which it started."),
+            Column("intervention_type", "code", "Type of intervention.", codes="intervention_type"),
+            Column("start_date", "date", "Day the intervention started (within the episode)."),
+        ),
+        key=("intervention_id",),
+        foreign_keys={"pupil_id": ("pupils", "pupil_id"), "episode_id": ("episodes", "episode_id")},
+    ),
+}
+"""The five tables of a cohort, in dependency order."""
+
+
+class SchemaError(ValueError):
+    """A cohort table does not match its declaration.
+
+    The message names the table, the column, the first offending rows and what was expected.
+    """
+
+    def __init__(self, table: str, column: str | None, problem: str, rows: list | None = None,
+                 expected: str | None = None):
+        self.table, self.column, self.problem = table, column, problem
+        self.rows = list(rows or [])
+        self.expected = expected
+        where = f"table '{table}'" + (f", column '{column}'" if column else "")
+        msg = f"{where}: {problem}"
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:5])
+            more = f" (and {len(self.rows) - 5} more)" if len(self.rows) > 5 else ""
+            msg += f" at row(s) {shown}{more}"
+        if expected:
+            msg += f"; expected {expected}"
+        super().__init__(msg)
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty DataFrame with the required columns of table ``name``."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLES[name].required_columns})

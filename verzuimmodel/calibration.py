@@ -1,0 +1,1 @@
+"""Calibration of simulated cohorts against published figures (filled in below)."""

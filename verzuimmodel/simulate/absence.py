@@ -1,0 +1,185 @@
+"""Yearly absence by type for every pupil-year, true and as recorded.
+
+For pupil ``i`` in school year ``y`` (grade index ``g``) and measure ``m``::
+
+    log mu_iym = log(rate_m[level]) + slope_m * g_level + loading_m * prop_i + x_i' beta_m
+                 + school_iy + w_iy + log(E_iy / school_days) + approach terms
+    Y_iym ~ Poisson(mu_iym * G_iym),  G_iym ~ Gamma(theta_m, 1 / theta_m)
+
+with ``prop_i = u_i`` (PO) or ``v_i`` (VO), ``school_iy = a_s`` (PO) or ``b_t + c * a_s`` (VO),
+``w_iy ~ N(0, sd_year^2)`` shared by the measures of the pupil-year, and exposure ``E_iy`` the
+enrolled school days outside long-term absence episodes. Sick days are built from sick reports
+(see :class:`~verzuimmodel.simulate.scenario.Absence`). Recorded PO counts are binomial thinnings
+of the true counts (see :class:`~verzuimmodel.simulate.scenario.Recording`); VO is recorded
+completely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit
+
+from .episodes import EpisodeDraw
+from .population import GRADES, PO_YEARS, Pupils, Schools, aug1
+from .scenario import Measure, Scenario
+
+UNEXCUSED_MEASURES = ("late_arrivals", "luxury_days", "unexcused_hours")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Pupil-year rows (before dropping rows without enrolment)."""
+
+    pupil: np.ndarray
+    grade_index: np.ndarray
+    school_year: np.ndarray
+    vo: np.ndarray
+    enrolled: np.ndarray        # school days enrolled
+    long_days: np.ndarray       # school days in an LRV episode
+    approach_active: np.ndarray  # PO rows: approach running at the school that year
+
+
+def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDraw) -> Rows:
+    """One row per observed pupil-year, with enrolled days and days in long-term episodes."""
+    days = scen.absence.school_days
+    n_years = pupils.n_years
+    first_row = np.concatenate([[0], np.cumsum(n_years)[:-1]])
+    pupil = np.repeat(np.arange(pupils.n), n_years)
+    grade_index = np.arange(len(pupil)) - first_row[pupil]
+    school_year = pupils.cohort[pupil] + grade_index
+    year_start = aug1(school_year)
+    observed_days = np.minimum(aug1(school_year + 1), pupils.followup_end[pupil] + 1) - year_start
+    enrolled_share = np.clip(observed_days, 0, 365) / 365.0
+    # days in episodes, per pupil-year: LRV counts as long-term absence, AV and 5a as not enrolled
+    lrv_share = np.zeros(len(pupil))
+    out_share = np.zeros(len(pupil))
+    for lag in range(GRADES):
+        g = eps.grade + lag
+        ok = g < n_years[eps.pupil]
+        row = first_row[eps.pupil[ok]] + g[ok]
+        ys = year_start[row]
+        overlap = np.clip(np.minimum(eps.end[ok], ys + 365) - np.maximum(eps.start[ok], ys), 0, None) / 365.0
+        lrv = eps.type[ok] == 0
+        lrv_share += np.bincount(row[lrv], overlap[lrv], minlength=len(pupil))
+        out_share += np.bincount(row[~lrv], overlap[~lrv], minlength=len(pupil))
+    enrolled_share = np.clip(enrolled_share - out_share, 0, None)
+    enrolled = np.rint(enrolled_share * days).astype(np.int32)
+    long_days = np.minimum(np.rint(np.minimum(lrv_share, enrolled_share) * days).astype(np.int32), enrolled)
+    vo = grade_index >= PO_YEARS
+    adopt = schools.po_adopt_year[pupils.po_school[pupil]]
+    return Rows(pupil=pupil, grade_index=grade_index, school_year=school_year, vo=vo, enrolled=enrolled,
+                long_days=long_days, approach_active=~vo & (adopt <= school_year))
+
+
+def expected_log_rate(m: Measure, scen: Scenario, rows: Rows, pupils: Pupils, schools: Schools,
+                      shared: np.ndarray) -> np.ndarray:
+    """``log mu`` of measure ``m`` per row, without approach terms and exposure.
+
+    ``shared`` is the part common to all measures: school effect and pupil-year shock.
+    """
+    p = rows.pupil
+    vo = rows.vo
+    level_rate = np.where(vo, np.log(m.vo_rate), np.log(m.po_rate))
+    g = np.where(vo, rows.grade_index - PO_YEARS, rows.grade_index)
+    prop = np.where(vo, pupils.v[p], pupils.u[p])
+    x = (m.female * pupils.female[p] + m.disadvantaged * pupils.disadvantaged[p]
+         + m.chronic_illness * pupils.chronic[p] + m.special_needs * pupils.special[p]
+         + m.vmbo * (vo & (pupils.track[p] == 0)))
+    return level_rate + m.grade_slope * g + m.loading * prop + x + shared
+
+
+def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, exposed: np.ndarray,
+                 rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """True and recorded absence per row; also the truth of the approach's VO effect.
+
+    Returns ``(columns, truth)``; ``truth["po_approach_vo_rate_ratio"]`` is the marginal rate
+    ratio of VO unexcused hours per school day of exposure, with vs without the approach, over
+    the cohort's VO pupil-years (expected values given all latent draws, same exposure).
+    """
+    a, var, ap = scen.absence, scen.variation, scen.approach
+    n = len(rows.pupil)
+    p = rows.pupil
+    po_eff = schools.po_effect[pupils.po_school[p]]
+    vo_eff = schools.vo_effect[pupils.vo_school[p]] + var.po_school_carryover * po_eff
+    shared = np.where(rows.vo, vo_eff, po_eff) + rng.normal(0.0, var.sd_year, n)
+    exposure = np.maximum(rows.enrolled - rows.long_days, 0)
+    log_exposure = np.log(np.maximum(exposure, 1e-12) / a.school_days)
+    exposed_vo = rows.vo & exposed[p]
+    po_true_rr = np.where(rows.approach_active, np.log(ap.po_true_rate_ratio), 0.0)
+    vo_unexcused_effect = np.log(ap.vo_unexcused_rate_ratio) + ap.modifier_disadvantaged * pupils.disadvantaged[p]
+
+    true: dict[str, np.ndarray] = {}
+    truth: dict[str, float] = {}
+    for name in ("sick_reports", *UNEXCUSED_MEASURES):
+        m: Measure = getattr(a, name)
+        eta = expected_log_rate(m, scen, rows, pupils, schools, shared) + log_exposure
+        if name == "unexcused_hours":
+            truth.update(_vo_rate_ratio_truth(eta, rows.vo, exposed_vo, vo_unexcused_effect, exposure))
+            eta = eta + np.where(exposed_vo, vo_unexcused_effect, 0.0)
+        if name == "sick_reports":
+            eta = eta + np.where(exposed_vo, np.log(ap.vo_sick_rate_ratio), 0.0)
+        else:
+            eta = eta + po_true_rr
+        mu = np.where(exposure > 0, np.exp(eta), 0.0)
+        true[name] = rng.poisson(mu * rng.gamma(m.dispersion, 1.0 / m.dispersion, n))
+    # sick days from sick reports: long spells (> 6 days) and short ones
+    q_long = expit(a.long_spell_logit + a.long_spell_chronic * pupils.chronic[p])
+    reports = true["sick_reports"]
+    long_sp = rng.binomial(reports, q_long)
+    short_sp = reports - long_sp
+    short_extra = rng.poisson(short_sp * (a.short_spell_mean - 1.0))
+    long_extra = rng.poisson(long_sp * (a.long_spell_mean - 7.0))
+    sick_days = short_sp + short_extra + 7 * long_sp + long_extra
+    # a year holds only so many school days: cap sick and luxury days at the exposure
+    sick_days = np.minimum(sick_days, exposure)
+    true["sick_days"] = sick_days
+    true["sick_long_spells"] = long_sp
+    true["luxury_days"] = np.minimum(true["luxury_days"], exposure - sick_days)
+    true["unexcused_hours"] = np.minimum(true["unexcused_hours"], 8 * (exposure - sick_days - true["luxury_days"]))
+
+    # recording: PO counts thinned with the school's detection probability, VO complete
+    z = schools.po_detection_z[pupils.po_school[p]]
+    shift = scen.recording.approach_shift * rows.approach_active + scen.recording.sd_school * z
+    det_sick = np.where(rows.vo, 1.0, expit(logit(scen.recording.po_detection_sick) + shift))
+    det_unexc = np.where(rows.vo, 1.0, expit(logit(scen.recording.po_detection_unexcused) + shift))
+    rec_long = rng.binomial(long_sp, det_sick)
+    rec_short = rng.binomial(short_sp, det_sick)
+    # a recorded spell brings its days: the extra days of recorded spells, shared out binomially
+    rec_short_extra = rng.binomial(short_extra, rec_short / np.maximum(short_sp, 1))
+    rec_long_extra = rng.binomial(long_extra, rec_long / np.maximum(long_sp, 1))
+    recorded = {
+        "sick_days": np.minimum(rec_short + rec_short_extra + 7 * rec_long + rec_long_extra, sick_days),
+        "sick_reports": rec_long + rec_short,
+        "sick_long_spells": rec_long,
+        **{name: rng.binomial(true[name], det_unexc) for name in UNEXCUSED_MEASURES},
+    }
+    columns = {}
+    for name in ("sick_days", "sick_reports", "sick_long_spells", "late_arrivals", "luxury_days", "unexcused_hours"):
+        dtype = np.float64 if name == "unexcused_hours" else np.int32
+        columns[name] = recorded[name].astype(dtype)
+        columns[name + "_true"] = true[name].astype(dtype)
+    truth["po_detection_sick"] = {
+        "sick_without_approach": scen.recording.po_detection_sick,
+        "unexcused_without_approach": scen.recording.po_detection_unexcused,
+        "mean_sick_with_approach_active": float(det_sick[rows.approach_active].mean()) if rows.approach_active.any()
+        else None,
+        "mean_sick_without_approach": float(det_sick[~rows.vo & ~rows.approach_active].mean())
+        if (~rows.vo & ~rows.approach_active).any() else None,
+    }
+    return columns, truth
+
+
+def _vo_rate_ratio_truth(eta, vo, exposed_vo, effect, exposure) -> dict[str, float]:
+    """Marginal rate ratios of VO unexcused hours from potential outcomes (expected values, same exposure).
+
+    ``po_approach_vo_rate_ratio`` = sum mu_iy(1) / sum mu_iy(0) over all VO pupil-years (every pupil
+    with vs without the approach); ``..._exposed`` the same over the exposed pupils' VO years.
+    """
+    mu0 = np.where(exposure > 0, np.exp(eta), 0.0)[vo]
+    mu1 = mu0 * np.exp(effect[vo])
+    ex = exposed_vo[vo]
+    ratio = float(mu1.sum() / mu0.sum()) if mu0.sum() > 0 else 1.0
+    ratio_ex = float(mu1[ex].sum() / mu0[ex].sum()) if mu0[ex].sum() > 0 else ratio
+    return {"po_approach_vo_rate_ratio": ratio, "po_approach_vo_rate_ratio_exposed": ratio_ex}

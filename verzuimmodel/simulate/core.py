@@ -1,0 +1,219 @@
+"""``simulate``: draw a synthetic cohort from a :class:`Scenario`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..schema import CODE_LISTS, RETURN_OUTCOMES
+from .absence import draw_absence, pupil_years
+from .episodes import OUTCOME_CODES, TYPES, EpisodeDraw, draw_episodes
+from .population import NEVER, PO_YEARS, VO_ID_OFFSET, Pupils, Schools, draw_pupils, draw_schools
+from .scenario import Scenario
+
+__all__ = ["simulate"]
+
+TRACKS = ("vmbo", "havo", "vwo")
+
+
+def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.Generator = 0) -> Cohort:
+    r"""Draw a synthetic pupil cohort with known true effects.
+
+    The data-generating process (all parameters in ``scenario``; defaults calibrated to the
+    published figures in ``data/calibration_targets.csv``):
+
+    1. **Schools.** Regions hold PO and VO schools. PO sizes follow the CBS size bands; a share
+       are SBO. PO school effect :math:`a_s \sim N(0, \sigma_{po}^2)`, VO school effect
+       :math:`b_t \sim N(0, \sigma_{vo}^2)`, gamma frailties :math:`Z_s, Z_t` (mean 1, variance
+       :math:`\theta`) on the return hazard, a detection effect per PO school.
+    2. **Pupils.** Grade cohorts of every PO school, followed from group 3 to VO year 4. Sex,
+       disadvantage (school-clustered), chronic illness, special needs (all SBO pupils), VO track.
+       Latent propensity :math:`u_i \sim N(0,1)` in PO and :math:`v_i = \rho u_i + \sqrt{1-\rho^2}e_i`
+       in VO. Each PO school spreads its pupils over its region's VO schools (Dirichlet), so PO and
+       VO school effects are cross-classified. Follow-up ends at the study end, after VO year 4, or
+       when the pupil moves away (exponential).
+    3. **The PO approach.** Adoption years per PO school by design (parallel, stepped wedge,
+       staggered, observational with confounding by the school effect :math:`a_s`). A pupil is
+       exposed if the school had adopted by group ``exposed_from_grade``.
+    4. **Long-term absence episodes** (LRV, AV, 5a): yearly onset
+       :math:`\lambda_{iy} = \lambda_{level}\exp(\kappa\,prop_i + x_i'\beta + \text{school} + \log RR_{ep}\,
+       \text{exposed}_i)\,\cdot\,RR_{rec}^{[\text{earlier episode}]}`; cause-specific return and
+       non-return hazards :math:`h(t) = \lambda \gamma t^{\gamma-1}\ldots` with :math:`\gamma<1`
+       (negative duration dependence), school frailty, and in-episode interventions that multiply
+       the return hazard by :math:`HR_j` from their start :math:`s_j` (time-varying). Censoring at
+       follow-up end. An exemption outcome starts a 5a episode. See
+       :class:`~verzuimmodel.simulate.scenario.Episodes`.
+    5. **Yearly absence** (sick reports and days, lateness, luxury absence, unexcused hours):
+       negative binomial counts with exposure; PO records thinned by a detection probability
+       the approach raises. See :mod:`verzuimmodel.simulate.absence`.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    seed : int, SeedSequence or Generator
+        The only source of randomness (``np.random.default_rng(seed)``); global state is untouched.
+
+    Returns
+    -------
+    Cohort
+        With ``truth``:
+
+        - ``po_approach_vo_rate_ratio``: marginal rate ratio of VO unexcused hours per school day,
+          every pupil with vs without the approach, from potential outcomes (expected values given
+          the drawn latent variables). ``..._exposed``: the same among exposed pupils.
+        - ``po_approach_vo_rate_ratio_conditional``: the rate ratio conditional on pupil and school
+          effects (for a non-disadvantaged pupil).
+        - ``po_approach_vo_episode_rate_ratio``: conditional rate ratio of VO episode onset.
+        - ``po_approach_po_true_rate_ratio``: effect on true PO unexcused absence while active.
+        - ``intervention_hr``: ``{type: HR}``, the hazard ratio of return to school (own or other
+          school) from the start of the intervention, conditional on pupil covariates and school
+          frailty.
+        - ``return_cif``: cumulative incidence of return to school by 3 and 6 months among LRV
+          episodes (from latent, uncensored durations).
+        - ``duration_shape``, ``frailty_variance``, ``notes`` (what each entry is conditional on), ...
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    schools = draw_schools(scenario, rng)
+    pupils = draw_pupils(scenario, schools, rng)
+    adopt = schools.po_adopt_year[pupils.po_school]
+    exposed = adopt <= pupils.cohort + (scenario.approach.exposed_from_grade - 3)
+    eps = draw_episodes(scenario, schools, pupils, exposed, rng)
+    rows = pupil_years(scenario, schools, pupils, eps)
+    columns, abs_truth = draw_absence(scenario, schools, pupils, rows, exposed, rng)
+    truth = _truth(scenario, schools, pupils, exposed, eps, abs_truth)
+    seed_value = seed if isinstance(seed, (int, np.integer)) else None
+    return Cohort(
+        schools=_schools_table(schools),
+        pupils=_pupils_table(pupils),
+        absence=_absence_table(scenario, pupils, rows, columns),
+        episodes=_episodes_table(eps, pupils),
+        interventions=_interventions_table(scenario, eps, pupils),
+        truth=truth, scenario=scenario, seed=seed_value,
+    )
+
+
+def _cat(values, codes: str) -> pd.Categorical:
+    return pd.Categorical(values, categories=list(CODE_LISTS[codes]))
+
+
+def _dates(day_numbers) -> np.ndarray:
+    return np.asarray(day_numbers, dtype="int64").astype("datetime64[D]").astype("datetime64[ns]")
+
+
+def _po_id(index):
+    return np.asarray(index, dtype=np.int64) + 1
+
+
+def _vo_id(index):
+    return np.asarray(index, dtype=np.int64) + 1 + VO_ID_OFFSET
+
+
+def _schools_table(s: Schools) -> pd.DataFrame:
+    n_po, n_vo = len(s.po_region), len(s.vo_region)
+    adopt = pd.array(np.where(s.po_adopt_year == NEVER, 0, s.po_adopt_year), dtype="Int64")
+    adopt[s.po_adopt_year == NEVER] = pd.NA
+    return pd.DataFrame({
+        "school_id": np.concatenate([s.po_id, s.vo_id]),
+        "region_id": np.concatenate([s.po_region, s.vo_region]).astype(np.int64) + 1,
+        "level": _cat(["po"] * n_po + ["vo"] * n_vo, "level"),
+        "school_type": _cat(np.concatenate([np.where(s.po_sbo, "sbo", "bo"), np.full(n_vo, "vo")]), "school_type"),
+        "approach_start_year": pd.concat([pd.Series(adopt), pd.Series(pd.array([pd.NA] * n_vo, dtype="Int64"))],
+                                         ignore_index=True),
+    })
+
+
+def _pupils_table(p: Pupils) -> pd.DataFrame:
+    in_vo = p.n_years > PO_YEARS
+    vo_id = pd.array(_vo_id(p.vo_school), dtype="Int64")
+    vo_id[~in_vo] = pd.NA
+    track = np.asarray(TRACKS, dtype=object)[p.track]
+    track[~in_vo] = None
+    return pd.DataFrame({
+        "pupil_id": np.arange(1, p.n + 1, dtype=np.int64),
+        "po_school_id": _po_id(p.po_school),
+        "vo_school_id": vo_id,
+        "cohort": p.cohort.astype(np.int64),
+        "sex": _cat(np.where(p.female, "F", "M"), "sex"),
+        "disadvantaged": p.disadvantaged,
+        "chronic_illness": p.chronic,
+        "special_needs": p.special,
+        "vo_track": _cat(track, "vo_track"),
+        "followup_end": _dates(p.followup_end),
+    })
+
+
+def _absence_table(scen: Scenario, p: Pupils, rows, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    keep = rows.enrolled > 0
+    pupil = rows.pupil[keep]
+    vo = rows.vo[keep]
+    gi = rows.grade_index[keep]
+    school = np.where(vo, _vo_id(p.vo_school[pupil]), _po_id(p.po_school[pupil]))
+    measures = {k: v[keep] for k, v in columns.items()}
+    ordered = ["sick_days", "sick_reports", "sick_long_spells", "late_arrivals", "luxury_days", "unexcused_hours"]
+    return pd.DataFrame({
+        "pupil_id": pupil.astype(np.int64) + 1,
+        "school_id": school,
+        "school_year": rows.school_year[keep].astype(np.int32),
+        "level": pd.Categorical.from_codes(vo.astype(np.int8), categories=list(CODE_LISTS["level"])),
+        "grade": np.where(vo, gi - PO_YEARS + 1, gi + 3).astype(np.int8),
+        "enrolled_days": rows.enrolled[keep],
+        **{k: measures[k] for k in ordered},
+        "long_absence_days": rows.long_days[keep],
+        **{k + "_true": measures[k + "_true"] for k in ordered},
+    })
+
+
+def _episodes_table(e: EpisodeDraw, p: Pupils) -> pd.DataFrame:
+    return pd.DataFrame({
+        "episode_id": np.arange(1, e.n + 1, dtype=np.int64),
+        "pupil_id": e.pupil.astype(np.int64) + 1,
+        "school_id": np.where(e.school_vo, _vo_id(e.school), _po_id(e.school)),
+        "episode_type": _cat(np.asarray(TYPES, dtype=object)[e.type], "episode_type"),
+        "start_date": _dates(e.start),
+        "end_date": _dates(e.end),
+        "outcome": _cat(np.asarray(OUTCOME_CODES, dtype=object)[e.outcome], "outcome"),
+    })
+
+
+def _interventions_table(scen: Scenario, e: EpisodeDraw, p: Pupils) -> pd.DataFrame:
+    names = np.asarray(list(scen.interventions), dtype=object)
+    return pd.DataFrame({
+        "intervention_id": np.arange(1, len(e.iv_episode) + 1, dtype=np.int64),
+        "pupil_id": e.pupil[e.iv_episode].astype(np.int64) + 1,
+        "episode_id": e.iv_episode.astype(np.int64) + 1,
+        "intervention_type": _cat(names[e.iv_type] if len(names) else [], "intervention_type"),
+        "start_date": _dates(e.iv_start),
+    })
+
+
+def _truth(scen: Scenario, schools: Schools, pupils: Pupils, exposed: np.ndarray, e: EpisodeDraw,
+           abs_truth: dict) -> dict:
+    ap, ep = scen.approach, scen.episodes
+    lrv = e.type == 0
+    ret = np.isin(np.asarray(OUTCOME_CODES)[e.latent_cause], RETURN_OUTCOMES)
+    cif = {f"{m}m": float(np.mean(ret[lrv] & (e.latent_duration[lrv] <= days))) if lrv.any() else None
+           for m, days in ((3, 91), (6, 182))}
+    return {
+        **abs_truth,
+        "po_approach_vo_rate_ratio_conditional": ap.vo_unexcused_rate_ratio,
+        "po_approach_vo_episode_rate_ratio": ap.vo_episode_rate_ratio,
+        "po_approach_po_true_rate_ratio": ap.po_true_rate_ratio,
+        "intervention_hr": {name: iv.hr for name, iv in scen.interventions.items()},
+        "return_cif": cif,
+        "duration_shape": ep.shape,
+        "frailty_variance": ep.frailty_variance,
+        "design": ap.design,
+        "n_po_schools_adopting": int((schools.po_adopt_year != NEVER).sum()),
+        "share_pupils_exposed": float(exposed.mean()),
+        "notes": {
+            "po_approach_vo_rate_ratio": "marginal over pupils and schools: sum of expected VO unexcused hours of "
+                                         "all pupils with the approach / without it (potential outcomes)",
+            "po_approach_vo_rate_ratio_conditional": "conditional on pupil propensity, covariates and school effects",
+            "po_approach_vo_episode_rate_ratio": "conditional rate ratio of VO episode onset",
+            "intervention_hr": "cause-specific HR of return to school (own or other), conditional on pupil "
+                               "covariates and school frailty; time-varying from the intervention's start",
+            "return_cif": "share of LRV episodes ending in a return to school within 3 / 6 months of the first "
+                          "absence day, without censoring",
+        },
+    }

@@ -1,0 +1,207 @@
+"""Regions, schools, pupils and the PO approach's adoption schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit
+
+from .scenario import Approach, Population, Scenario
+
+GRADES = 10
+"""Years followed per pupil: PO groups 3-8 (grade index 0-5) and VO years 1-4 (6-9)."""
+PO_YEARS = 6
+NEVER = np.iinfo(np.int32).max
+"""Adoption year of a school that never adopts."""
+
+VO_ID_OFFSET = 100_000
+"""VO school ids start here so PO and VO ids never collide."""
+
+
+@dataclass(frozen=True)
+class Schools:
+    """Schools as arrays (index = position). PO ids are ``1..n_po``, VO ids ``VO_ID_OFFSET + 1..``."""
+
+    po_region: np.ndarray
+    po_sbo: np.ndarray
+    po_size: np.ndarray
+    po_effect: np.ndarray          # a_s, log-rate scale
+    po_detection_z: np.ndarray     # standard normal, recording
+    po_frailty: np.ndarray         # Z_s, return hazard
+    po_disadvantaged_share: np.ndarray
+    po_adopt_year: np.ndarray      # int32, NEVER if never
+    vo_region: np.ndarray
+    vo_effect: np.ndarray          # b_t
+    vo_frailty: np.ndarray
+
+    @property
+    def po_id(self) -> np.ndarray:
+        return np.arange(1, len(self.po_region) + 1, dtype=np.int64)
+
+    @property
+    def vo_id(self) -> np.ndarray:
+        return VO_ID_OFFSET + np.arange(1, len(self.vo_region) + 1, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Pupils:
+    """Pupils as arrays (index = position; pupil id = index + 1)."""
+
+    po_school: np.ndarray      # index into PO schools
+    vo_school: np.ndarray      # index into VO schools
+    cohort: np.ndarray         # school year in group 3
+    female: np.ndarray
+    disadvantaged: np.ndarray
+    chronic: np.ndarray
+    special: np.ndarray
+    track: np.ndarray          # 0 vmbo, 1 havo, 2 vwo
+    u: np.ndarray              # PO propensity
+    v: np.ndarray              # VO propensity
+    followup_end: np.ndarray   # day number (days since 1970-01-01), inclusive
+
+    @property
+    def n(self) -> int:
+        return len(self.po_school)
+
+    @property
+    def n_years(self) -> np.ndarray:
+        """School years observed (grade index 0..n_years-1 have at least one day)."""
+        start = aug1(self.cohort)
+        years = (self.followup_end - start) // 365 + 1
+        return np.clip(years, 0, GRADES).astype(np.int64)
+
+
+def aug1(year) -> np.ndarray:
+    """Day number of 1 August of ``year`` (the first day of school year ``year``/``year+1``)."""
+    year = np.asarray(year, dtype=np.int64)
+    # 365 days a year plus one per leap year in 1970..year (its 29 Feb falls before 1 Aug); 212 = 1 Jan -> 1 Aug
+    def leap_years_upto(y):
+        return y // 4 - y // 100 + y // 400
+
+    return (year - 1970) * 365 + leap_years_upto(year) - leap_years_upto(1969) + 212
+
+
+def draw_schools(scen: Scenario, rng: np.random.Generator) -> Schools:
+    """Draw regions, PO and VO schools, their effects and the approach's adoption years."""
+    p, var = scen.population, scen.variation
+    n_po, n_vo = p.n_po_schools, p.n_vo_schools
+    po_region = np.sort(np.arange(n_po) % p.n_regions)
+    vo_region = np.sort(np.arange(n_vo) % p.n_regions)
+    po_sbo = rng.random(n_po) < p.sbo_share
+    size = _draw_sizes(p, po_sbo, rng)
+    po_effect = rng.normal(0.0, var.sd_po_school, n_po)
+    theta = scen.episodes.frailty_variance
+    po_frailty, vo_frailty = (_gamma_frailty(theta, k, rng) for k in (n_po, n_vo))
+    disadv_share = rng.beta(4 * p.p_disadvantaged + 1e-9, 4 * (1 - p.p_disadvantaged) + 1e-9, n_po)
+    return Schools(
+        po_region=po_region, po_sbo=po_sbo, po_size=size, po_effect=po_effect,
+        po_detection_z=rng.normal(size=n_po), po_frailty=po_frailty, po_disadvantaged_share=disadv_share,
+        po_adopt_year=adoption_years(scen.approach, po_region, po_effect, var.sd_po_school, rng),
+        vo_region=vo_region, vo_effect=rng.normal(0.0, var.sd_vo_school, n_vo), vo_frailty=vo_frailty,
+    )
+
+
+def _gamma_frailty(theta: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    if theta <= 0:
+        return np.ones(n)
+    return rng.gamma(1.0 / theta, theta, n)
+
+
+def _draw_sizes(p: Population, sbo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """PO school sizes: CBS bands for mainstream schools, exponential-ish for SBO, rescaled to ``n_po_pupils``."""
+    edges = np.asarray(p.po_size_band_edges)
+    w = np.asarray(p.po_size_band_weights)
+    n = len(sbo)
+    band = rng.choice(len(w), size=n, p=w / w.sum())
+    size = edges[band] + rng.random(n) * (edges[band + 1] - edges[band])
+    size[sbo] = rng.gamma(4.0, p.sbo_mean_size / 4.0, sbo.sum())
+    if p.n_po_pupils is not None:
+        size *= p.n_po_pupils / size.sum()
+    return np.maximum(np.rint(size), 8).astype(np.int64)
+
+
+def adoption_years(ap: Approach, region: np.ndarray, effect: np.ndarray, sd: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """First school year with the approach for each PO school (``NEVER`` if never); see :class:`Approach`."""
+    n = len(region)
+    years = np.full(n, NEVER, dtype=np.int64)
+    if ap.design == "none":
+        return years
+    if ap.design == "parallel":
+        order = np.lexsort((rng.random(n), region))          # random order within region
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
+        first = np.searchsorted(region[order], region)        # region's first position (regions are sorted)
+        size = np.bincount(region)[region]
+        treated = (rank - first) < np.rint(ap.share_treated * size)
+        years[treated] = ap.start_year
+    elif ap.design == "stepped_wedge":
+        step = rng.permutation(np.arange(n) % ap.n_steps)
+        years = ap.start_year + step
+    elif ap.design == "staggered":
+        order = rng.permutation(n)
+        n_treated = max(min(ap.pilot_schools, n), int(round(ap.share_treated * n)))
+        position = np.arange(n_treated)
+        wave = np.where(position < ap.pilot_schools, 0,
+                        1 + (position - ap.pilot_schools) // max(ap.wave_size, 1))
+        years[order[:n_treated]] = ap.start_year + wave
+    elif ap.design == "observational":
+        z = effect / sd if sd > 0 else np.zeros(n)
+        share = min(max(ap.share_treated, 1e-6), 1 - 1e-6)
+        adopt = rng.random(n) < expit(logit(share) + ap.confounding * z)
+        years[adopt] = ap.start_year
+    return years
+
+
+def draw_pupils(scen: Scenario, schools: Schools, rng: np.random.Generator) -> Pupils:
+    """Pupils of ``n_cohorts`` grade cohorts of every PO school, with covariates, propensities and follow-up."""
+    p, var = scen.population, scen.variation
+    per_cohort = np.maximum(np.rint(schools.po_size / 8.0), 1).astype(np.int64)
+    po_school = np.repeat(np.arange(len(per_cohort)), per_cohort)
+    po_school = np.tile(po_school, p.n_cohorts)
+    cohort = np.repeat(p.first_cohort + np.arange(p.n_cohorts), per_cohort.sum())
+    n = len(po_school)
+    sbo = schools.po_sbo[po_school]
+    female = rng.random(n) < p.p_female
+    disadvantaged = rng.random(n) < schools.po_disadvantaged_share[po_school]
+    chronic = rng.random(n) < p.p_chronic_illness
+    special = sbo | (rng.random(n) < p.p_special_needs)
+    u = rng.standard_normal(n)
+    rho = var.tracking_rho
+    v = rho * u + np.sqrt(1 - rho**2) * rng.standard_normal(n)
+    track = _draw_tracks(p, disadvantaged, special, u, rng)
+    vo_school = _draw_feeders(p, schools, po_school, rng)
+    start = aug1(cohort)
+    moved = start + rng.exponential(365.0 / p.move_rate, n).astype(np.int64) if p.move_rate > 0 else np.full(n, NEVER)
+    study_end = np.datetime64(p.followup_end, "D").astype(np.int64)
+    followup_end = np.minimum(np.minimum(moved, study_end), aug1(cohort + GRADES) - 1)
+    return Pupils(po_school=po_school, vo_school=vo_school, cohort=cohort, female=female, disadvantaged=disadvantaged,
+                  chronic=chronic, special=special, track=track, u=u, v=v, followup_end=followup_end)
+
+
+def _draw_tracks(p: Population, disadvantaged, special, u, rng) -> np.ndarray:
+    """VO track by rank of a latent score: the lowest ``vmbo_share`` go to vmbo, the next ``havo_share`` to havo."""
+    score = -0.8 * disadvantaged - 1.0 * special - 0.3 * u + rng.standard_normal(len(u))
+    rank = np.argsort(np.argsort(score)) / max(len(u), 1)
+    return np.where(rank < p.vmbo_share, 0, np.where(rank < p.vmbo_share + p.havo_share, 1, 2)).astype(np.int8)
+
+
+def _draw_feeders(p: Population, schools: Schools, po_school: np.ndarray, rng) -> np.ndarray:
+    """VO school of each pupil: each PO school spreads its pupils over its region's VO schools (Dirichlet)."""
+    vo_school = np.empty(len(po_school), dtype=np.int64)
+    pupil_region = schools.po_region[po_school]
+    for r in range(p.n_regions):
+        vo_idx = np.flatnonzero(schools.vo_region == r)
+        po_idx = np.flatnonzero(schools.po_region == r)
+        probs = rng.dirichlet(np.full(len(vo_idx), p.feeder_concentration), size=len(po_idx))
+        cdf = np.cumsum(probs, axis=1)
+        cdf[:, -1] = 1.0
+        members = np.flatnonzero(pupil_region == r)
+        row = np.searchsorted(po_idx, po_school[members])
+        draw = rng.random(len(members))
+        # the draw's position in the pupil's cdf row, as one searchsorted over the rows laid end to end
+        flat = (cdf + 2.0 * np.arange(len(po_idx))[:, None]).ravel()
+        choice = np.searchsorted(flat, draw + 2.0 * row, side="right") - row * len(vo_idx)
+        vo_school[members] = vo_idx[np.minimum(choice, len(vo_idx) - 1)]
+    return vo_school

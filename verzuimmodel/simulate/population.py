@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit, logit, ndtri
+from scipy.stats import beta
+from scipy.stats import gamma as gamma_dist
 
 from .scenario import Approach, Population, Scenario
 
@@ -88,24 +90,43 @@ def draw_schools(scen: Scenario, rng: np.random.Generator) -> Schools:
     n_po, n_vo = p.n_po_schools, p.n_vo_schools
     po_region = np.sort(np.arange(n_po) % p.n_regions)
     vo_region = np.sort(np.arange(n_vo) % p.n_regions)
-    po_sbo = rng.random(n_po) < p.sbo_share
+    po_sbo = np.zeros(n_po, dtype=bool)
+    po_sbo[rng.permutation(n_po)[:int(round(p.sbo_share * n_po))]] = True
     size = _draw_sizes(p, po_sbo, rng)
-    po_effect = rng.normal(0.0, var.sd_po_school, n_po)
     theta = scen.episodes.frailty_variance
-    po_frailty, vo_frailty = (_gamma_frailty(theta, k, rng) for k in (n_po, n_vo))
-    disadv_share = rng.beta(4 * p.p_disadvantaged + 1e-9, 4 * (1 - p.p_disadvantaged) + 1e-9, n_po)
+    po_u = _school_uniforms(var.school_sampling, po_region, 3, rng)
+    vo_u = _school_uniforms(var.school_sampling, vo_region, 2, rng)
+    po_effect = var.sd_po_school * ndtri(po_u[0])
+    m = p.p_disadvantaged
+    disadv_share = beta.ppf(po_u[2], 4 * m + 1e-9, 4 * (1 - m) + 1e-9)
     return Schools(
         po_region=po_region, po_sbo=po_sbo, po_size=size, po_effect=po_effect,
-        po_detection_z=rng.normal(size=n_po), po_frailty=po_frailty, po_disadvantaged_share=disadv_share,
+        po_detection_z=rng.normal(size=n_po), po_frailty=_gamma_frailty(theta, po_u[1]),
+        po_disadvantaged_share=disadv_share,
         po_adopt_year=adoption_years(scen.approach, po_region, po_effect, var.sd_po_school, rng),
-        vo_region=vo_region, vo_effect=rng.normal(0.0, var.sd_vo_school, n_vo), vo_frailty=vo_frailty,
+        vo_region=vo_region, vo_effect=var.sd_vo_school * ndtri(vo_u[0]), vo_frailty=_gamma_frailty(theta, vo_u[1]),
     )
 
 
-def _gamma_frailty(theta: float, n: int, rng: np.random.Generator) -> np.ndarray:
+def _school_uniforms(sampling: str, region: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` uniform draws per school: independent, or stratified (Latin hypercube) within each region."""
+    u = rng.random((k, len(region)))
+    if sampling == "iid":
+        return u
+    size = np.bincount(region)[region]
+    first = np.searchsorted(region, region)          # regions are sorted: first position of the school's region
+    for row in range(k):
+        rank = np.empty(len(region), np.int64)
+        rank[np.lexsort((rng.random(len(region)), region))] = np.arange(len(region))
+        u[row] = (rank - first + u[row]) / size
+    return u
+
+
+def _gamma_frailty(theta: float, u: np.ndarray) -> np.ndarray:
+    """Gamma frailty with mean 1 and variance ``theta`` by inversion of uniforms ``u``."""
     if theta <= 0:
-        return np.ones(n)
-    return rng.gamma(1.0 / theta, theta, n)
+        return np.ones(len(u))
+    return gamma_dist.ppf(u, 1.0 / theta, scale=theta)
 
 
 def _draw_sizes(p: Population, sbo: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -88,13 +88,20 @@ class Variation:
     and ``b_t ~ N(0, sd_vo_school^2)`` are PO and VO school effects; the PO school keeps weight
     ``po_school_carryover`` in VO. ``w_iy ~ N(0, sd_year^2)`` is a pupil-year shock shared by
     the measures of that year.
+
+    ``school_sampling`` says how school-level draws (effects, frailties, disadvantage shares) are
+    made within a region: ``iid`` (independent) or ``stratified`` (Latin hypercube: each school
+    keeps exactly the same marginal distribution, but a region's schools spread evenly over it,
+    so a region of a few schools is a typical one). Use ``iid`` when the variation between
+    regions matters, e.g. when diagnosing a design's cluster-level variance.
     """
 
-    tracking_rho: float = 0.85
-    sd_po_school: float = 0.22
-    sd_vo_school: float = 0.22
+    tracking_rho: float = 0.9
+    sd_po_school: float = 0.35
+    sd_vo_school: float = 0.35
     po_school_carryover: float = 0.5
-    sd_year: float = 0.25
+    sd_year: float = 0.15
+    school_sampling: Literal["iid", "stratified"] = "iid"
 
 
 @dataclass(frozen=True)
@@ -129,14 +136,14 @@ class Absence:
 
     school_days: int = 190
     sick_reports: Measure = field(default_factory=lambda: Measure(
-        po_rate=2.0, vo_rate=2.6, grade_slope=0.0, loading=0.55, dispersion=3.0, female=0.1,
-        chronic_illness=0.5, special_needs=0.45, vmbo=0.2))
+        po_rate=1.1, vo_rate=1.3, grade_slope=0.0, loading=1.0, dispersion=8.0, female=0.1,
+        chronic_illness=0.5, special_needs=0.45, vmbo=0.35))
     late_arrivals: Measure = field(default_factory=lambda: Measure(
         po_rate=2.0, vo_rate=5.0, grade_slope=0.05, loading=0.6, dispersion=1.0, disadvantaged=0.3, vmbo=0.3))
     luxury_days: Measure = field(default_factory=lambda: Measure(
-        po_rate=0.25, vo_rate=0.2, loading=0.5, dispersion=0.3, disadvantaged=0.5))
+        po_rate=0.4, vo_rate=0.2, loading=0.5, dispersion=0.3, disadvantaged=0.5))
     unexcused_hours: Measure = field(default_factory=lambda: Measure(
-        po_rate=1.5, vo_rate=8.0, grade_slope=0.15, loading=0.9, dispersion=0.5, disadvantaged=0.4,
+        po_rate=3.0, vo_rate=2.8, grade_slope=0.1, loading=1.3, dispersion=0.8, disadvantaged=0.4,
         special_needs=0.3, vmbo=0.4))
     short_spell_mean: float = 1.9
     long_spell_logit: float = -3.6
@@ -184,7 +191,7 @@ class Episodes:
     """
 
     onset_po: float = 0.00045
-    onset_vo: float = 0.0042
+    onset_vo: float = 0.0048
     grade_slope_vo: float = 0.25
     loading: float = 0.7
     disadvantaged: float = 0.5
@@ -192,18 +199,18 @@ class Episodes:
     special_needs: float = 0.6
     school_loading: float = 1.0
     recurrence_rr: float = 3.0
-    p5a_logit: float = -2.8
+    p5a_logit: float = -2.05
     p5a_chronic: float = 1.2
     p5a_special: float = 1.0
-    p_av: float = 0.15
+    p_av: float = 0.2
     lrv_min_days: int = 28
     shape: float = 0.7
-    ret_scale: float = 0.07
+    ret_scale: float = 0.068
     non_scale: float = 0.012
     own_school_share: float = 0.6
     nonreturn_shares: tuple[float, float, float] = (0.1, 0.45, 0.45)
     av_return_mult: float = 0.5
-    fiveA_return_mult: float = 0.12
+    fiveA_return_mult: float = 0.06
     fiveA_nonreturn_mult: float = 0.0
     ret_disadvantaged: float = -0.2
     ret_chronic_illness: float = -0.3

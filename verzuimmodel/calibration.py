@@ -14,6 +14,7 @@ The ``use`` column of the targets file says what a target is for:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -308,9 +309,9 @@ def den_bosch_reports(ctx: _Context):
 
 
 def _national_structure(fn: Callable[[_Context], float]) -> Callable[[_Context], float | None]:
+    @functools.wraps(fn)
     def figure(ctx: _Context):
         return fn(ctx) if (ctx.cohort.schools["level"] == "po").sum() >= 1000 else None
-    figure.__doc__ = fn.__doc__
     return figure
 
 

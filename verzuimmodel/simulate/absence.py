@@ -42,7 +42,7 @@ class Rows:
 
 
 def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDraw) -> Rows:
-    """One row per observed pupil-year, with enrolled days and days in long-term episodes."""
+    """One row per observed pupil-year with enrolment, with enrolled days and days in long-term episodes."""
     days = scen.absence.school_days
     n_years = pupils.n_years
     first_row = np.concatenate([[0], np.cumsum(n_years)[:-1]])
@@ -67,10 +67,12 @@ def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDr
     enrolled_share = np.clip(enrolled_share - out_share, 0, None)
     enrolled = np.rint(enrolled_share * days).astype(np.int32)
     long_days = np.minimum(np.rint(np.minimum(lrv_share, enrolled_share) * days).astype(np.int32), enrolled)
+    keep = enrolled > 0          # a year spent entirely out of school (AV, 5a) has no absence record
+    pupil, grade_index, school_year = pupil[keep], grade_index[keep], school_year[keep]
     vo = grade_index >= PO_YEARS
     adopt = schools.po_adopt_year[pupils.po_school[pupil]]
-    return Rows(pupil=pupil, grade_index=grade_index, school_year=school_year, vo=vo, enrolled=enrolled,
-                long_days=long_days, approach_active=~vo & (adopt <= school_year))
+    return Rows(pupil=pupil, grade_index=grade_index, school_year=school_year, vo=vo, enrolled=enrolled[keep],
+                long_days=long_days[keep], approach_active=~vo & (adopt <= school_year))
 
 
 def expected_log_rate(m: Measure, scen: Scenario, rows: Rows, pupils: Pupils, schools: Schools,
@@ -123,14 +125,15 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
         else:
             eta = eta + po_true_rr
         mu = np.where(exposure > 0, np.exp(eta), 0.0)
-        true[name] = rng.poisson(mu * rng.gamma(m.dispersion, 1.0 / m.dispersion, n))
+        true[name] = rng.poisson(mu * rng.gamma(m.dispersion, 1.0 / m.dispersion, n)).astype(np.int32)
+        del eta, mu
     # sick days from sick reports: long spells (> 6 days) and short ones
     q_long = expit(a.long_spell_logit + a.long_spell_chronic * pupils.chronic[p])
     reports = true["sick_reports"]
-    long_sp = rng.binomial(reports, q_long)
+    long_sp = rng.binomial(reports, q_long).astype(np.int32)
     short_sp = reports - long_sp
-    short_extra = rng.poisson(short_sp * (a.short_spell_mean - 1.0))
-    long_extra = rng.poisson(long_sp * (a.long_spell_mean - 7.0))
+    short_extra = rng.poisson(short_sp * (a.short_spell_mean - 1.0)).astype(np.int32)
+    long_extra = rng.poisson(long_sp * (a.long_spell_mean - 7.0)).astype(np.int32)
     sick_days = short_sp + short_extra + 7 * long_sp + long_extra
     # a year holds only so many school days: cap sick and luxury days at the exposure
     sick_days = np.minimum(sick_days, exposure)
@@ -144,22 +147,22 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     shift = scen.recording.approach_shift * rows.approach_active + scen.recording.sd_school * z
     det_sick = np.where(rows.vo, 1.0, expit(logit(scen.recording.po_detection_sick) + shift))
     det_unexc = np.where(rows.vo, 1.0, expit(logit(scen.recording.po_detection_unexcused) + shift))
-    rec_long = rng.binomial(long_sp, det_sick)
-    rec_short = rng.binomial(short_sp, det_sick)
+    rec_long = rng.binomial(long_sp, det_sick).astype(np.int32)
+    rec_short = rng.binomial(short_sp, det_sick).astype(np.int32)
     # a recorded spell brings its days: the extra days of recorded spells, shared out binomially
-    rec_short_extra = rng.binomial(short_extra, rec_short / np.maximum(short_sp, 1))
-    rec_long_extra = rng.binomial(long_extra, rec_long / np.maximum(long_sp, 1))
+    rec_short_extra = rng.binomial(short_extra, rec_short / np.maximum(short_sp, 1)).astype(np.int32)
+    rec_long_extra = rng.binomial(long_extra, rec_long / np.maximum(long_sp, 1)).astype(np.int32)
     recorded = {
         "sick_days": np.minimum(rec_short + rec_short_extra + 7 * rec_long + rec_long_extra, sick_days),
         "sick_reports": rec_long + rec_short,
         "sick_long_spells": rec_long,
-        **{name: rng.binomial(true[name], det_unexc) for name in UNEXCUSED_MEASURES},
+        **{name: rng.binomial(true[name], det_unexc).astype(np.int32) for name in UNEXCUSED_MEASURES},
     }
     columns = {}
     for name in ("sick_days", "sick_reports", "sick_long_spells", "late_arrivals", "luxury_days", "unexcused_hours"):
         dtype = np.float64 if name == "unexcused_hours" else np.int32
-        columns[name] = recorded[name].astype(dtype)
-        columns[name + "_true"] = true[name].astype(dtype)
+        columns[name] = recorded.pop(name).astype(dtype, copy=False)
+        columns[name + "_true"] = true.pop(name).astype(dtype, copy=False)
     truth["po_detection_sick"] = {
         "sick_without_approach": scen.recording.po_detection_sick,
         "unexcused_without_approach": scen.recording.po_detection_unexcused,

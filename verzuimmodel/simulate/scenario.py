@@ -191,7 +191,7 @@ class Episodes:
     """
 
     onset_po: float = 0.00045
-    onset_vo: float = 0.0048
+    onset_vo: float = 0.0047
     grade_slope_vo: float = 0.25
     loading: float = 0.7
     disadvantaged: float = 0.5

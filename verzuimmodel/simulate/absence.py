@@ -129,7 +129,7 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
         del eta, mu
     # sick days from sick reports: long spells (> 6 days) and short ones
     q_long = expit(a.long_spell_logit + a.long_spell_chronic * pupils.chronic[p])
-    reports = true["sick_reports"]
+    reports = true["sick_reports"] = np.minimum(true["sick_reports"], exposure).astype(np.int32)
     long_sp = rng.binomial(reports, q_long).astype(np.int32)
     short_sp = reports - long_sp
     short_extra = rng.poisson(short_sp * (a.short_spell_mean - 1.0)).astype(np.int32)

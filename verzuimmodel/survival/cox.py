@@ -29,6 +29,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import ConvergenceError, ConvergenceWarning
 from ..tidy import tidy_table
@@ -38,24 +39,26 @@ __all__ = ["CoxPH", "RiskSets"]
 
 
 class RiskSets:
-    """Precomputed risk-set structure of survival data (independent of the coefficients).
+    """Precomputed risk-set structure of survival data and a design ``X`` (independent of the coefficients).
 
-    ``evaluate(eta, X)`` returns the log partial likelihood and its gradient and information
-    with respect to the coefficients of the columns of ``X``, for linear predictor ``eta``.
-    Reused by the frailty and competing-risks models.
+    ``evaluate(eta)`` returns the log partial likelihood and its gradient and information with
+    respect to the coefficients of the columns of ``X``, at linear predictor ``eta``. Rows are
+    aggregated by distinct (stratum, time) with sparse indicator matrices, so a Newton step costs
+    one pass over the rows whatever the number of ties. Reused by the frailty model.
     """
 
-    def __init__(self, d: SurvData, ties: Literal["efron", "breslow"] = "efron"):
+    def __init__(self, d: SurvData, X: np.ndarray, ties: Literal["efron", "breslow"] = "efron"):
         self.ties = ties
         self.w = d.weights
-        n = d.n
+        self.X = X
+        n, p = X.shape
+        self.n, self.p = n, p
         finite_entry = np.isfinite(d.entry)
         uniq = np.unique(np.concatenate([d.exit, d.entry[finite_entry]]))
         exit_r = np.searchsorted(uniq, d.exit) + 1
         entry_r = np.where(finite_entry, np.searchsorted(uniq, np.where(finite_entry, d.entry, 0.0)) + 1, 0)
         M = len(uniq) + 2
         s = d.strata if d.strata is not None else np.zeros(n, dtype=np.int64)
-        self.stratum = s
         key_exit = s * M + exit_r
         key_entry = s * M + entry_r
         ev = d.event == 1
@@ -70,16 +73,18 @@ class RiskSets:
         self.times = uniq[(self.keys % M) - 1]
         self.key_stratum = self.keys // M
         stratum_end = (self.key_stratum + 1) * M
-        # rows sorted by exit key / entry key (ascending): risk sums are suffix-sum differences
-        self.order_exit = np.argsort(key_exit, kind="stable")
-        sx = key_exit[self.order_exit]
-        self.ex_a, self.ex_b = np.searchsorted(sx, self.keys), np.searchsorted(sx, stratum_end)
+        # risk set at key K: rows of the stratum with exit key >= K, minus those with entry key >= K
+        self._exit = _KeySums(key_exit, np.arange(n), self.keys, stratum_end)
         self.has_entry = bool(finite_entry.any())
-        if self.has_entry:
-            self.order_entry = np.argsort(key_entry, kind="stable")
-            se = key_entry[self.order_entry]
-            self.en_a, self.en_b = np.searchsorted(se, self.keys), np.searchsorted(se, stratum_end)
+        self._entry = _KeySums(key_entry[finite_entry], np.flatnonzero(finite_entry), self.keys, stratum_end) \
+            if self.has_entry else None
+        self._events = _indicator(ev_group, self.ev_rows, self.K, n)
+        # columns summed over risk sets: 1, x, and the upper triangle of x x'
+        self.iu = np.triu_indices(p)
+        self.Z1 = np.ascontiguousarray(np.column_stack([np.ones(n), X]))
+        self.Z2 = np.ascontiguousarray(X[:, self.iu[0]] * X[:, self.iu[1]])
         # each row's window of event keys: (key_entry, key_exit] -> positions [lo, hi)
+        self.ev_wx = self.w[ev] @ X[ev]
         self.row_lo = np.searchsorted(self.keys, key_entry, side="right")
         self.row_hi = np.searchsorted(self.keys, key_exit, side="right")
         # Efron: one entry per (event time, l) with fraction l/m; Breslow: one per event time
@@ -91,106 +96,120 @@ class RiskSets:
             self.sub_k = np.arange(self.K)
             self.sub_f = np.zeros(self.K)
             self.sub_w = self.dw
-        self.n = n
 
-    # -- risk-set sums --------------------------------------------------------------------------
-    def _risk_sums(self, v: np.ndarray) -> np.ndarray:
-        """Sum of rows of ``v`` (n x q) over each event time's risk set (K x q)."""
-        out = _suffix_diff(v[self.order_exit], self.ex_a, self.ex_b)
-        if self.has_entry:
-            out -= _suffix_diff(v[self.order_entry], self.en_a, self.en_b)
-        return out
+    def _sums(self, wr: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Risk-set sums (K x q) and, for Efron, event sums (K x q) of ``wr * Z``."""
+        risk = self._exit.risk_sums(wr, Z)
+        if self._entry is not None:
+            risk -= self._entry.risk_sums(wr, Z)
+        events = None
+        if self.ties == "efron":
+            self._events.data = wr[self._events.indices]
+            events = self._events @ Z
+        return risk, events
 
-    def _event_sums(self, v: np.ndarray) -> np.ndarray:
-        """Sum of rows of ``v`` over each event time's events (K x q)."""
-        ve = v[self.ev_rows]
-        return np.stack([np.bincount(self.ev_group, weights=ve[:, j], minlength=self.K) for j in range(v.shape[1])],
-                        axis=1)
-
-    def evaluate(self, eta: np.ndarray, X: np.ndarray, *, need_hessian: bool = True):
+    def evaluate(self, eta: np.ndarray, *, need: Literal["loglik", "gradient", "hessian"] = "hessian"):
         """Log partial likelihood, gradient and information at linear predictor ``eta``.
 
-        Returns ``(loglik, gradient, information, state)``; ``state`` feeds :meth:`score_residuals`
+        Returns ``(loglik, gradient, information, state)`` (``None`` for what was not asked);
+        ``loglik`` is ``-inf`` if a risk set underflows. ``state`` feeds :meth:`score_residuals`
         and :meth:`baseline_hazard`.
+
+        Efron's sums over the tied events ``l = 0..m-1`` of an event time only involve the scalars
+        ``c_j = sum_l wbar f_l^j / den_l`` and ``sum_l wbar f_l^j / den_l^2`` (``f_l = l/m``,
+        ``den_l = S0 - f_l S0^D``), so everything else is computed once per event time.
         """
-        p = X.shape[1]
+        p = self.p if need != "loglik" else 0
         shift = eta.max() if len(eta) else 0.0
         r = np.exp(eta - shift)
         wr = self.w * r
-        iu = np.triu_indices(p)
-        cols = [wr[:, None], wr[:, None] * X]
-        if need_hessian:
-            cols.append(wr[:, None] * (X[:, iu[0]] * X[:, iu[1]]))
-        V = np.concatenate(cols, axis=1)
-        R = self._risk_sums(V)
-        k, f = self.sub_k, self.sub_f
-        den = R[k, 0]
-        num1 = R[k, 1:1 + p]
-        if self.ties == "efron":
-            D = self._event_sums(V)
-            den = den - f * D[k, 0]
-            num1 = num1 - f[:, None] * D[k, 1:1 + p]
-        else:
-            D = None
+        R, D = self._sums(wr, self.Z1 if p else self.Z1[:, :1])
+        k, f, wsub = self.sub_k, self.sub_f, self.sub_w
+        den = R[k, 0] - f * D[k, 0] if D is not None else R[:, 0]
         if np.any(den <= 0):     # a risk set underflowed: only possible far from the optimum
             return -np.inf, None, None, None
-        a = num1 / den[:, None]
-        wsub = self.sub_w
-        ev = self.ev_rows
-        wev = self.w[ev]
-        loglik = float(wev @ eta[ev] - (wsub * (np.log(den) + shift)).sum())
-        grad = wev @ X[ev] - wsub @ a
+        K = self.K
+
+        def per_time(values):
+            return np.bincount(k, values, minlength=K)
+
+        inv = wsub / den
+        c = {"0": per_time(inv), "1": per_time(inv * f)}
+        loglik = float(self.w[self.ev_rows] @ eta[self.ev_rows] - (wsub * (np.log(den) + shift)).sum())
+        S1 = R[:, 1:1 + p]
+        D1 = D[:, 1:1 + p] if D is not None else np.zeros_like(S1)
+        inv2 = inv / den
+        c.update({"2": per_time(inv2), "3": per_time(inv2 * f), "4": per_time(inv2 * f * f)})
+        state = {"r": r, "shift": shift, "S1": S1, "D1": D1, "c": c}
+        if need == "loglik":
+            return loglik, None, None, state
+        grad = self.ev_wx - (c["0"] @ S1 - c["1"] @ D1)
         info = None
-        if need_hessian:
-            num2 = R[k, 1 + p:]
-            if D is not None:
-                num2 = num2 - f[:, None] * D[k, 1 + p:]
-            s2 = (wsub / den) @ num2
+        if need == "hessian":
+            R2, D2 = self._sums(wr, self.Z2)
             info = np.zeros((p, p))
-            info[iu] = s2
+            info[self.iu] = c["0"] @ R2 - (c["1"] @ D2 if D2 is not None else 0.0)
             info = info + np.triu(info, 1).T
-            info -= (a * wsub[:, None]).T @ a
-        state = {"r": r, "shift": shift, "den": den, "a": a}
+            # minus sum_l wbar a_l a_l', a_l = (S1 - f_l D1) / den_l
+            cross = (S1 * c["3"][:, None]).T @ D1
+            info -= (S1 * c["2"][:, None]).T @ S1 - cross - cross.T + (D1 * c["4"][:, None]).T @ D1
         return loglik, grad, info, state
 
-    def score_residuals(self, X: np.ndarray, state: dict) -> np.ndarray:
-        """Score residuals per row (unweighted), as R's ``residuals(fit, type="score")``."""
-        p = X.shape[1]
-        r, den, a = state["r"], state["den"], state["a"]
-        k, f, wsub = self.sub_k, self.sub_f, self.sub_w
-        dlam = wsub / den
-        H = np.bincount(k, dlam, minlength=self.K)
-        A = np.stack([np.bincount(k, a[:, j] * dlam, minlength=self.K) for j in range(p)], axis=1) \
-            if p else np.zeros((self.K, 0))
+    def score_residuals(self, state: dict) -> np.ndarray:
+        """Score residuals per row (unweighted), as R's ``residuals(fit, type="score")``.
+
+        Row ``i``: ``delta_i (x_i - abar_k) - r_i sum_k sum_l (x_i - a_kl) dLambda_kl`` over the event
+        times in its window; with Efron a death takes part in its own time's steps with weight
+        ``1 - l/m``, and ``abar_k`` is the mean of the ``a_kl``.
+        """
+        X, p = self.X, self.p
+        r, S1, D1, c = state["r"], state["S1"], state["D1"], state["c"]
+        H = c["0"]                                          # sum_l dLambda_l
+        A = S1 * c["2"][:, None] - D1 * c["3"][:, None]     # sum_l a_l dLambda_l
         cumH = np.concatenate([[0.0], np.cumsum(H)])
         cumA = np.vstack([np.zeros((1, p)), np.cumsum(A, axis=0)])
         lo, hi = self.row_lo, self.row_hi
         res = -r[:, None] * (X * (cumH[hi] - cumH[lo])[:, None] - (cumA[hi] - cumA[lo]))
         ev, g = self.ev_rows, self.ev_group
+        wbar = self.dw / self.m
+        with np.errstate(invalid="ignore", divide="ignore"):
+            abar = (S1 * c["0"][:, None] - D1 * c["1"][:, None]) / (wbar * self.m)[:, None]
         if self.ties == "efron":
-            Hd = np.bincount(k, (1 - f) * dlam, minlength=self.K)
-            Ad = np.stack([np.bincount(k, (1 - f) * a[:, j] * dlam, minlength=self.K) for j in range(p)], axis=1) \
-                if p else np.zeros((self.K, 0))
-            # a death is at risk with weight (1 - l/m) in the l-th Efron step of its own time
+            Hd = H - c["1"]                                                     # sum_l (1 - f_l) dLambda_l
+            Ad = S1 * (c["2"] - c["3"])[:, None] - D1 * (c["3"] - c["4"])[:, None]
             res[ev] += r[ev, None] * (X[ev] * (H - Hd)[g][:, None] - (A - Ad)[g])
-            abar = np.stack([np.bincount(k, a[:, j], minlength=self.K) for j in range(p)], axis=1) / self.m[:, None] \
-                if p else np.zeros((self.K, 0))
-        else:
-            abar = a
         res[ev] += X[ev] - abar[g]
         return res
 
     def baseline_hazard(self, state: dict) -> np.ndarray:
         """Increments of the baseline cumulative hazard (at x = 0) at each event time (Breslow or Efron)."""
-        dlam = self.sub_w / state["den"]
-        return np.bincount(self.sub_k, dlam, minlength=self.K) * np.exp(-state["shift"])
+        return state["c"]["0"] * np.exp(-state["shift"])
 
 
-def _suffix_diff(v: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum(v[a:b])`` for each pair, from suffix sums (accurate for the small late risk sets)."""
-    suffix = np.zeros((len(v) + 1, v.shape[1]))
-    suffix[:-1] = np.cumsum(v[::-1], axis=0)[::-1]
-    return suffix[a] - suffix[b]
+class _KeySums:
+    """Sums of rows over all keys >= an event key within its stratum, from per-key totals."""
+
+    def __init__(self, keys: np.ndarray, rows: np.ndarray, event_keys: np.ndarray, stratum_end: np.ndarray):
+        uk, inv = np.unique(keys, return_inverse=True)
+        self.G = _indicator(inv, rows, len(uk), int(rows.max()) + 1 if len(rows) else 0)
+        self.a = np.searchsorted(uk, event_keys)
+        self.b = np.searchsorted(uk, stratum_end)
+
+    def risk_sums(self, wr: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        G = self.G
+        if G.shape[1] != len(wr):
+            G.resize((G.shape[0], len(wr)))
+        G.data = wr[G.indices]
+        per_key = G @ Z
+        # suffix sums over keys: accurate for the small risk sets at late times
+        suffix = np.zeros((per_key.shape[0] + 1, per_key.shape[1]))
+        suffix[:-1] = np.cumsum(per_key[::-1], axis=0)[::-1]
+        return suffix[self.a] - suffix[self.b]
+
+
+def _indicator(group: np.ndarray, rows: np.ndarray, n_groups: int, n_rows: int) -> sparse.csr_matrix:
+    """Sparse (n_groups x n_rows) matrix with a 1 at (group[i], rows[i])."""
+    return sparse.csr_matrix((np.ones(len(rows)), (group, rows)), shape=(n_groups, n_rows))
 
 
 @dataclass(frozen=True)
@@ -242,7 +261,7 @@ class CoxPH:
                           strata=strata, cluster=cluster)
         off = _offset(df, offset)
         _check_design(d)
-        rs = RiskSets(d, self.options.ties)
+        rs = RiskSets(d, d.X, self.options.ties)
         if rs.K == 0:
             raise ConvergenceError("no events in the data: a Cox model needs at least one event")
         beta, loglik, info, state, n_iter, converged = _newton(rs, d.X, off, self.options)
@@ -261,7 +280,7 @@ class CoxPH:
         use_robust = robust if robust is not None else (
             cluster is not None or not np.array_equal(d.weights, np.round(d.weights)))
         if use_robust:
-            resid = rs.score_residuals(d.X, state) * d.weights[:, None]
+            resid = rs.score_residuals(state) * d.weights[:, None]
             if d.cluster is not None:
                 resid = _group_sum(resid, d.cluster)
             rvar = var @ (resid.T @ resid) @ var
@@ -272,7 +291,7 @@ class CoxPH:
         self.standard_errors_ = pd.Series(np.where(v > 0, np.sqrt(np.abs(v)), np.inf), index=names, name="se")
         self.robust_ = use_robust
         self.log_likelihood_ = loglik
-        self.log_likelihood_null_ = rs.evaluate(off, d.X[:, :0], need_hessian=False)[0]
+        self.log_likelihood_null_ = rs.evaluate(off, need="loglik")[0]
         self.n_iter_, self.converged_ = n_iter, converged
         self.n_obs_, self.n_events_ = d.n, int(rs.event.sum())
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
@@ -289,7 +308,7 @@ class CoxPH:
 
     def _check_infinite(self, rs, d, off, beta, var, names):
         """Warn (as R) when one more Newton step would still move a coefficient a lot: it may be infinite."""
-        _, grad, _, _ = rs.evaluate(d.X @ beta + off, d.X, need_hessian=False)
+        _, grad, _, _ = rs.evaluate(d.X @ beta + off, need="gradient")
         step = np.abs(var @ grad) if grad is not None else np.full(len(beta), np.inf)
         tol = np.sqrt(self.options.tol) * 100
         bad = [n for n, s, b in zip(names, step, beta) if s > tol and s > tol * abs(b)]
@@ -361,7 +380,7 @@ def _check_design(d: SurvData) -> None:
 def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta0: np.ndarray | None = None):
     p = X.shape[1]
     beta = np.zeros(p) if beta0 is None else beta0.copy()
-    loglik, grad, info, state = rs.evaluate(X @ beta + offset, X)
+    loglik, grad, info, state = rs.evaluate(X @ beta + offset)
     if not np.isfinite(loglik):
         raise ConvergenceError("a risk set is empty at the starting values: check the entry and exit times")
     converged = p == 0
@@ -374,14 +393,14 @@ def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta
         except np.linalg.LinAlgError:
             raise ConvergenceError("the information matrix is singular: check for collinear covariates") from None
         new = beta + step
-        new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset, X)
+        new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset)
         halvings = 0
         while not np.isfinite(new_ll) or new_ll < loglik - 1e-12 * abs(loglik):
             halvings += 1
             if halvings > 30:
                 return beta, loglik, info, state, n_iter, False
             new = (beta + new) / 2
-            new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset, X)
+            new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset)
         change = abs(new_ll - loglik)
         beta, loglik, grad, info, state = new, new_ll, new_grad, new_info, new_state
         if change <= opt.tol * max(abs(loglik), 1.0):

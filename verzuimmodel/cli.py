@@ -1,0 +1,191 @@
+"""The ``verzuim`` command.
+
+::
+
+    verzuim simulate --scenario default --seed 1 --out output/default [--format csv] [--calibration]
+    verzuim validate output/default
+    verzuim calibrate --scenario default --seed 1
+
+Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range; 2 bad
+input (invalid cohort, missing file, bad scenario, bad option), reported as one line
+``error: ...`` on stderr. Output is written atomically, so bad input never leaves partial files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .cohort import Cohort
+from .io import check_target, read_cohort, write_cohort
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="verzuim",
+    help="Simulate, validate and calibrate pupil cohorts for school absence research.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold pupil data
+)
+
+console = Console()
+"""Results (tables) go to stdout."""
+
+status_console = Console(stderr=True)
+"""Progress spinners go to stderr, so stdout holds only results."""
+
+
+class OutputFormat(str, Enum):
+    """File format of a written cohort."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
+ScenarioOption = Annotated[str, typer.Option(
+    "--scenario", help="'default', 'national', the name of a scenario shipped with the package, or a .toml file.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random number generator.")]
+
+
+@contextmanager
+def _bad_input() -> Iterator[None]:
+    """Report bad input as one line ``error: ...`` on stderr and exit with code 2.
+
+    SchemaError, TOML errors and scenario validation errors are ValueErrors; missing or
+    unreplaceable files are OSErrors.
+    """
+    try:
+        yield
+    except (ValueError, OSError) as e:
+        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _load_scenario(spec: str) -> Any:
+    """The scenario ``spec``: ``default``, ``national``, another shipped name, or a TOML file."""
+    from .simulate import Scenario
+
+    if spec == "default":
+        return Scenario.default()
+    if spec == "national":
+        return Scenario.national()
+    path = Path(spec)
+    if path.suffix.lower() == ".toml" or path.exists():
+        return Scenario.from_toml(path)
+    return Scenario.named(spec)
+
+
+def _simulate(scenario: Any, seed: int) -> Cohort:
+    """Simulate a cohort, with a spinner."""
+    from .simulate import simulate
+
+    with status_console.status("Simulating cohort ..."):
+        return simulate(scenario, seed=seed)
+
+
+def _frame_table(df: pd.DataFrame, title: str) -> Table:
+    """A rich table of a DataFrame; numbers to 4 significant digits, booleans as yes/no."""
+    table = Table(title=escape(title))
+    for column in df.columns:
+        numeric = pd.api.types.is_numeric_dtype(df[column]) and not pd.api.types.is_bool_dtype(df[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in df.itertuples(index=False, name=None):
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def _cell(value: Any) -> str:
+    """A value as rich markup for a table cell."""
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "[green]yes[/green]" if value else "[red]no[/red]"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def _counts_table(cohort: Cohort, title: str) -> Table:
+    return _frame_table(cohort.summary(), title)
+
+
+CALIBRATION_COLUMNS = ("target_id", "quantity", "target", "low", "high", "simulated", "within_range", "use")
+"""Columns of the calibration table that are printed."""
+
+
+def _calibration(cohort: Cohort) -> pd.DataFrame:
+    """The calibration table of a cohort (:func:`verzuimmodel.calibration.compare`), printed."""
+    from .calibration import compare
+
+    table = compare(cohort)
+    shown = [c for c in (*CALIBRATION_COLUMNS, "strength") if c in table.columns]
+    console.print(_frame_table(table[shown], "Calibration targets"))
+    return table
+
+
+def _failed_solid(table: pd.DataFrame) -> pd.DataFrame:
+    """Solid targets (column ``use``, or ``strength``) whose simulated value is outside their range.
+
+    A target without a range (``within_range`` missing) cannot fail.
+    """
+    strength = table["use"] if "use" in table.columns else table["strength"]
+    within = table["within_range"].astype("boolean").fillna(True).astype(bool)
+    return table[(strength == "solid").to_numpy() & ~within.to_numpy()]
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(
+        "--out", help="Directory to write the cohort to (replaced if it holds only a cohort).")],
+    scenario: ScenarioOption = "default",
+    seed: SeedOption = 1,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="File format of the tables.")] = OutputFormat.parquet,
+    calibration: Annotated[bool, typer.Option("--calibration", help="Also print the calibration table.")] = False,
+) -> None:
+    """Simulate a cohort and write it to a directory."""
+    with _bad_input():
+        check_target(out)  # before the long simulation
+        loaded = _load_scenario(scenario)
+    cohort = _simulate(loaded, seed)
+    with _bad_input(), status_console.status(f"Writing {out} ..."):
+        write_cohort(cohort, out, fmt=fmt.value)
+    console.print(_counts_table(cohort, f"Cohort written to {out}"))
+    if calibration:
+        _calibration(cohort)
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="Cohort directory or .xlsx workbook.", show_default=False)],
+) -> None:
+    """Read and validate a cohort; exit code 2 if it is invalid."""
+    with _bad_input(), status_console.status(f"Reading {path} ..."):
+        cohort = read_cohort(path)
+    console.print(_counts_table(cohort, str(path)))
+    console.print("[green]valid[/green]")
+
+
+@app.command()
+def calibrate(scenario: ScenarioOption = "default", seed: SeedOption = 1) -> None:
+    """Simulate a cohort and compare it with the calibration targets; exit code 1 if a solid
+    target is out of range."""
+    with _bad_input():
+        loaded = _load_scenario(scenario)
+    failed = _failed_solid(_calibration(_simulate(loaded, seed)))
+    if len(failed):
+        typer.echo(f"{len(failed)} solid calibration target(s) out of range: "
+                   + ", ".join(map(str, failed["target_id"])), err=True)
+        raise typer.Exit(code=1)

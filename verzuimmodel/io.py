@@ -1,0 +1,367 @@
+"""Reading and writing cohorts.
+
+A cohort on disk is a directory with one file per table, named after the table
+(``schools.csv``, ``pupils.parquet``, ``absence.xlsx``, ...), or an Excel workbook (``.xlsx``)
+with one sheet per table. A simulated cohort's directory also holds ``truth.json`` (the true
+values), ``scenario.toml`` (the scenario it was drawn from) and ``cohort.json`` (its seed).
+
+Every table read goes through :func:`verzuimmodel.schema.validate_cohort`, so a cohort that
+reads without error is valid. Writing is atomic: a cohort directory is either the old one or the
+complete new one, never half written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .cohort import Cohort
+from .schema import TABLES, SchemaError, empty_table, validate_cohort
+
+__all__ = ["FORMATS", "REQUIRED_TABLES", "read_cohort", "write_cohort", "check_target"]
+
+Format = Literal["parquet", "csv", "xlsx"]
+FORMATS: tuple[str, ...] = ("parquet", "csv", "xlsx")
+"""File formats of the tables, which are also the file name extensions."""
+
+REQUIRED_TABLES: tuple[str, ...] = ("schools", "pupils")
+"""Tables a cohort on disk must have; a missing ``absence``, ``episodes`` or ``interventions``
+table is read as an empty table."""
+
+TRUTH_FILE = "truth.json"
+SCENARIO_FILE = "scenario.toml"
+META_FILE = "cohort.json"
+
+_EXCEL_MAX_ROWS = 1_048_575
+"""Data rows that fit on an Excel sheet (1,048,576 rows including the header)."""
+
+_COHORT_FILES = frozenset({f"{t}.{ext}" for t in TABLES for ext in FORMATS} | {TRUTH_FILE, SCENARIO_FILE, META_FILE})
+"""File names a cohort directory may hold (a directory holding others is never replaced)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_cohort(path: str | os.PathLike, *, tables: Mapping[str, str | os.PathLike] | None = None) -> Cohort:
+    """Read and validate a cohort.
+
+    Parameters
+    ----------
+    path : a directory holding one file per table, named after the table with extension
+        ``.csv``, ``.parquet`` or ``.xlsx`` (exactly one format per table), or an Excel workbook
+        (``.xlsx``) with one sheet per table, named after the table; other sheets are ignored.
+    tables : optional mapping from table name to a file to read that table from instead (for
+        registry exports with other names); a relative file name is taken relative to the
+        directory ``path`` (or the workbook's directory).
+
+    Returns
+    -------
+    Cohort
+        The validated, normalised tables (see :func:`verzuimmodel.schema.validate_table`).
+        ``schools`` and ``pupils`` are required; a missing ``absence``, ``episodes`` or
+        ``interventions`` table is taken to be empty (no rows). Where the directory holds
+        ``truth.json``, ``scenario.toml`` or ``cohort.json`` (as written for a simulated cohort),
+        ``truth``, ``scenario`` or ``seed`` is restored; ``scenario`` stays None if
+        :mod:`verzuimmodel.simulate` cannot be imported.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` (or a file in ``tables``) does not exist.
+    SchemaError
+        A required table is missing (the message names the files or sheet looked for), a table
+        has files in more than one format, a file cannot be parsed, or a table is invalid.
+
+    Notes
+    -----
+    CSV files must be UTF-8 (a byte-order mark is fine); the separator is ``,`` or ``;`` (as in
+    Dutch Excel exports, where a decimal comma is then also accepted), detected from the header.
+    Identifier and code columns are read as text, so leading zeros survive.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"cohort not found: '{path}' does not exist")
+    for name in tables or ():
+        if name not in TABLES:
+            raise SchemaError(name, None, "unknown table", expected="one of " + ", ".join(TABLES))
+    skip = set(tables or ())
+    if path.is_dir():
+        raw, folder = _read_directory(path, skip), path
+    elif path.suffix.lower() == ".xlsx":
+        raw, folder = _read_workbook(path, skip), path.parent
+    else:
+        raise ValueError(f"cannot read a cohort from '{path}': expected a directory or an .xlsx workbook")
+    for name, file in (tables or {}).items():
+        raw[name] = _read_file(name, folder / file)
+    for name in TABLES:
+        raw.setdefault(name, empty_table(name))
+    valid = validate_cohort(raw, copy=False)
+    extras = _read_extras(path) if path.is_dir() else {}
+    return Cohort(**valid, **extras)
+
+
+def _read_directory(folder: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
+    """The tables found in ``folder`` (tables in ``skip`` are read from elsewhere)."""
+    raw = {}
+    for name in TABLES:
+        if name in skip:
+            continue
+        candidates = [f"{name}.{ext}" for ext in FORMATS]
+        found = [folder / f for f in candidates if (folder / f).is_file()]
+        if len(found) > 1:
+            raise SchemaError(name, None, "more than one file for the table: " + ", ".join(f.name for f in found),
+                              expected=f"exactly one of {', '.join(candidates)} in '{folder}'")
+        if found:
+            raw[name] = _read_file(name, found[0])
+        elif name in REQUIRED_TABLES:
+            raise SchemaError(name, None, "required table not found",
+                              expected=f"one of {', '.join(candidates)} in '{folder}'")
+    return raw
+
+
+def _read_workbook(path: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
+    """The sheets of a workbook that are named after a table (tables in ``skip`` are read from elsewhere)."""
+    sheets = _parse(None, path, lambda: pd.read_excel(path, sheet_name=None))
+    raw = {name: _tidy_header(sheets[name]) for name in TABLES if name in sheets and name not in skip}
+    for name in REQUIRED_TABLES:
+        if name not in raw and name not in skip:
+            raise SchemaError(name, None, "required table not found",
+                              expected=f"a sheet named '{name}' in workbook '{path}' (sheets: "
+                                       + ", ".join(map(str, sheets)) + ")")
+    return raw
+
+
+def _read_file(name: str, file: Path) -> pd.DataFrame:
+    """One table from a CSV, Parquet or Excel file."""
+    if not file.is_file():
+        raise FileNotFoundError(f"table '{name}': file '{file}' does not exist")
+    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".xlsx": _read_excel}
+    reader = readers.get(file.suffix.lower())
+    if reader is None:
+        raise SchemaError(name, None, f"cannot read '{file.name}'", expected="a .csv, .parquet or .xlsx file")
+    return _tidy_header(_parse(name, file, lambda: reader(name, file)))
+
+
+def _parse(name: str | None, file: Path, read) -> Any:
+    """Call ``read()``, turning a parse failure into a SchemaError naming the table and file.
+
+    With ``name`` None (a whole workbook) the error is a plain ValueError.
+    """
+    try:
+        return read()
+    except (FileNotFoundError, SchemaError):
+        raise
+    except Exception as e:  # pandas, pyarrow and openpyxl raise many kinds of errors on bad files
+        problem = f"cannot read '{file}': {type(e).__name__}: {e}"
+        if name is None:
+            raise ValueError(problem) from e
+        raise SchemaError(name, None, problem) from e
+
+
+def _read_csv(name: str, file: Path) -> pd.DataFrame:
+    with open(file, encoding="utf-8-sig", newline="") as f:
+        header = f.readline()
+    sep = ";" if header.count(";") > header.count(",") else ","
+    names = [c.strip() for c in next(csv.reader([header], delimiter=sep), [])]
+    text = {c.name: str for c in TABLES[name].columns if c.kind in ("id", "code", "str") and c.name in names}
+    return pd.read_csv(file, sep=sep, header=0, names=names or None, dtype=text, encoding="utf-8-sig",
+                       decimal="," if sep == ";" else ".", float_precision="round_trip")
+
+
+def _read_parquet(name: str, file: Path) -> pd.DataFrame:
+    return pd.read_parquet(file, engine="pyarrow")
+
+
+def _read_excel(name: str, file: Path) -> pd.DataFrame:
+    with pd.ExcelFile(file) as workbook:
+        sheet = name if name in workbook.sheet_names else workbook.sheet_names[0]
+        return workbook.parse(sheet)
+
+
+def _tidy_header(df: pd.DataFrame) -> pd.DataFrame:
+    """Column names as text without surrounding blanks."""
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _read_extras(folder: Path) -> dict[str, Any]:
+    """``truth``, ``scenario`` and ``seed`` of a simulated cohort, where their files exist."""
+    extras: dict[str, Any] = {}
+    if (folder / TRUTH_FILE).is_file():
+        extras["truth"] = json.loads((folder / TRUTH_FILE).read_text(encoding="utf-8"))
+    if (folder / META_FILE).is_file():
+        extras["seed"] = json.loads((folder / META_FILE).read_text(encoding="utf-8")).get("seed")
+    if (folder / SCENARIO_FILE).is_file():
+        try:
+            from .simulate import Scenario
+        except ImportError:
+            pass
+        else:
+            extras["scenario"] = Scenario.from_toml(folder / SCENARIO_FILE)
+    return extras
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def check_target(path: str | os.PathLike) -> Path:
+    """Check that :func:`write_cohort` may write to ``path``, before doing long work.
+
+    ``path`` may be new, or an existing directory that holds only cohort files (which is then
+    replaced). Returns ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` is a file, or a directory holding other files than a cohort's.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise FileExistsError(f"'{path}' exists and is not a directory; not replacing it")
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in _COHORT_FILES)
+        if foreign:
+            raise FileExistsError(f"'{path}' holds files that are not part of a cohort ("
+                                  + ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+                                  + "); not replacing it")
+    return path
+
+
+def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet") -> Path:
+    """Validate a cohort and write it to directory ``path``, one file per table.
+
+    Parameters
+    ----------
+    cohort : the cohort.
+    path : the directory to write. An existing directory is replaced, provided it holds only
+        cohort files (see :func:`check_target`). Missing parent directories are created.
+    fmt : ``"parquet"`` (via pyarrow; dtypes including categories round-trip), ``"csv"`` (UTF-8,
+        comma-separated, ISO dates) or ``"xlsx"`` (one workbook per table; at most 1,048,575 rows).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Notes
+    -----
+    Atomic: everything is written to a temporary directory beside ``path`` which is then renamed
+    into place (an existing ``path`` is renamed aside first and deleted last). If anything fails,
+    the temporary directory is removed and an existing ``path`` is left as it was. Besides the
+    tables, a simulated cohort gets ``truth.json`` (numpy values converted to plain JSON),
+    ``scenario.toml`` (``cohort.scenario.to_toml``) and ``cohort.json`` (the seed).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``fmt``, or a table too large for Excel.
+    SchemaError
+        The cohort is invalid (nothing is written).
+    FileExistsError
+        ``path`` may not be replaced (see :func:`check_target`).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
+    path = check_target(path)
+    tables = validate_cohort(cohort.tables, copy=False)
+    if fmt == "xlsx":
+        _check_excel_size(tables)
+    target = path.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        for name, df in tables.items():
+            _WRITERS[fmt](df, tmp / f"{name}.{fmt}", name)
+        _write_extras(cohort, tmp)
+        _move_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _write_parquet(df: pd.DataFrame, file: Path, name: str) -> None:
+    df.to_parquet(file, engine="pyarrow", index=False)
+
+
+def _write_csv(df: pd.DataFrame, file: Path, name: str) -> None:
+    df.to_csv(file, index=False, encoding="utf-8")
+
+
+def _write_excel(df: pd.DataFrame, file: Path, name: str) -> None:
+    df.to_excel(file, sheet_name=name, index=False)
+
+
+_WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "xlsx": _write_excel}
+
+
+def _check_excel_size(tables: dict[str, pd.DataFrame]) -> None:
+    for name, df in tables.items():
+        if len(df) > _EXCEL_MAX_ROWS:
+            raise ValueError(f"table '{name}' has {len(df):,} rows, more than fit on an Excel sheet "
+                             f"({_EXCEL_MAX_ROWS:,}); write parquet or csv instead")
+
+
+def _write_extras(cohort: Cohort, folder: Path) -> None:
+    """``truth.json``, ``scenario.toml`` and ``cohort.json`` of a simulated cohort."""
+    if cohort.truth:
+        (folder / TRUTH_FILE).write_text(json.dumps(_jsonable(cohort.truth), indent=2), encoding="utf-8")
+    if cohort.scenario is not None:
+        cohort.scenario.to_toml(folder / SCENARIO_FILE)
+    if cohort.seed is not None:
+        (folder / META_FILE).write_text(json.dumps({"seed": int(cohort.seed)}, indent=2), encoding="utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy, pandas and date values turned into plain JSON values.
+
+    Dictionary keys become text; arrays, tuples and sets lists; a DataFrame a dict of column lists.
+    """
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else str(_jsonable(k)): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return _jsonable(value.to_dict(orient="list"))
+    if isinstance(value, (pd.Series, pd.Index, np.ndarray, list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in (sorted(value) if isinstance(value, (set, frozenset)) else value)]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(f"cannot write a {type(value).__name__} to {TRUTH_FILE}")
+
+
+def _move_into_place(new: Path, target: Path) -> None:
+    """Rename directory ``new`` to ``target``, replacing an existing ``target`` only at the end."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

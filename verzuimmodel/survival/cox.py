@@ -73,16 +73,14 @@ class RiskSets:
         self.times = uniq[(self.keys % M) - 1]
         self.key_stratum = self.keys // M
         stratum_end = (self.key_stratum + 1) * M
+        # columns summed over risk sets: 1 and x (second moments come from one weighted Gram matrix)
+        Z1 = np.column_stack([np.ones(n), X])
         # risk set at key K: rows of the stratum with exit key >= K, minus those with entry key >= K
-        self._exit = _KeySums(key_exit, np.arange(n), self.keys, stratum_end)
+        self._exit = _KeySums(key_exit, np.arange(n), self.keys, stratum_end, Z1)
         self.has_entry = bool(finite_entry.any())
-        self._entry = _KeySums(key_entry[finite_entry], np.flatnonzero(finite_entry), self.keys, stratum_end) \
+        self._entry = _KeySums(key_entry[finite_entry], np.flatnonzero(finite_entry), self.keys, stratum_end, Z1) \
             if self.has_entry else None
-        self._events = _indicator(ev_group, self.ev_rows, self.K, n)
-        # columns summed over risk sets: 1, x, and the upper triangle of x x'
-        self.iu = np.triu_indices(p)
-        self.Z1 = np.ascontiguousarray(np.column_stack([np.ones(n), X]))
-        self.Z2 = np.ascontiguousarray(X[:, self.iu[0]] * X[:, self.iu[1]])
+        self._events = _KeySums(key_exit[ev], self.ev_rows, self.keys, None, Z1)
         # each row's window of event keys: (key_entry, key_exit] -> positions [lo, hi)
         self.ev_wx = self.w[ev] @ X[ev]
         self.row_lo = np.searchsorted(self.keys, key_entry, side="right")
@@ -97,15 +95,12 @@ class RiskSets:
             self.sub_f = np.zeros(self.K)
             self.sub_w = self.dw
 
-    def _sums(self, wr: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Risk-set sums (K x q) and, for Efron, event sums (K x q) of ``wr * Z``."""
-        risk = self._exit.risk_sums(wr, Z)
+    def _sums(self, wr: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Risk-set sums (K x cols) and, for Efron, event sums (K x cols) of ``wr * [1, X]``."""
+        risk = self._exit.risk_sums(wr, cols)
         if self._entry is not None:
-            risk -= self._entry.risk_sums(wr, Z)
-        events = None
-        if self.ties == "efron":
-            self._events.data = wr[self._events.indices]
-            events = self._events @ Z
+            risk -= self._entry.risk_sums(wr, cols)
+        events = self._events.key_sums(wr, cols) if self.ties == "efron" else None
         return risk, events
 
     def evaluate(self, eta: np.ndarray, *, need: Literal["loglik", "gradient", "hessian"] = "hessian"):
@@ -115,7 +110,8 @@ class RiskSets:
         ``loglik`` is ``-inf`` if a risk set underflows. ``state`` feeds :meth:`score_residuals`
         and :meth:`baseline_hazard`.
 
-        Efron's sums over the tied events ``l = 0..m-1`` of an event time only involve the scalars
+        Second moments never need per-row outer products: ``sum_k c_k sum_{R_k} w r x x'`` is
+        ``X' diag(u) X`` with ``u_i = w_i r_i sum_{k in window(i)} c_k``. Efron's sums over the tied events ``l = 0..m-1`` of an event time only involve the scalars
         ``c_j = sum_l wbar f_l^j / den_l`` and ``sum_l wbar f_l^j / den_l^2`` (``f_l = l/m``,
         ``den_l = S0 - f_l S0^D``), so everything else is computed once per event time.
         """
@@ -123,7 +119,7 @@ class RiskSets:
         shift = eta.max() if len(eta) else 0.0
         r = np.exp(eta - shift)
         wr = self.w * r
-        R, D = self._sums(wr, self.Z1 if p else self.Z1[:, :1])
+        R, D = self._sums(wr, 1 + p)
         k, f, wsub = self.sub_k, self.sub_f, self.sub_w
         den = R[k, 0] - f * D[k, 0] if D is not None else R[:, 0]
         if np.any(den <= 0):     # a risk set underflowed: only possible far from the optimum
@@ -146,10 +142,13 @@ class RiskSets:
         grad = self.ev_wx - (c["0"] @ S1 - c["1"] @ D1)
         info = None
         if need == "hessian":
-            R2, D2 = self._sums(wr, self.Z2)
-            info = np.zeros((p, p))
-            info[self.iu] = c["0"] @ R2 - (c["1"] @ D2 if D2 is not None else 0.0)
-            info = info + np.triu(info, 1).T
+            # sum_k (c0_k S2_k - c1_k D2_k) = X' diag(u) X: row i collects c0 over the event times
+            # in its window and, if it is an event, -c1 of its own time
+            cum0 = np.concatenate([[0.0], np.cumsum(c["0"])])
+            u = wr * (cum0[self.row_hi] - cum0[self.row_lo])
+            if D is not None:
+                u[self.ev_rows] -= wr[self.ev_rows] * c["1"][self.ev_group]
+            info = self.X.T @ (self.X * u[:, None])
             # minus sum_l wbar a_l a_l', a_l = (S1 - f_l D1) / den_l
             cross = (S1 * c["3"][:, None]).T @ D1
             info -= (S1 * c["2"][:, None]).T @ S1 - cross - cross.T + (D1 * c["4"][:, None]).T @ D1
@@ -187,24 +186,34 @@ class RiskSets:
 
 
 class _KeySums:
-    """Sums of rows over all keys >= an event key within its stratum, from per-key totals."""
+    """Sums of ``wr * Z`` over rows grouped by key, and over all keys >= an event key in its stratum.
 
-    def __init__(self, keys: np.ndarray, rows: np.ndarray, event_keys: np.ndarray, stratum_end: np.ndarray):
-        uk, inv = np.unique(keys, return_inverse=True)
-        self.G = _indicator(inv, rows, len(uk), int(rows.max()) + 1 if len(rows) else 0)
-        self.a = np.searchsorted(uk, event_keys)
-        self.b = np.searchsorted(uk, stratum_end)
+    Rows are sorted by key once (with their columns ``Z``), so each sum is one cache-friendly
+    sparse product over the sorted rows.
+    """
 
-    def risk_sums(self, wr: np.ndarray, Z: np.ndarray) -> np.ndarray:
-        G = self.G
-        if G.shape[1] != len(wr):
-            G.resize((G.shape[0], len(wr)))
-        G.data = wr[G.indices]
-        per_key = G @ Z
+    def __init__(self, keys: np.ndarray, rows: np.ndarray, event_keys: np.ndarray,
+                 stratum_end: np.ndarray | None, Z: np.ndarray):
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        self.rows = rows[order]
+        self.Zs = np.ascontiguousarray(Z[self.rows])
+        uk, inv = np.unique(sorted_keys, return_inverse=True)
+        self.G = _indicator(inv, np.arange(len(order)), len(uk), len(order))
+        self.key_pos = np.searchsorted(uk, event_keys)
+        self.b = np.searchsorted(uk, stratum_end) if stratum_end is not None else None
+
+    def key_sums(self, wr: np.ndarray, cols: int) -> np.ndarray:
+        """Sums per distinct key (for keys that are event keys: row k of the result is event key k)."""
+        self.G.data = wr[self.rows]
+        return self.G @ (self.Zs if cols == self.Zs.shape[1] else self.Zs[:, :cols])
+
+    def risk_sums(self, wr: np.ndarray, cols: int) -> np.ndarray:
+        per_key = self.key_sums(wr, cols)
         # suffix sums over keys: accurate for the small risk sets at late times
         suffix = np.zeros((per_key.shape[0] + 1, per_key.shape[1]))
         suffix[:-1] = np.cumsum(per_key[::-1], axis=0)[::-1]
-        return suffix[self.a] - suffix[self.b]
+        return suffix[self.key_pos] - suffix[self.b]
 
 
 def _indicator(group: np.ndarray, rows: np.ndarray, n_groups: int, n_rows: int) -> sparse.csr_matrix:
@@ -363,18 +372,20 @@ def _offset(df: pd.DataFrame, offset: str | None) -> np.ndarray:
 
 
 def _check_design(d: SurvData) -> None:
-    """Covariates must vary and not be collinear (checked on the centred design)."""
-    if d.X.shape[1] == 0:
+    """Covariates must vary and not be collinear (eigenvalues of their correlation matrix)."""
+    X = d.X
+    if X.shape[1] == 0:
         return
-    Xc = d.X - np.average(d.X, axis=0, weights=d.weights)
-    const = [c for c, s in zip(d.covariates, np.abs(Xc).max(axis=0)) if s == 0]
+    const = [c for c, lo, hi in zip(d.covariates, X.min(axis=0), X.max(axis=0)) if lo == hi]
     if const:
         raise ValueError(f"covariate(s) {', '.join(map(repr, const))} do not vary: a Cox model has no intercept")
-    scale = np.sqrt((Xc**2).mean(axis=0))
-    sub = Xc[:: max(1, len(Xc) // 200_000)] / scale
-    rank = np.linalg.matrix_rank(sub)
-    if rank < d.X.shape[1]:
-        raise ValueError(f"covariates {', '.join(d.covariates)} are collinear (rank {rank} < {d.X.shape[1]})")
+    mean = X.mean(axis=0)
+    cov = X.T @ X / len(X) - np.outer(mean, mean)
+    sd = np.sqrt(np.maximum(np.diag(cov), 1e-300))
+    eig = np.linalg.eigvalsh(cov / np.outer(sd, sd))
+    if eig.min() < 1e-10 * X.shape[1]:
+        raise ValueError(f"covariates {', '.join(d.covariates)} are collinear: one is a linear combination of the "
+                         "others")
 
 
 def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta0: np.ndarray | None = None):

@@ -23,6 +23,7 @@ one pass of cumulative sums per Newton step, no loop over rows or event times.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -168,16 +169,22 @@ class RiskSets:
         cumH = np.concatenate([[0.0], np.cumsum(H)])
         cumA = np.vstack([np.zeros((1, p)), np.cumsum(A, axis=0)])
         lo, hi = self.row_lo, self.row_hi
-        res = -r[:, None] * (X * (cumH[hi] - cumH[lo])[:, None] - (cumA[hi] - cumA[lo]))
+        res = cumA[hi]
+        res -= cumA[lo]
+        res -= X * (cumH[hi] - cumH[lo])[:, None]
+        res *= r[:, None]
         ev, g = self.ev_rows, self.ev_group
         wbar = self.dw / self.m
         with np.errstate(invalid="ignore", divide="ignore"):
             abar = (S1 * c["0"][:, None] - D1 * c["1"][:, None]) / (wbar * self.m)[:, None]
+        Xe = X[ev]
+        corr = Xe - abar[g]
         if self.ties == "efron":
-            Hd = H - c["1"]                                                     # sum_l (1 - f_l) dLambda_l
+            # a death is at risk with weight (1 - l/m) in the l-th step of its own time: give back
+            # sum_l (l/m) dLambda_l (x_i - a_l)
             Ad = S1 * (c["2"] - c["3"])[:, None] - D1 * (c["3"] - c["4"])[:, None]
-            res[ev] += r[ev, None] * (X[ev] * (H - Hd)[g][:, None] - (A - Ad)[g])
-        res[ev] += X[ev] - abar[g]
+            corr += r[ev, None] * (Xe * c["1"][g][:, None] - (A - Ad)[g])
+        res[ev] += corr
         return res
 
     def baseline_hazard(self, state: dict) -> np.ndarray:
@@ -270,16 +277,19 @@ class CoxPH:
                           strata=strata, cluster=cluster)
         off = _offset(df, offset)
         _check_design(d)
+        # rows sorted by (stratum, exit time): every risk-set pass then reads memory in order;
+        # nothing reported depends on the row order
+        d, off = _sorted(d, off)
         rs = RiskSets(d, d.X, self.options.ties)
         if rs.K == 0:
             raise ConvergenceError("no events in the data: a Cox model needs at least one event")
-        beta, loglik, info, state, n_iter, converged = _newton(rs, d.X, off, self.options)
+        beta, loglik, grad, info, state, n_iter, converged = _newton(rs, d.X, off, self.options)
         try:
             var = np.linalg.inv(info)
         except np.linalg.LinAlgError:
             raise ConvergenceError("the information matrix is singular: check for collinear covariates") from None
         names = d.covariates
-        self._check_infinite(rs, d, off, beta, var, names)
+        self._check_infinite(grad, beta, var, names)
         if not converged:
             warnings.warn(f"CoxPH did not converge in {self.options.max_iter} iterations", ConvergenceWarning,
                           stacklevel=2)
@@ -315,10 +325,9 @@ class CoxPH:
         self.baseline_cumulative_hazard_ = bh
         return self
 
-    def _check_infinite(self, rs, d, off, beta, var, names):
+    def _check_infinite(self, grad, beta, var, names):
         """Warn (as R) when one more Newton step would still move a coefficient a lot: it may be infinite."""
-        _, grad, _, _ = rs.evaluate(d.X @ beta + off, need="gradient")
-        step = np.abs(var @ grad) if grad is not None else np.full(len(beta), np.inf)
+        step = np.abs(var @ grad)
         tol = np.sqrt(self.options.tol) * 100
         bad = [n for n, s, b in zip(names, step, beta) if s > tol and s > tol * abs(b)]
         big = [n for n, b, v in zip(names, beta, np.diag(var)) if not v > 0 or (abs(b) > 10 and v > 100 * b * b)]
@@ -388,6 +397,15 @@ def _check_design(d: SurvData) -> None:
                          "others")
 
 
+def _sorted(d: SurvData, offset: np.ndarray) -> tuple[SurvData, np.ndarray]:
+    order = np.argsort(d.exit, kind="stable") if d.strata is None else np.lexsort((d.exit, d.strata))
+    take = {f: getattr(d, f)[order] for f in ("entry", "exit", "event", "X", "weights")}
+    for f in ("strata", "cluster"):
+        v = getattr(d, f)
+        take[f] = v[order] if v is not None else None
+    return dataclasses.replace(d, index=d.index[order], **take), offset[order]
+
+
 def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta0: np.ndarray | None = None):
     p = X.shape[1]
     beta = np.zeros(p) if beta0 is None else beta0.copy()
@@ -409,7 +427,7 @@ def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta
         while not np.isfinite(new_ll) or new_ll < loglik - 1e-12 * abs(loglik):
             halvings += 1
             if halvings > 30:
-                return beta, loglik, info, state, n_iter, False
+                return beta, loglik, grad, info, state, n_iter, False
             new = (beta + new) / 2
             new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset)
         change = abs(new_ll - loglik)
@@ -417,7 +435,7 @@ def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta
         if change <= opt.tol * max(abs(loglik), 1.0):
             converged = True
             break
-    return beta, loglik, info, state, n_iter, converged
+    return beta, loglik, grad, info, state, n_iter, converged
 
 
 def _group_sum(v: np.ndarray, groups: np.ndarray) -> np.ndarray:

@@ -1,5 +1,16 @@
-"""Survival models of time to return to school: Cox (time-varying, strata, clusters), frailty, competing risks."""
+"""Survival models of time to return to school.
 
+Kaplan–Meier and Aalen–Johansen curves, Cox regression with time-varying in-episode
+interventions, strata, weights and school clusters, Fine–Gray for competing outcomes, a Weibull
+PH model for duration dependence, and :func:`time_to_return`, the first analysis of a cohort.
+"""
+
+from .competing import FineGray, finegray_expand
 from .cox import CoxPH
+from .nonparametric import AalenJohansen, KaplanMeier
+from .parametric import WeibullPH
+from .prepare import episode_intervals, episodes_table
+from .returns import TimeToReturn, time_to_return
 
-__all__ = ["CoxPH"]
+__all__ = ["AalenJohansen", "CoxPH", "FineGray", "KaplanMeier", "TimeToReturn", "WeibullPH", "episode_intervals",
+           "episodes_table", "finegray_expand", "time_to_return"]

@@ -122,7 +122,7 @@ def _counts_table(cohort: Cohort, title: str) -> Table:
     return _frame_table(cohort.summary(), title)
 
 
-CALIBRATION_COLUMNS = ("target_id", "quantity", "target", "low", "high", "simulated", "within_range", "use")
+CALIBRATION_COLUMNS = ("target_id", "target", "low", "high", "simulated", "within_range", "use")
 """Columns of the calibration table that are printed."""
 
 
@@ -179,12 +179,27 @@ def validate(
 
 
 @app.command()
-def calibrate(scenario: ScenarioOption = "default", seed: SeedOption = 1) -> None:
-    """Simulate a cohort and compare it with the calibration targets; exit code 1 if a solid
-    target is out of range."""
+def calibrate(
+    scenario: ScenarioOption = "default",
+    seed: SeedOption = 1,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help=(
+        "Average the figures over this many cohorts (streams of SeedSequence(seed)), with their Monte "
+        "Carlo error: the scenario's calibration rather than one cohort's."))] = 1,
+) -> None:
+    """Simulate a cohort (or several) and compare it with the calibration targets; exit code 1 if a
+    solid target is out of range."""
     with _bad_input():
         loaded = _load_scenario(scenario)
-    failed = _failed_solid(_calibration(_simulate(loaded, seed)))
+    if seeds == 1:
+        table = _calibration(_simulate(loaded, seed))
+    else:
+        from .calibration import compare_seeds
+
+        with status_console.status(f"Simulating {seeds} cohorts ..."):
+            table = compare_seeds(loaded, n_seeds=seeds, seed=seed)
+        shown = [c for c in (*CALIBRATION_COLUMNS, "mcse", "share_within") if c in table.columns]
+        console.print(_frame_table(table[shown], f"Calibration targets (mean of {seeds} cohorts)"))
+    failed = _failed_solid(table)
     if len(failed):
         typer.echo(f"{len(failed)} solid calibration target(s) out of range: "
                    + ", ".join(map(str, failed["target_id"])), err=True)

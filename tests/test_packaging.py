@@ -17,7 +17,8 @@ def _name(requirement: str) -> str:
 
 def test_environment_yml_names_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"]} | {_name(r) for r in project["optional-dependencies"]["test"]}
+    wanted = {_name(r) for r in project["dependencies"]}
+    wanted |= {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
     lines = (ROOT / "environment.yml").read_text().splitlines()
     deps = lines[lines.index("dependencies:") + 1:]
     conda = {_name(line.strip()[2:]) for line in deps

@@ -348,3 +348,20 @@ def test_bias_and_coverage_over_replicates():
     # coverage of the 95% sandwich intervals in [0.93, 0.97] (MCSE about 0.007)
     coverage = (np.abs(est - BETA1) < 1.959964 * se).mean(axis=0)
     assert np.all((coverage >= 0.93) & (coverage <= 0.97)), coverage
+
+
+def test_cause_specific_cox_equals_one_cox_per_cause():
+    """CauseSpecificCox(cause k) is CoxPH with the other causes as censoring."""
+    from verzuimmodel.survival import CauseSpecificCox, CoxPH
+
+    df = pd.read_csv(REF / "competing.csv")
+    cs = CauseSpecificCox().fit(df, "time", "status", ["x1", "x2", "x3"], cluster="cl")
+    assert cs.causes_ == [1, 2, 3]
+    for k in (1, 2, 3):
+        m = CoxPH().fit(df.assign(e=(df["status"] == k).astype(int)), "time", "e", ["x1", "x2", "x3"], cluster="cl")
+        pd.testing.assert_series_equal(cs.models_[k].params_, m.params_)
+        pd.testing.assert_series_equal(cs.models_[k].standard_errors_, m.standard_errors_)
+    t = cs.tidy()
+    assert list(t["cause"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    with pytest.raises(SchemaError, match=r"no events of cause\(s\) \[7\]"):
+        CauseSpecificCox(causes=[7]).fit(df, "time", "status", ["x1"])

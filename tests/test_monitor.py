@@ -1,0 +1,113 @@
+"""The quarterly monitor: stock and flow reconcile exactly and match direct counts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import verzuimmodel as vm
+from verzuimmodel.cohort import Cohort
+from verzuimmodel.monitor import CASE_TYPES, monitored_episodes, quarterly, running_durations
+from verzuimmodel.schema import empty_table
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return vm.simulate(vm.Scenario.default(), seed=3)
+
+
+def hand_made(episodes: list[tuple]) -> Cohort:
+    """One region, one PO school, one pupil per episode (episode_type, start, end or None, outcome)."""
+    schools = pd.DataFrame({"school_id": [1], "region_id": [1], "level": ["po"], "school_type": ["bo"],
+                            "approach_start_year": [None]})
+    n = len(episodes)
+    pupils = pd.DataFrame({"pupil_id": range(1, n + 1), "po_school_id": 1, "vo_school_id": None, "cohort": 2015,
+                           "sex": "F", "disadvantaged": False, "chronic_illness": False, "special_needs": False,
+                           "vo_track": None, "followup_end": pd.Timestamp("2021-12-31")})
+    e = pd.DataFrame([{"episode_id": i + 1, "pupil_id": i + 1, "school_id": 1, "episode_type": t,
+                       "start_date": pd.Timestamp(s), "end_date": pd.Timestamp(b) if b else pd.NaT, "outcome": o}
+                      for i, (t, s, b, o) in enumerate(episodes)])
+    return Cohort(schools, pupils, empty_table("absence"), e, empty_table("interventions"))
+
+
+def test_reconciles_exactly(cohort):
+    q = quarterly(cohort, min_count=0)
+    assert (q["stock_end"] == q["stock_start"] + q["inflow"] - q["outflow"]).all()
+    g = q.groupby(["group", "case_type"])
+    assert (g["stock_start"].shift(-1).dropna() == q.loc[g["stock_start"].shift(-1).notna(), "stock_end"]).all()
+    outcome_cols = [c for c in q.columns if c.startswith("outflow_")]
+    assert (q[outcome_cols].sum(axis=1) == q["outflow"]).all()
+    assert set(q["case_type"]) == set(CASE_TYPES)
+
+
+def test_matches_direct_counts(cohort):
+    q = quarterly(cohort, by=None, min_count=0)
+    e = cohort.episodes
+    last = cohort.pupils["followup_end"].max()
+    for quarter in ("2019Q4", "2022Q1", "2024Q3"):
+        q0 = pd.Period(quarter).start_time
+        q1 = q0 + pd.offsets.QuarterBegin(startingMonth=1)
+        lrv = e[e["episode_type"] == "LRV"]
+        a = lrv["start_date"] + pd.Timedelta(days=28)
+        running_at_end = lrv["outcome"].eq("censored") & (lrv["end_date"] >= last)
+        b = lrv["end_date"].where(~lrv["outcome"].eq("censored"), lrv["end_date"] + pd.Timedelta(days=1))
+        b = b.where(~running_at_end, pd.Timestamp.max)
+        ok = a < b
+        row = q[(q["quarter"] == quarter) & (q["case_type"] == "LRV")].iloc[0]
+        assert row["stock_end"] == ((a < q1) & (b >= q1) & ok).sum()
+        assert row["inflow"] == ((a >= q0) & (a < q1) & ok).sum()
+        assert row["outflow"] == ((b >= q0) & (b < q1) & ok).sum()
+
+
+def test_quarter_boundaries():
+    c = hand_made([
+        ("AV", "2020-01-01", "2020-04-01", "own_school"),    # starts on a quarter's first day, ends on the next's
+        ("AV", "2019-12-31", "2020-01-01", "other_school"),  # one day, ends on the first day of 2020Q1
+        ("5a", "2020-03-31", None, "censored"),              # still running at the end of the data
+        ("LRV", "2019-12-04", "2020-06-30", "work"),          # counts as LRV > 4 weeks from 2020-01-01
+        ("LRV", "2020-02-01", "2020-02-20", "own_school"),    # ended before 4 weeks: never an LRV case
+    ])
+    q = quarterly(c, by=None, min_count=0).set_index(["case_type", "quarter"])
+    av = q.loc["AV"]
+    assert av.loc["2019Q4", ["stock_start", "inflow", "outflow", "stock_end"]].tolist() == [0, 1, 0, 1]
+    assert av.loc["2020Q1", ["stock_start", "inflow", "outflow", "stock_end"]].tolist() == [1, 1, 1, 1]
+    assert av.loc["2020Q2", ["stock_start", "inflow", "outflow", "stock_end"]].tolist() == [1, 0, 1, 0]
+    assert av.loc["2020Q1", "turnover"] == 1.0
+    lrv = q.loc["LRV"]
+    assert lrv.loc["2020Q1", ["inflow", "stock_end"]].tolist() == [1, 1]
+    assert lrv.loc["2020Q2", ["outflow", "outflow_work", "stock_end"]].tolist() == [1, 1, 0]
+    assert lrv["inflow"].sum() == 1
+    fivea = q.loc["5a"]
+    assert fivea["outflow"].sum() == 0 and fivea.loc["2021Q4", "stock_end"] == 1
+
+
+def test_recurrence_and_outcome_share(cohort):
+    q = quarterly(cohort, by=None, min_count=0)
+    assert q["recurrent_inflow"].sum() > 0
+    assert (q["recurrent_inflow"] <= q["inflow"]).all()
+    s = q["outcome_within_3m"].dropna()
+    assert ((s >= 0) & (s <= 1)).all() and len(s) > 10
+    assert q.groupby("case_type")["outcome_within_3m"].apply(lambda x: x.iloc[-1]).isna().all()  # too recent
+
+
+def test_disclosure_control(cohort):
+    q = quarterly(cohort)
+    from verzuimmodel.monitor.stock import COUNT_COLUMNS
+
+    values = q[COUNT_COLUMNS].stack().dropna()
+    assert len(values) > 100
+    assert not ((values > 0) & (values < 10)).any()
+    d = running_durations(cohort)
+    assert not ((d["count"].dropna() > 0) & (d["count"].dropna() < 10)).any()
+
+
+def test_running_durations_add_up_to_the_stock(cohort):
+    q = quarterly(cohort, by=None, min_count=0).set_index(["quarter", "case_type"])["stock_end"]
+    d = running_durations(cohort, by=None, min_count=0).groupby(["quarter", "case_type"])["count"].sum()
+    common = d.index.intersection(q.index)
+    assert len(common) > 20
+    assert (d[common] == q[common]).all()
+
+
+def test_bad_grouping():
+    with pytest.raises(ValueError, match="by: got 'province'"):
+        monitored_episodes(hand_made([("AV", "2020-01-01", None, "censored")]), by="province")

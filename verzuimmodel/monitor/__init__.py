@@ -1,0 +1,5 @@
+"""The quarterly thuiszitters monitor: stock and flow of long-term absence by quarter and region."""
+
+from .stock import CASE_TYPES, monitored_episodes, quarterly, running_durations
+
+__all__ = ["CASE_TYPES", "monitored_episodes", "quarterly", "running_durations"]

@@ -1,0 +1,185 @@
+r"""The quarterly thuiszitters monitor: stock and flow of long-term absence per quarter and region.
+
+Regions review every long absence four times a year: how many are running, how long they have
+run, how many started and ended, and how the pupils change while the total stays about the same.
+
+An episode is *monitored* from its counting day :math:`a` — the day it becomes a case of its kind:
+LRV longer than four weeks from day 28 of absence, LRV longer than three months from day 91, AV
+and 5a from their first day — until its end :math:`b` (the day of the outcome; for an episode
+whose pupil moved away, the day after the last day observed; an episode still running at the
+end of the data never ends). For a quarter :math:`[q_0, q_1)`:
+
+- ``stock_start`` = :math:`\#\{a < q_0 \le b\}` (running on the last day before the quarter),
+- ``inflow`` = :math:`\#\{q_0 \le a < q_1,\ a < b\}`,
+- ``outflow`` = :math:`\#\{q_0 \le b < q_1,\ a < b\}`, split by outcome,
+- ``stock_end`` = :math:`\#\{a < q_1 \le b\}` = ``stock_start + inflow - outflow`` (exactly),
+- ``turnover`` = share of ``stock_end`` that was not in ``stock_start`` (new this quarter),
+- ``recurrent_inflow`` = inflow of pupils who had an earlier episode,
+- ``outcome_within_3m`` = share of the quarter's inflow with an outcome within 91 days of its
+  counting day (missing while not every such episode can have been followed 91 days).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..disclosure import MIN_COUNT, suppress_counts, suppress_shares
+from ..schema import OUTCOMES
+
+__all__ = ["quarterly", "monitored_episodes", "running_durations", "CASE_TYPES"]
+
+CASE_TYPES = {"LRV": ("LRV", 28), "LRV_3m": ("LRV", 91), "AV": ("AV", 0), "5a": ("5a", 0)}
+"""Monitored case type -> (episode type, counting day)."""
+
+DURATION_BANDS = (0, 91, 182, 365, np.inf)
+DURATION_LABELS = ("< 3 months", "3-6 months", "6-12 months", "> 1 year")
+COUNT_COLUMNS = ["stock_start", "inflow", "outflow", "stock_end", "recurrent_inflow"] + \
+    [f"outflow_{o}" for o in OUTCOMES]
+
+
+def monitored_episodes(cohort: Cohort, by: Literal["region", "school"] | None = "region",
+                       data_end: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """One row per (episode, case type) it becomes: counting day ``a``, end ``b``, outcome, group.
+
+    ``data_end`` is the last day the data cover (default: the latest ``followup_end`` of any pupil);
+    an episode censored on it is still running.
+    """
+    e = cohort.episodes
+    followup = cohort.pupils.set_index("pupil_id")["followup_end"]
+    last = pd.Timestamp(data_end) if data_end is not None else followup.max()
+    start = e["start_date"]
+    end_date = e["end_date"].fillna(followup.reindex(e["pupil_id"]).set_axis(e.index))
+    censored = (e["outcome"] == "censored").to_numpy()
+    running = censored & (end_date >= last).to_numpy()
+    b = np.where(running, np.datetime64("NaT"), np.where(censored, end_date + pd.Timedelta(days=1), end_date))
+    order = e.sort_values(["pupil_id", "start_date"]).index
+    earlier = pd.Series(e.loc[order, "pupil_id"].duplicated().to_numpy(), index=order).reindex(e.index)
+    if by == "region":
+        group = cohort.schools.set_index("school_id")["region_id"].reindex(e["school_id"]).to_numpy()
+    elif by == "school":
+        group = e["school_id"].to_numpy()
+    elif by is None:
+        group = np.full(len(e), "all", dtype=object)
+    else:
+        raise ValueError(f"by: got {by!r}; expected 'region', 'school' or None")
+    parts = []
+    for case, (etype, day) in CASE_TYPES.items():
+        m = (e["episode_type"] == etype).to_numpy()
+        a = start[m] + pd.Timedelta(days=day)
+        bb = pd.to_datetime(b[m])
+        keep = bb.isna() | (a.to_numpy() < bb)
+        parts.append(pd.DataFrame({
+            "episode_id": e["episode_id"].to_numpy()[m][keep], "pupil_id": e["pupil_id"].to_numpy()[m][keep],
+            "group": group[m][keep], "case_type": case, "start": start.to_numpy()[m][keep],
+            "a": a.to_numpy()[keep], "b": bb[keep], "outcome": e["outcome"].astype(str).to_numpy()[m][keep],
+            "recurrent": earlier.to_numpy()[m][keep]}))
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["data_end"] = last
+    return out
+
+
+def _quarters(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
+    """Whole quarters from the one holding ``first`` to the last one ending by ``last``."""
+    q = pd.date_range(first.to_period("Q").start_time, last, freq="QS")
+    return q[(q + pd.offsets.QuarterBegin(startingMonth=1)) <= last + pd.Timedelta(days=1)]
+
+
+def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, start=None, end=None,
+              data_end=None, min_count: int = MIN_COUNT) -> pd.DataFrame:
+    """Quarterly stock and flow per group and case type (see the module docstring).
+
+    Parameters
+    ----------
+    by : ``"region"`` (default), ``"school"`` or None (everything together).
+    start, end : first and last quarter to report (default: all quarters with data).
+    data_end : last day covered by the data (default: the latest follow-up of any pupil).
+    min_count : disclosure control; counts from 1 to ``min_count - 1`` are shown as missing and
+        shares over fewer than ``min_count`` episodes too. ``min_count=0`` gives raw counts.
+
+    Returns
+    -------
+    DataFrame: ``quarter, group, case_type, stock_start, inflow, outflow, stock_end, turnover,
+    recurrent_inflow, outcome_within_3m, outflow_<outcome>...``.
+    """
+    ep = monitored_episodes(cohort, by, data_end)
+    last = ep.attrs["data_end"]
+    q0 = pd.Timestamp(start) if start is not None else ep["a"].min()
+    quarters = _quarters(q0, pd.Timestamp(end) if end is not None else last)
+    edges = np.concatenate([quarters.to_numpy(), [(quarters[-1] + pd.offsets.QuarterBegin(startingMonth=1))
+                                                 .to_datetime64()]])
+    a = ep["a"].to_numpy()
+    b = ep["b"].to_numpy()
+    b_inf = np.where(pd.isna(b), np.datetime64("2262-01-01"), b).astype("datetime64[ns]")
+    qa = np.searchsorted(edges, a, side="right") - 1          # quarter index of a (-1: before the first)
+    qb = np.searchsorted(edges, b_inf, side="right") - 1
+    rows = []
+    nq = len(quarters)
+    for (g, c), idx in ep.groupby(["group", "case_type"]).groups.items():
+        ia, ib = qa[idx], qb[idx]
+        aa, bb = a[idx], b_inf[idx]
+        # a < b always, so #{a < q0 <= b} = #{a < q0} - #{b < q0}
+        stock_start = np.searchsorted(np.sort(aa), edges[:-1]) - np.searchsorted(np.sort(bb), edges[:-1])
+        counts = {
+            "stock_start": stock_start,
+            "inflow": np.bincount(ia[(ia >= 0) & (ia < nq)], minlength=nq),
+            "outflow": np.bincount(ib[(ib >= 0) & (ib < nq)], minlength=nq),
+            "recurrent_inflow": np.bincount(ia[(ia >= 0) & (ia < nq) & ep["recurrent"].to_numpy()[idx]],
+                                            minlength=nq),
+        }
+        counts["stock_end"] = counts["stock_start"] + counts["inflow"] - counts["outflow"]
+        new = np.bincount(ia[(ia >= 0) & (ia < nq) & (ib > ia)], minlength=nq)
+        outcome = ep["outcome"].to_numpy()[idx]
+        for o in OUTCOMES:
+            sel = (outcome == o) & (ib >= 0) & (ib < nq)
+            counts[f"outflow_{o}"] = np.bincount(ib[sel], minlength=nq)
+        within = (bb - aa <= np.timedelta64(91, "D")) & (outcome != "censored")
+        followed = edges[1:] + np.timedelta64(91, "D") <= np.datetime64(last) + np.timedelta64(1, "D")
+        w = np.bincount(ia[(ia >= 0) & (ia < nq) & within], minlength=nq)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share3 = np.where(followed & (counts["inflow"] > 0), w / counts["inflow"], np.nan)
+            turnover = np.where(counts["stock_end"] > 0, new / counts["stock_end"], np.nan)
+        rows.append(pd.DataFrame({"quarter": quarters.to_period("Q").astype(str), "group": g, "case_type": c,
+                                  **counts, "turnover": turnover, "outcome_within_3m": share3}))
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["quarter", "group", "case_type"])
+    order = {c: i for i, c in enumerate(CASE_TYPES)}
+    out = out.sort_values(["group", "case_type", "quarter"], key=lambda s: s.map(order) if s.name == "case_type"
+                          else s).reset_index(drop=True)
+    cols = ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover",
+            "recurrent_inflow", "outcome_within_3m", *[f"outflow_{o}" for o in OUTCOMES]]
+    if min_count:
+        out = suppress_shares(out, "turnover", "stock_end", min_count)
+        out = suppress_shares(out, "outcome_within_3m", "inflow", min_count)
+        out = suppress_counts(out, COUNT_COLUMNS, min_count)
+    return out[cols]
+
+
+def running_durations(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, data_end=None,
+                      min_count: int = MIN_COUNT) -> pd.DataFrame:
+    """How long the running cases have lasted at the end of each quarter: counts per duration band.
+
+    Columns: ``quarter, group, case_type, duration`` (band since the first day of absence), ``count``.
+    """
+    ep = monitored_episodes(cohort, by, data_end)
+    last = ep.attrs["data_end"]
+    quarters = _quarters(ep["a"].min(), last)
+    rows = []
+    b = ep["b"].to_numpy()
+    b_inf = np.where(pd.isna(b), np.datetime64("2262-01-01"), b).astype("datetime64[ns]")
+    for q in quarters:
+        q1 = (q + pd.offsets.QuarterBegin(startingMonth=1)).to_datetime64()
+        if q1 > np.datetime64(last) + np.timedelta64(1, "D"):
+            break
+        run = (ep["a"].to_numpy() < q1) & (b_inf >= q1)
+        days = (q1 - ep["start"].to_numpy()[run]) / np.timedelta64(1, "D")
+        band = pd.cut(days, DURATION_BANDS, labels=DURATION_LABELS, right=False)
+        t = pd.DataFrame({"group": ep["group"].to_numpy()[run], "case_type": ep["case_type"].to_numpy()[run],
+                          "duration": band})
+        c = t.groupby(["group", "case_type", "duration"], observed=False).size().rename("count").reset_index()
+        c.insert(0, "quarter", str(q.to_period("Q")))
+        rows.append(c)
+    out = pd.concat(rows, ignore_index=True)
+    return suppress_counts(out, ["count"], min_count) if min_count else out

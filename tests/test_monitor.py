@@ -111,3 +111,25 @@ def test_running_durations_add_up_to_the_stock(cohort):
 def test_bad_grouping():
     with pytest.raises(ValueError, match="by: got 'province'"):
         monitored_episodes(hand_made([("AV", "2020-01-01", None, "censored")]), by="province")
+
+
+def test_cli_monitor_writes_tables_and_charts(tmp_path):
+    from typer.testing import CliRunner
+
+    from verzuimmodel.cli import app
+
+    cohort_dir = tmp_path / "cohort"
+    vm.simulate(vm.Scenario.default(), seed=1).to_parquet(cohort_dir)
+    runner = CliRunner()
+    r = runner.invoke(app, ["monitor", str(cohort_dir), "--out", str(tmp_path / "mon"), "--by", "all"])
+    assert r.exit_code == 0, r.output
+    q = pd.read_csv(tmp_path / "mon" / "quarterly.csv")
+    counts = q[["stock_start", "inflow", "outflow", "stock_end"]].stack()
+    assert len(counts) > 50 and not ((counts > 0) & (counts < 10)).any()
+    assert (tmp_path / "mon" / "stock_flow_LRV.png").stat().st_size > 1000
+    assert "pupil_id" not in q.columns
+    bad = runner.invoke(app, ["monitor", str(cohort_dir), "--out", str(tmp_path / "x"), "--by", "province"])
+    assert bad.exit_code == 2 and "--by" in bad.output
+    # an existing directory that verzuimmodel did not write is never replaced
+    clash = runner.invoke(app, ["monitor", str(cohort_dir), "--out", str(cohort_dir)])
+    assert clash.exit_code == 2 and (cohort_dir / "pupils.parquet").exists()

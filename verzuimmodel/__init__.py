@@ -9,7 +9,7 @@ Public names::
     cohort.to_parquet("output/cohort"); vm.read_cohort("output/cohort")
 """
 
-from . import calibration, schema, survival
+from . import calibration, effects, monitor, plotting, schema, survival
 from .cohort import Cohort
 from .io import read_cohort
 from .schema import SchemaError
@@ -17,4 +17,5 @@ from .simulate import Scenario, simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Cohort", "Scenario", "SchemaError", "calibration", "read_cohort", "schema", "simulate", "survival"]
+__all__ = ["Cohort", "Scenario", "SchemaError", "calibration", "effects", "monitor", "plotting", "read_cohort", "schema",
+           "simulate", "survival"]

@@ -179,6 +179,44 @@ def validate(
 
 
 @app.command()
+def monitor(
+    path: Annotated[Path, typer.Argument(help="Cohort directory or workbook (as `verzuim validate`).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the monitor tables and charts.")],
+    by: Annotated[str, typer.Option("--by", help="'region', 'school' or 'all'.")] = "region",
+) -> None:
+    """The quarterly thuiszitters monitor: stock and flow per quarter (CSV and charts, counts < 10 hidden)."""
+    from . import plotting
+    from .io import output_directory
+    from .monitor import quarterly, running_durations
+
+    if by not in ("region", "school", "all"):
+        typer.echo(f"error: --by: got {by!r}; expected 'region', 'school' or 'all'", err=True)
+        raise typer.Exit(code=2)
+    with _bad_input():
+        cohort = read_cohort(path)
+        group = None if by == "all" else by
+        with status_console.status("Counting stock and flow ..."), output_directory(out) as tmp:
+            table = quarterly(cohort, by=group)
+            durations = running_durations(cohort, by=group)
+            table.to_csv(tmp / "quarterly.csv", index=False)
+            durations.to_csv(tmp / "durations.csv", index=False)
+            import matplotlib.pyplot as plt
+
+            for case in ("LRV", "LRV_3m", "AV", "5a"):
+                fig = plotting.stock_flow(table, case)
+                fig.savefig(tmp / f"stock_flow_{case}.png", dpi=120)
+                plt.close(fig)
+            fig = plotting.running_durations(durations, "LRV")
+            fig.savefig(tmp / "durations_LRV.png", dpi=120)
+            plt.close(fig)
+    last = table.loc[table["quarter"] == table["quarter"].max(),
+                     ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover"]]
+    counts = ["stock_start", "inflow", "outflow", "stock_end"]
+    last[counts] = last[counts].astype(object).where(last[counts].notna(), "< 10")
+    console.print(_frame_table(last, f"Last quarter (counts under 10 shown as '< 10') -> {out}"))
+
+
+@app.command()
 def calibrate(
     scenario: ScenarioOption = "default",
     seed: SeedOption = 1,

@@ -17,7 +17,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -281,19 +282,46 @@ def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet
     tables = validate_cohort(cohort.tables, copy=False)
     if fmt == "xlsx":
         _check_excel_size(tables)
+    with _atomic(path) as tmp:
+        for name, df in tables.items():
+            _WRITERS[fmt](df, tmp / f"{name}.{fmt}", name)
+        _write_extras(cohort, tmp)
+    return path
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary directory beside ``path`` that replaces ``path`` when the block succeeds."""
     target = path.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
-        for name, df in tables.items():
-            _WRITERS[fmt](df, tmp / f"{name}.{fmt}", name)
-        _write_extras(cohort, tmp)
+        yield tmp
         _move_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
+
+
+OUTPUT_MARKER = ".verzuimmodel-output"
+
+
+@contextmanager
+def output_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Write an output directory (tables, plots, reports) atomically.
+
+    Yields a temporary directory; when the block finishes without error it is renamed to
+    ``path``. An existing ``path`` is replaced only if it is empty or was written this way (it
+    holds the marker file ``.verzuimmodel-output``); otherwise ``FileExistsError``, before any work.
+    On an error nothing is left behind and an existing ``path`` is untouched.
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / OUTPUT_MARKER).exists())):
+        raise FileExistsError(f"'{path}' exists and was not written by verzuimmodel; not replacing it")
+    with _atomic(path) as tmp:
+        (tmp / OUTPUT_MARKER).write_text("written by verzuimmodel\n", encoding="utf-8")
+        yield tmp
 
 
 def _write_parquet(df: pd.DataFrame, file: Path, name: str) -> None:

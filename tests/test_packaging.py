@@ -48,3 +48,21 @@ def test_readme_gives_the_two_commands():
     text = (ROOT / "README.md").read_text()
     assert "make demo" in text and "make test" in text
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_example_cohort_is_what_the_script_makes():
+    import importlib.util
+
+    import verzuimmodel as vm
+
+    spec = importlib.util.spec_from_file_location("make_example", ROOT / "data" / "make_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = module.example_cohort()
+    read = vm.read_cohort(ROOT / "data" / "example")
+    for name in ("schools", "pupils", "episodes", "interventions"):
+        assert len(read.tables[name]) == len(made.tables[name]), name
+    pd.testing.assert_frame_equal(read.absence.reset_index(drop=True)[["pupil_id", "school_year", "sick_days"]],
+                                  made.absence.reset_index(drop=True)[["pupil_id", "school_year", "sick_days"]],
+                                  check_dtype=False)
+    assert not any(c.endswith("_true") for c in read.absence.columns)

@@ -75,21 +75,29 @@ def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDr
                 long_days=long_days[keep], approach_active=~vo & (adopt <= school_year))
 
 
-def expected_log_rate(m: Measure, scen: Scenario, rows: Rows, pupils: Pupils, schools: Schools,
-                      shared: np.ndarray) -> np.ndarray:
-    """``log mu`` of measure ``m`` per row, without approach terms and exposure.
+@dataclass(frozen=True)
+class _RowTerms:
+    """Per-row parts of the log rate shared by all measures (computed once)."""
 
-    ``shared`` is the part common to all measures: school effect and pupil-year shock.
-    """
-    p = rows.pupil
-    vo = rows.vo
-    level_rate = np.where(vo, np.log(m.vo_rate), np.log(m.po_rate))
-    g = np.where(vo, rows.grade_index - PO_YEARS, rows.grade_index)
-    prop = np.where(vo, pupils.v[p], pupils.u[p])
-    x = (m.female * pupils.female[p] + m.disadvantaged * pupils.disadvantaged[p]
-         + m.chronic_illness * pupils.chronic[p] + m.special_needs * pupils.special[p]
-         + m.vmbo * (vo & (pupils.track[p] == 0)))
-    return level_rate + m.grade_slope * g + m.loading * prop + x + shared
+    base: np.ndarray          # school effect + pupil-year shock + log(exposure / school days)
+    prop: np.ndarray          # u (PO) or v (VO)
+    vmbo: np.ndarray          # VO row of a vmbo pupil
+
+
+def _log_rate(m: Measure, rows: Rows, pupils: Pupils, terms: _RowTerms) -> np.ndarray:
+    """``log mu`` of measure ``m`` per row, without approach terms (see the module docstring)."""
+    k = np.arange(GRADES)
+    level = np.where(k >= PO_YEARS, np.log(m.vo_rate) + m.grade_slope * (k - PO_YEARS),
+                     np.log(m.po_rate) + m.grade_slope * k)
+    x = (m.female * pupils.female + m.disadvantaged * pupils.disadvantaged + m.chronic_illness * pupils.chronic
+         + m.special_needs * pupils.special)                     # per pupil, then one gather
+    eta = level[rows.grade_index]
+    eta += x[rows.pupil]
+    eta += terms.base
+    eta += m.loading * terms.prop
+    if m.vmbo:
+        eta += m.vmbo * terms.vmbo
+    return eta
 
 
 def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, exposed: np.ndarray,
@@ -105,9 +113,13 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     p = rows.pupil
     po_eff = schools.po_effect[pupils.po_school[p]]
     vo_eff = schools.vo_effect[pupils.vo_school[p]] + var.po_school_carryover * po_eff
-    shared = np.where(rows.vo, vo_eff, po_eff) + rng.normal(0.0, var.sd_year, n)
     exposure = np.maximum(rows.enrolled - rows.long_days, 0)
-    log_exposure = np.log(np.maximum(exposure, 1e-12) / a.school_days)
+    base = np.where(rows.vo, vo_eff, po_eff)
+    del po_eff, vo_eff
+    base += rng.normal(0.0, var.sd_year, n)
+    base += np.log(np.maximum(exposure, 1e-12) / a.school_days)
+    terms = _RowTerms(base=base, prop=np.where(rows.vo, pupils.v[p], pupils.u[p]),
+                      vmbo=rows.vo & (pupils.track[p] == 0))
     exposed_vo = rows.vo & exposed[p]
     po_true_rr = np.where(rows.approach_active, np.log(ap.po_true_rate_ratio), 0.0)
     vo_unexcused_effect = np.log(ap.vo_unexcused_rate_ratio) + ap.modifier_disadvantaged * pupils.disadvantaged[p]
@@ -116,7 +128,7 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     truth: dict[str, float] = {}
     for name in ("sick_reports", *UNEXCUSED_MEASURES):
         m: Measure = getattr(a, name)
-        eta = expected_log_rate(m, scen, rows, pupils, schools, shared) + log_exposure
+        eta = _log_rate(m, rows, pupils, terms)
         if name == "unexcused_hours":
             truth.update(_vo_rate_ratio_truth(eta, rows.vo, exposed_vo, vo_unexcused_effect, exposure))
             eta = eta + np.where(exposed_vo, vo_unexcused_effect, 0.0)
@@ -124,8 +136,10 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
             eta = eta + np.where(exposed_vo, np.log(ap.vo_sick_rate_ratio), 0.0)
         else:
             eta = eta + po_true_rr
-        mu = np.where(exposure > 0, np.exp(eta), 0.0)
-        true[name] = rng.poisson(mu * rng.gamma(m.dispersion, 1.0 / m.dispersion, n)).astype(np.int32)
+        mu = np.exp(eta, out=eta)
+        mu[exposure == 0] = 0.0
+        mu *= rng.gamma(m.dispersion, 1.0 / m.dispersion, n)
+        true[name] = rng.poisson(mu).astype(np.int32)
         del eta, mu
     # sick days from sick reports: long spells (> 6 days) and short ones
     q_long = expit(a.long_spell_logit + a.long_spell_chronic * pupils.chronic[p])

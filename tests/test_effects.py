@@ -113,3 +113,14 @@ def test_confounded_adoption_biases_the_regression():
     scen = scenario("observational", regions=3, share_treated=0.5, confounding=1.5)
     e = [np.log(effects.estimate(vm.simulate(scen, seed=s), "vo_nb_glm").iloc[0]["estimate"]) for s in range(10)]
     assert np.mean(e) - np.log(0.85) > 3 * np.std(e, ddof=1) / np.sqrt(len(e))
+
+
+def test_in_episode_estimators_are_time_to_return():
+    c = vm.simulate(vm.Scenario.default(), seed=1)
+    e = vm.survival.time_to_return(c).effects.set_index(["method", "intervention"])
+    for kind in ("kernpartnerteam", "verzuimcoach", "mazl"):
+        for method, prefix in (("time_varying", "tv_cox"), ("naive", "naive_cox")):
+            row = effects.estimate(c, f"{prefix}_{kind}").iloc[0]
+            assert row["estimand"] == f"intervention_hr.{kind}"
+            assert row["estimate"] == pytest.approx(e.loc[(method, kind), "estimate"], rel=1e-12)
+            assert row["std_error"] == pytest.approx(e.loc[(method, kind), "std_error"], rel=1e-12)

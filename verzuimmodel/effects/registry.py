@@ -102,4 +102,4 @@ def _row(e: Estimator, est: Estimate, level: float) -> pd.DataFrame:
 
 def _load_builtin() -> None:
     """Import the modules that register the built-in estimators."""
-    from . import estimators  # noqa: F401
+    from . import estimators, in_episode  # noqa: F401

@@ -7,10 +7,11 @@ PH model for duration dependence, and :func:`time_to_return`, the first analysis
 
 from .competing import CauseSpecificCox, FineGray, finegray_expand
 from .cox import CoxPH
+from .frailty import FrailtyCox
 from .nonparametric import AalenJohansen, KaplanMeier
 from .parametric import WeibullPH
 from .prepare import episode_intervals, episodes_table
 from .returns import TimeToReturn, time_to_return
 
-__all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "KaplanMeier", "TimeToReturn", "WeibullPH", "episode_intervals",
+__all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "KaplanMeier", "TimeToReturn", "WeibullPH", "episode_intervals",
            "episodes_table", "finegray_expand", "time_to_return"]

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench paper clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Headless Chromium prints the report's PDF and the report tests open the HTML in it; poppler-utils
+# renders and reads the PDF in the tests. Installed with apt-get when missing (sudo when not root).
+BROWSER_SETUP = command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 || { \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "chromium and poppler-utils are missing: install them (apt-get install chromium poppler-utils)" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; }
+
 demo: $(STAMP)
+	@$(BROWSER_SETUP)
 	$(BIN)/verzuim simulate --scenario default --seed 1 --out output/default --calibration
+	$(BIN)/verzuim report --scenario default --seed 1 --out reports
 
 test: $(STAMP)
+	@$(BROWSER_SETUP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -25,3 +35,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) output reports
+
+paper: $(STAMP)
+	$(BIN)/python paper/build.py

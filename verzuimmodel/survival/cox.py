@@ -55,7 +55,7 @@ class RiskSets:
         n, p = X.shape
         self.n, self.p = n, p
         finite_entry = np.isfinite(d.entry)
-        uniq = np.unique(np.concatenate([d.exit, d.entry[finite_entry]]))
+        uniq = _unique(np.concatenate([d.exit, d.entry[finite_entry]]) if finite_entry.any() else d.exit)[0]
         exit_r = np.searchsorted(uniq, d.exit) + 1
         entry_r = np.where(finite_entry, np.searchsorted(uniq, np.where(finite_entry, d.entry, 0.0)) + 1, 0)
         M = len(uniq) + 2
@@ -65,7 +65,8 @@ class RiskSets:
         ev = d.event == 1
         self.event = ev
         # distinct event keys (stratum, time), ascending
-        self.keys, ev_group, m = np.unique(key_exit[ev], return_inverse=True, return_counts=True)
+        self.keys, ev_group = _unique(key_exit[ev])
+        m = np.bincount(ev_group, minlength=len(self.keys))
         self.ev_rows = np.flatnonzero(ev)
         self.ev_group = ev_group
         self.m = m
@@ -201,12 +202,15 @@ class _KeySums:
 
     def __init__(self, keys: np.ndarray, rows: np.ndarray, event_keys: np.ndarray,
                  stratum_end: np.ndarray | None, Z: np.ndarray):
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        self.rows = rows[order]
-        self.Zs = np.ascontiguousarray(Z[self.rows])
-        uk, inv = np.unique(sorted_keys, return_inverse=True)
-        self.G = _indicator(inv, np.arange(len(order)), len(uk), len(order))
+        if _is_sorted(keys):          # the usual case: CoxPH fits rows sorted by time
+            sorted_keys, self.rows = keys, rows
+        else:
+            order = np.argsort(keys, kind="stable")
+            sorted_keys, self.rows = keys[order], rows[order]
+        in_place = len(rows) == len(Z) and _is_sorted(self.rows) and (len(rows) == 0 or self.rows[-1] == len(Z) - 1)
+        self.Zs = np.ascontiguousarray(Z) if in_place else np.ascontiguousarray(Z[self.rows])
+        uk, inv = _unique(sorted_keys)
+        self.G = _indicator(inv, np.arange(len(rows)), len(uk), len(rows))
         self.key_pos = np.searchsorted(uk, event_keys)
         self.b = np.searchsorted(uk, stratum_end) if stratum_end is not None else None
 
@@ -221,6 +225,20 @@ class _KeySums:
         suffix = np.zeros((per_key.shape[0] + 1, per_key.shape[1]))
         suffix[:-1] = np.cumsum(per_key[::-1], axis=0)[::-1]
         return suffix[self.key_pos] - suffix[self.b]
+
+
+def _is_sorted(a: np.ndarray) -> bool:
+    return bool(len(a) < 2 or np.all(a[1:] >= a[:-1]))
+
+
+def _unique(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_inverse=True)``, without sorting when ``a`` is already sorted."""
+    if not _is_sorted(a):
+        return np.unique(a, return_inverse=True)
+    first = np.empty(len(a), dtype=bool)
+    first[:1] = True
+    np.not_equal(a[1:], a[:-1], out=first[1:])
+    return a[first], np.cumsum(first) - 1
 
 
 def _indicator(group: np.ndarray, rows: np.ndarray, n_groups: int, n_rows: int) -> sparse.csr_matrix:

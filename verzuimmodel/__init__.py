@@ -7,15 +7,19 @@ Public names::
     cohort = vm.simulate(scen, seed=1)
     vm.calibration.compare(cohort)
     cohort.to_parquet("output/cohort"); vm.read_cohort("output/cohort")
+    vm.survival.time_to_return(cohort); vm.effects.estimate(cohort, "vo_did"); vm.monitor.quarterly(cohort)
+    vm.diagnose(vm.Design(scen, estimators=["vo_nb_glm", "vo_did"]), n_sims=100, seed=1)
 """
 
-from . import calibration, effects, monitor, plotting, schema, survival
+from . import calibration, effects, evaluate, mixed, monitor, plotting, schema, signal, survival
 from .cohort import Cohort
+from .evaluate import Design, diagnose, power_curve, sample_size
 from .io import read_cohort
 from .schema import SchemaError
 from .simulate import Scenario, simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Cohort", "Scenario", "SchemaError", "calibration", "effects", "monitor", "plotting", "read_cohort", "schema",
-           "simulate", "survival"]
+__all__ = ["Cohort", "Design", "Scenario", "SchemaError", "calibration", "diagnose", "effects", "evaluate", "mixed",
+           "monitor", "plotting", "power_curve", "read_cohort", "sample_size", "schema", "signal", "simulate",
+           "survival"]

@@ -5,6 +5,7 @@
     verzuim simulate --scenario default --seed 1 --out output/default [--format csv] [--calibration]
     verzuim validate output/default
     verzuim calibrate --scenario default --seed 1
+    verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en]
 
 Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range; 2 bad
 input (invalid cohort, missing file, bad scenario, bad option), reported as one line
@@ -242,3 +243,52 @@ def calibrate(
         typer.echo(f"{len(failed)} solid calibration target(s) out of range: "
                    + ", ".join(map(str, failed["target_id"])), err=True)
         raise typer.Exit(code=1)
+
+
+# -- evaluation commands (code in verzuimmodel.evaluate.cli) --------------------------------------
+from .evaluate.cli import diagnose_command, power_command  # noqa: E402
+
+app.command("diagnose")(diagnose_command)
+app.command("power")(power_command)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.html and report.pdf (written atomically).")]
+    = Path("reports"),
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", help="Scenario to simulate ('default', 'national', a shipped name or a .toml file); with "
+                           "--data, the design the diagnosis simulates. Default: 'default' without --data.")] = None,
+    seed: SeedOption = 1,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Report on this cohort (directory or .xlsx workbook) instead of a simulated one.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: 'nl' (default) or 'en'.")] = "nl",
+    n_sims: Annotated[int | None, typer.Option(
+        "--n-sims", help="Simulated studies for the design diagnosis (0: no diagnosis).")] = None,
+    section: Annotated[list[str] | None, typer.Option(
+        "--section", help="Optional section to add: 'monitor' (quarterly monitor) or 'schools' (schools of at "
+                          "least 10 pupils, by identifier). Repeat for both.")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
+    backend: Annotated[str, typer.Option("--backend", help="Where the diagnosis runs: serial, processes or dask.")]
+    = "processes",
+) -> None:
+    """Write the effect report (HTML and PDF): return to school, the PO approach's effect, the quality of
+    the evidence; counts under 10 hidden."""
+    from . import report as _report
+
+    with _bad_input():
+        if backend not in ("serial", "processes", "dask"):
+            raise ValueError(f"--backend: got {backend!r}; expected 'serial', 'processes' or 'dask'")
+        if n_sims is not None and n_sims < 0:
+            raise ValueError(f"--n-sims: got {n_sims}; expected a whole number >= 0")
+        extra = list(section or [])
+        unknown = [s for s in extra if s not in _report.OPTIONAL_SECTIONS]
+        if unknown:
+            raise ValueError(f"--section: got {unknown[0]!r}; expected one of {', '.join(_report.OPTIONAL_SECTIONS)}")
+        if data is not None and not data.exists():
+            raise FileNotFoundError(f"--data: cohort not found: '{data}' does not exist")
+        path = _report.build(data, scenario=scenario, seed=seed, lang=lang, out=out,
+                             n_sims=_report.DEFAULT_N_SIMS if n_sims is None else n_sims,
+                             sections=[*_report.DEFAULT_SECTIONS, *extra], pdf=pdf, backend=backend, progress=True)
+    files = ", ".join(str(path / name) for name in (_report.HTML_NAME, _report.PDF_NAME) if (path / name).exists())
+    console.print(f"Report written: {escape(files)}")

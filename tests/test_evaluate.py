@@ -1,0 +1,627 @@
+"""Evaluation: performance measures, trial generators, designs, diagnose, backends and resuming.
+
+Power against closed-form formulas, power curves and sample sizes: ``test_evaluate_power.py``;
+the ``verzuim diagnose`` / ``verzuim power`` commands: ``test_evaluate_cli.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import verzuimmodel as vm
+from verzuimmodel.effects import registry
+from verzuimmodel.errors import ConvergenceWarning
+from verzuimmodel.effects.registry import Estimate, register
+from verzuimmodel.evaluate import measures, trials
+from verzuimmodel.evaluate.diagnose import DIAGNOSIS_COLUMNS, REPLICATE_COLUMNS, replicate_seed
+
+SMALL = vm.evaluate.ParallelTrial(n_clusters=8, cluster_size=10, icc=0.05, effect=0.5)
+"""A cheap trial for the machinery tests."""
+
+
+# -- estimators registered by the tests only ----------------------------------------------------
+
+def vo_poisson(cohort) -> Estimate:
+    """Poisson GLM of VO unexcused hours on PO exposure (offset log school days), SE clustered by PO school."""
+    import statsmodels.api as sm
+
+    pupils, schools = cohort.pupils, cohort.schools
+    start = pupils["po_school_id"].map(schools.set_index("school_id")["approach_start_year"])
+    grade = cohort.scenario.approach.exposed_from_grade
+    exposed = (start <= pupils["cohort"] + (grade - 3)).fillna(False).astype(float)
+    vo = cohort.absence[cohort.absence["level"] == "vo"].groupby("pupil_id")[["unexcused_hours", "enrolled_days"]].sum()
+    df = pd.DataFrame({"pupil_id": pupils["pupil_id"], "exposed": exposed.to_numpy(),
+                       "school": pupils["po_school_id"]}).merge(vo, left_on="pupil_id", right_index=True)
+    df = df[df["enrolled_days"] > 0]
+    x = sm.add_constant(df[["exposed"]].to_numpy())
+    fit = sm.GLM(df["unexcused_hours"].to_numpy(), x, family=sm.families.Poisson(),
+                 offset=np.log(df["enrolled_days"].to_numpy())).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(df["school"])[0]})
+    return Estimate(float(fit.params[1]), float(fit.bse[1]), n_obs=len(df), n_clusters=int(df["school"].nunique()))
+
+
+def flaky(data) -> Estimate:
+    """cluster_means, but fails on some replicates (an exception, or a non-finite SE) and warns on others."""
+    est = trials.cluster_means(data)
+    y = data.data["y"].to_numpy()
+    if y[2] > 1.0:
+        warnings.warn(f"shaky fit ({y[2]:.3f})", ConvergenceWarning)
+    if y[0] > 1.0:
+        raise np.linalg.LinAlgError("singular matrix (on purpose)")
+    if y[1] > 1.0:
+        return Estimate(est.coef, float("nan"))
+    return est
+
+
+@dataclass(frozen=True)
+class NormalMean:
+    """A data model whose true value differs per replicate: theta ~ U(0.5, 1.5), y ~ N(theta, 1)."""
+
+    n: int = 40
+
+    def simulate(self, seed):
+        rng = np.random.default_rng(seed)
+        theta = rng.uniform(0.5, 1.5)
+        return vm.evaluate.TrialData(pd.DataFrame({"y": rng.normal(theta, 1.0, self.n)}), {"theta": theta})
+
+
+def normal_mean(data) -> Estimate:
+    """Sample mean with a t interval."""
+    y = data.data["y"].to_numpy()
+    return Estimate(float(y.mean()), float(y.std(ddof=1) / math.sqrt(len(y))), df=len(y) - 1)
+
+
+INTERRUPT = {"after_calls": None, "calls": 0}
+
+
+def interruptible(data) -> Estimate:
+    """cluster_means that raises KeyboardInterrupt (like Ctrl-C) on its n-th call while armed."""
+    INTERRUPT["calls"] += 1
+    if INTERRUPT["after_calls"] is not None and INTERRUPT["calls"] >= INTERRUPT["after_calls"]:
+        raise KeyboardInterrupt
+    return trials.cluster_means(data)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_estimators():
+    added = {"test_vo_poisson": dict(estimand="po_approach_vo_rate_ratio", data="cohort", scale="log"),
+             "test_flaky": dict(estimand="effect", data="trial", scale="identity"),
+             "test_normal_mean": dict(estimand="theta", data="trial", scale="identity"),
+             "test_interruptible": dict(estimand="effect", data="trial", scale="identity"),
+             "test_other_estimand": dict(estimand="something_else", data="trial", scale="identity")}
+    fns = {"test_vo_poisson": vo_poisson, "test_flaky": flaky, "test_normal_mean": normal_mean,
+           "test_interruptible": interruptible, "test_other_estimand": trials.cluster_means}
+    for name, kw in added.items():
+        register(name, **kw)(fns[name])
+    yield
+    for name in added:
+        registry._REGISTRY.pop(name, None)
+
+
+# -- performance measures: hand-computed values ----------------------------------------------------
+
+EST = np.array([1.0, 2.0, 3.0, 4.0])
+SE = np.array([1.0, 1.0, 2.0, 2.0])
+TRUTH = 2.0
+
+
+def test_bias_and_empirical_se_by_hand():
+    # bias = mean(-1, 0, 1, 2) = 0.5; SD(est) = sqrt(5/3) = 1.29099; MCSE = SD / sqrt(4)
+    assert measures.bias(EST, TRUTH) == pytest.approx((0.5, math.sqrt(5 / 3) / 2), rel=1e-12)
+    # EmpSE = sqrt(5/3); MCSE = EmpSE / sqrt(2 * 3)
+    assert measures.empirical_se(EST) == pytest.approx((math.sqrt(5 / 3), math.sqrt(5 / 3) / math.sqrt(6)), rel=1e-12)
+
+
+def test_bias_mcse_with_a_truth_varying_per_replicate():
+    # errors d = (1, 1, 2): bias 4/3, SD(d) = sqrt(1/3), MCSE = sqrt(1/3) / sqrt(3) = 1/3
+    assert measures.bias([1.0, 2.0, 4.0], [0.0, 1.0, 2.0]) == pytest.approx((4 / 3, 1 / 3), rel=1e-12)
+
+
+def test_mse_by_hand():
+    # squared errors (1, 0, 1, 4): MSE 1.5; MCSE = sqrt(sum((sq - 1.5)^2) / (4 * 3)) = sqrt(9 / 12)
+    assert measures.mse(EST, TRUTH) == pytest.approx((1.5, math.sqrt(9 / 12)), rel=1e-12)
+
+
+def test_model_se_and_its_relative_error_by_hand():
+    # SE^2 = (1, 1, 4, 4): ModSE = sqrt(2.5); Var(SE^2) = 9 / 3 = 3; MCSE = sqrt(3 / (4 * 4 * 2.5))
+    mod = math.sqrt(2.5)
+    assert measures.model_se(SE) == pytest.approx((mod, math.sqrt(3 / 40)), rel=1e-12)
+    # 100 (ModSE / EmpSE - 1); MCSE = 100 ratio sqrt(Var(SE^2) / (4 n ModSE^4) + 1 / (2 (n - 1)))
+    ratio = mod / math.sqrt(5 / 3)
+    expected = (100 * (ratio - 1), 100 * ratio * math.sqrt(3 / (4 * 4 * 2.5 ** 2) + 1 / 6))
+    assert measures.relative_error_model_se(EST, SE) == pytest.approx(expected, rel=1e-12)
+    assert expected[0] == pytest.approx(22.4745, abs=1e-4)
+
+
+def test_coverage_power_and_type_s_by_hand():
+    # intervals (0,2) (1.5,2.5) (2.5,3.5) (1,5) cover 2 three times: 0.75, MCSE sqrt(.75 * .25 / 4)
+    cov = measures.coverage([0, 1.5, 2.5, 1], [2, 2.5, 3.5, 5], TRUTH)
+    assert cov == pytest.approx((0.75, math.sqrt(0.75 * 0.25 / 4)), rel=1e-12)
+    # p <= 0.05 in 3 of 4 (0.05 itself counts)
+    assert measures.power([0.01, 0.05, 0.2, 0.04]) == pytest.approx((0.75, math.sqrt(0.75 * 0.25 / 4)), rel=1e-12)
+    # rejections: estimates 1, -0.5, -3 with truth 1: two of three have the wrong sign
+    s = measures.type_s([1, -0.5, 2, -3], [0.01, 0.03, 0.2, 0.04], 1.0)
+    assert s == pytest.approx((2 / 3, math.sqrt(2 / 3 * 1 / 3 / 3)), rel=1e-12)
+    assert np.isnan(measures.type_s([1, 2], [0.5, 0.6], 1.0)[0])  # nothing rejects
+    assert np.isnan(measures.type_s([1, 2], [0.01, 0.01], 0.0)[0])  # no sign to get wrong
+
+
+def test_performance_collects_every_measure():
+    out = measures.performance(EST, SE, TRUTH, EST - 1.96 * SE, EST + 1.96 * SE, [0.01, 0.05, 0.2, 0.04])
+    assert list(out) == measures.MEASURES
+    assert out["rmse"] == pytest.approx(math.sqrt(1.5))
+    assert out["rmse_mcse"] == pytest.approx(math.sqrt(9 / 12) / (2 * math.sqrt(1.5)))
+    assert out["true_value"] == 2.0 and out["mean_estimate"] == 2.5
+    # bias-eliminated coverage: intervals compared with truth + bias = 2.5; (-0.96, 2.96) ... all cover
+    assert out["be_coverage"] == 1.0
+    few = measures.performance([1.0], [1.0], 1.0, [0.0], [2.0], [0.5])
+    assert np.isnan(few["emp_se"]) and np.isnan(few["bias_mcse"]) and few["coverage"] == 1.0
+
+
+# -- seeds -------------------------------------------------------------------------------------------
+
+def test_replicate_seed_is_the_spawned_stream():
+    children = np.random.SeedSequence(7).spawn(5)
+    for i, child in enumerate(children):
+        assert np.array_equal(replicate_seed(7, i).generate_state(4), child.generate_state(4))
+
+
+# -- trial generators ------------------------------------------------------------------------------
+
+def test_parallel_trial_data_and_truth():
+    tr = vm.evaluate.ParallelTrial(n_clusters=10, cluster_size=7, icc=0.1, effect=0.4)
+    t = tr.simulate(3)
+    assert list(t.data.columns) == ["cluster", "period", "treat", "y"]
+    assert len(t.data) == 70 and (t.data["period"] == 0).all()
+    arms = t.data.groupby("cluster")["treat"].agg(["min", "max"])
+    assert (arms["min"] == arms["max"]).all() and arms["max"].sum() == 5
+    assert t.truth["effect"] == 0.4
+    pd.testing.assert_frame_equal(tr.simulate(3).data, t.data)  # the seed is the only randomness
+    assert not tr.simulate(4).data.equals(t.data)
+
+
+def test_stepped_wedge_sequences():
+    tr = vm.evaluate.SteppedWedgeTrial(n_clusters=5, n_periods=4, cluster_period_size=3)
+    assert tr.sequence_sizes().tolist() == [2, 2, 1]
+    x = tr.treatment_matrix()
+    assert x.tolist() == [[0, 1, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]]
+    d = tr.simulate(1).data
+    assert len(d) == 5 * 4 * 3
+    pattern = d.groupby(["cluster", "period"])["treat"].first().unstack().to_numpy()
+    assert sorted(map(tuple, pattern)) == sorted(map(tuple, x))  # randomised order of the same sequences
+
+
+def test_truth_per_outcome():
+    b = vm.evaluate.ParallelTrial(outcome="binary", icc=0.1, effect=math.log(2), control_risk=0.3)
+    t = b.true_values()
+    assert t["odds_ratio"] == pytest.approx(2.0)
+    assert t["control_risk"] == pytest.approx(0.3, abs=1e-10)  # the marginal control risk, as asked
+    assert 1 < t["marginal_odds_ratio"] < 2  # attenuated: odds ratios are not collapsible
+    c = vm.evaluate.ParallelTrial(outcome="count", icc=0.1, effect=math.log(0.8))
+    assert set(c.true_values()) >= {"rate_ratio"} and c.true_values()["rate_ratio"] == pytest.approx(0.8)
+    assert "effect" not in t and "effect" not in c.true_values()
+
+
+def test_count_icc_is_the_outcome_scale_icc():
+    tr = vm.evaluate.ParallelTrial(outcome="count", icc=0.08, control_rate=3.0, dispersion=1.5)
+    a, m, theta = math.exp(tr.cluster_variance()), 3.0, 1.5
+    between = m ** 2 * (a - 1)  # Var E[y | u]
+    within = m + m ** 2 * a / theta  # E Var(y | u), NB2
+    assert between / (between + within) == pytest.approx(0.08, rel=1e-12)
+
+
+@pytest.mark.parametrize("outcome", ["binary", "count"])
+def test_generator_control_mean_and_cluster_variance(outcome):
+    """Control-arm mean and the variance of cluster means agree with the model (4 Monte Carlo SEs)."""
+    tr = vm.evaluate.ParallelTrial(n_clusters=4000, cluster_size=10, icc=0.1, effect=0.5, outcome=outcome,
+                                   treated_share=0.5, control_risk=0.3, control_rate=2.0, dispersion=2.0)
+    d = tr.simulate(11).data
+    means = d[d["treat"] == 0].groupby("cluster")["y"].mean().to_numpy()
+    k = len(means)
+    target = 0.3 if outcome == "binary" else 2.0
+    assert abs(means.mean() - target) < 4 * means.std(ddof=1) / math.sqrt(k)
+    if outcome == "count":
+        a = math.exp(tr.cluster_variance())
+        expected = target ** 2 * (a - 1) + (target + target ** 2 * a / 2.0) / 10
+    else:
+        tau2 = tr.cluster_variance()
+        b0 = tr._intercept()
+        nodes, weights = np.polynomial.hermite.hermgauss(80)
+        p = 1 / (1 + np.exp(-(b0 + math.sqrt(2 * tau2) * nodes)))
+        ep, ep2 = (weights * p).sum() / math.sqrt(math.pi), (weights * p ** 2).sum() / math.sqrt(math.pi)
+        expected = (ep2 - ep ** 2) + (ep - ep2) / 10
+    s2 = means.var(ddof=1)
+    se_s2 = math.sqrt((np.mean((means - means.mean()) ** 4) - s2 ** 2) / k)
+    assert abs(s2 - expected) < 4 * se_s2
+
+
+@pytest.mark.parametrize("kwargs, key", [
+    (dict(n_clusters=3), "n_clusters"),
+    (dict(icc=1.0), "icc"),
+    (dict(outcome="ordinal"), "outcome"),
+    (dict(treated_share=0.1), "treated_share"),
+    (dict(outcome="count", icc=0.6, dispersion=1.0), "icc"),
+])
+def test_parallel_trial_rejects_bad_parameters(kwargs, key):
+    with pytest.raises(ValueError, match=f"trial key '{key}'"):
+        vm.evaluate.ParallelTrial(**kwargs)
+
+
+def test_stepped_wedge_rejects_too_few_clusters():
+    with pytest.raises(ValueError, match="trial key 'n_clusters'.*n_periods - 1 = 4"):
+        vm.evaluate.SteppedWedgeTrial(n_clusters=3, n_periods=5)
+
+
+# -- trial estimators --------------------------------------------------------------------------------
+
+def test_cluster_means_parallel_is_the_two_sample_t_test():
+    t = SMALL.simulate(5)
+    m = t.data.groupby("cluster").agg(y=("y", "mean"), treat=("treat", "first"))
+    ref = stats.ttest_ind(m.loc[m.treat == 1, "y"], m.loc[m.treat == 0, "y"])
+    est = trials.cluster_means(t)
+    assert est.coef / est.std_error == pytest.approx(ref.statistic, rel=1e-10)
+    assert est.df == 6 and est.n_clusters == 8 and est.n_obs == 80
+    # one row of the registry's table, t-based
+    row = vm.effects.estimate(t, "cluster_means")
+    assert row["p_value"].iloc[0] == pytest.approx(ref.pvalue, rel=1e-8)
+
+
+def test_cluster_means_stepped_wedge_is_fixed_effects_ols_on_cell_means():
+    import statsmodels.formula.api as smf
+
+    t = vm.evaluate.SteppedWedgeTrial(n_clusters=6, n_periods=4, cluster_period_size=5, time_trend=0.2).simulate(2)
+    cells = t.data.groupby(["cluster", "period"], as_index=False).agg(y=("y", "mean"), treat=("treat", "first"))
+    ref = smf.ols("y ~ treat + C(cluster) + C(period)", cells).fit()
+    est = trials.cluster_means(t)
+    assert est.coef == pytest.approx(ref.params["treat"], rel=1e-10)
+    assert est.std_error == pytest.approx(ref.bse["treat"], rel=1e-10)
+    assert est.df == ref.df_resid == 6 * 4 - 6 - 4
+
+
+def test_gee_estimators_take_data_frames_and_check_outcomes():
+    t = SMALL.simulate(1)
+    est = trials.gee(t.data)
+    assert np.isfinite(est.coef) and est.df == 6
+    with pytest.raises(ValueError, match="0/1"):
+        trials.gee_logit(t)
+    with pytest.raises(ValueError, match="counts"):
+        trials.gee_poisson(t)
+    with pytest.raises(ValueError, match="missing column"):
+        trials.gee(t.data.drop(columns="treat"))
+
+
+# -- Design ---------------------------------------------------------------------------------------
+
+def test_design_estimand_from_the_estimators():
+    d = vm.Design(SMALL, ["cluster_means", "gee"])
+    assert d.estimand == "effect" and d.estimators == ("cluster_means", "gee") and d.data_kind == "trial"
+    assert vm.Design(vm.evaluate.ParallelTrial(outcome="binary"), "gee_logit").estimand == "marginal_odds_ratio"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.estimand = "x"
+
+
+@pytest.mark.parametrize("args, message", [
+    ((SMALL, ["nope"]), "unknown estimator 'nope'"),
+    ((SMALL, []), "at least one"),
+    ((SMALL, ["gee", "gee"]), "unique"),
+    ((SMALL, ["cluster_means", "test_other_estimand"]), "different estimands"),
+    ((SMALL, ["cluster_means"], "odds_ratio"), "'odds_ratio' is not in the truth"),
+    ((vm.evaluate.ParallelTrial(outcome="binary"), ["cluster_means"]), "'cluster_means' analyses continuous"),
+    ((vm.Scenario(), ["cluster_means"]), "analyses trial data"),
+    ((SMALL, ["test_vo_poisson"]), "analyses cohort data"),
+    (("default", ["gee"]), "expected a Scenario or a trial generator"),
+])
+def test_design_rejects(args, message):
+    with pytest.raises(ValueError, match=message):
+        vm.Design(*args)
+
+
+def test_design_may_compare_an_estimator_with_another_estimand():
+    d = vm.Design(vm.evaluate.ParallelTrial(outcome="binary"), ["gee_logit"], estimand="odds_ratio")
+    assert d.estimand == "odds_ratio"
+
+
+def test_design_toml_round_trip_trial(tmp_path):
+    d = vm.Design(vm.evaluate.SteppedWedgeTrial(n_clusters=9, n_periods=4, icc=0.02, effect=0.2),
+                  ["cluster_means", "gee"], alpha=0.1, name="sw")
+    path = tmp_path / "d.toml"
+    d.to_toml(path)
+    assert 'type = "stepped_wedge"' in path.read_text()
+    assert vm.Design.from_toml(path) == d
+
+
+def test_design_toml_scenario_reference_inline_and_path(tmp_path):
+    d = vm.Design(vm.Scenario.default(), ["test_vo_poisson"])
+    assert 'scenario = "default"' in d.to_toml()
+    assert vm.Design.from_toml(_write(tmp_path / "a.toml", d.to_toml())) == d
+    small = dataclasses.replace(vm.Scenario.default(), population=dataclasses.replace(
+        vm.Scenario.default().population, n_po_schools=20))
+    d2 = vm.Design(small, ["test_vo_poisson"])
+    assert "[scenario.population]" in d2.to_toml()
+    assert vm.Design.from_toml(_write(tmp_path / "b.toml", d2.to_toml())) == d2
+    small.to_toml(tmp_path / "small.toml")
+    ref = _write(tmp_path / "sub" / "c.toml", 'estimators = ["test_vo_poisson"]\nscenario = "../small.toml"\n')
+    assert vm.Design.from_toml(ref).scenario == small
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+TRIAL = '[trial]\ntype = "parallel"\nn_clusters = 8\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    (TRIAL, "design key 'estimators': missing"),
+    ('estimators = "gee"\n' + TRIAL, "design key 'estimators': expected a non-empty list"),
+    ('estimators = ["gee"]\nseed = 3\n' + TRIAL, "design key 'seed': unknown key"),
+    ('estimators = ["gee"]\n', "design key 'scenario' or 'trial': expected exactly one"),
+    ('estimators = ["gee"]\nscenario = "default"\n' + TRIAL, "expected exactly one"),
+    ('estimators = ["gee"]\n[trial]\ntype = "crossover"\n', "design key 'trial.type'"),
+    ('estimators = ["gee"]\n[trial]\ntype = "parallel"\nicc = "high"\n', "design key 'trial.icc': expected a number"),
+    ('estimators = ["gee"]\n[trial]\ntype = "parallel"\nn_clusters = 2\n', "design key 'trial.n_clusters'.*>= 4"),
+    ('estimators = ["gee"]\n[trial]\ntype = "parallel"\nclusters = 8\n', "design key 'trial.clusters': unknown"),
+    ('estimators = ["gee"]\n[trial]\ntype = "parallel"\noutcome = "ordinal"\n', "design key 'trial.outcome'"),
+    ('estimators = ["nope"]\n' + TRIAL, "unknown estimator 'nope'"),
+    ('estimators = ["gee"]\nestimand = "odds_ratio"\n' + TRIAL, "design key 'estimand'"),
+    ('estimators = ["gee"]\nalpha = 2\n' + TRIAL, "design key 'alpha'"),
+    ('estimators = ["test_vo_poisson"]\nscenario = "atlantis"\n', "unknown scenario 'atlantis'"),
+    ('estimators = ["test_vo_poisson"]\n[scenario.population]\nn_schools = 3\n',
+     "scenario key 'population.n_schools': unknown key"),
+    ('estimators = ["gee"\n', "invalid TOML"),
+])
+def test_bad_design_files_name_the_key(tmp_path, text, message):
+    path = _write(tmp_path / "bad.toml", text)
+    with pytest.raises(ValueError, match=message) as e:
+        vm.Design.from_toml(path)
+    assert str(e.value).startswith("design file bad.toml: ")
+
+
+def test_missing_design_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="design file not found"):
+        vm.Design.from_toml(tmp_path / "nope.toml")
+
+
+def test_with_parameters():
+    d = vm.Design(SMALL, ["cluster_means"])
+    assert d.with_parameters({"n_clusters": 12.0}).scenario.n_clusters == 12
+    with pytest.raises(ValueError, match="trial parameter 'clusters': unknown"):
+        d.with_parameters({"clusters": 12})
+    with pytest.raises(ValueError, match="trial key 'n_clusters'"):
+        d.with_parameters({"n_clusters": 2})
+    s = vm.Design(vm.Scenario.default(), ["test_vo_poisson"])
+    assert s.with_parameters({"population.n_po_schools": 12}).scenario.population.n_po_schools == 12
+    with pytest.raises(ValueError, match="scenario key 'population.n_schools'"):
+        s.with_parameters({"population.n_schools": 12})
+
+
+# -- diagnose ----------------------------------------------------------------------------------------
+
+def test_diagnose_tidy_and_replicates():
+    d = vm.Design(SMALL, ["cluster_means", "gee"])
+    diag = vm.diagnose(d, n_sims=12, seed=3, progress=False)
+    tidy = diag.tidy()
+    assert list(tidy.columns) == DIAGNOSIS_COLUMNS
+    assert tidy["estimator"].tolist() == ["cluster_means", "gee"]
+    assert (tidy["n_sims"] == 12).all() and (tidy["n_failed"] == 0).all() and (tidy["true_value"] == 0.5).all()
+    reps = diag.replicates
+    assert list(reps.columns) == REPLICATE_COLUMNS and len(reps) == 24
+    assert reps["replicate"].tolist() == [i for i in range(12) for _ in range(2)]
+    # replicate i is stream i of SeedSequence(seed).spawn(n_sims)
+    child = np.random.SeedSequence(3).spawn(12)[7]
+    est = trials.cluster_means(SMALL.simulate(child))
+    row = reps[(reps["replicate"] == 7) & (reps["estimator"] == "cluster_means")].iloc[0]
+    assert row["coef"] == est.coef and row["std_error"] == est.std_error and row["df"] == 6
+    q = stats.t.ppf(0.975, 6)
+    assert row["ci_low"] == pytest.approx(est.coef - q * est.std_error, rel=1e-12)
+    # the tidy measures are those of the measures module on the replicates
+    cm = reps[reps["estimator"] == "cluster_means"]
+    expected = measures.performance(cm["coef"], cm["std_error"], cm["true_value"], cm["ci_low"], cm["ci_high"],
+                                    cm["p_value"])
+    got = tidy.iloc[0]
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
+    assert (diag.timings["fit_seconds"] > 0).all()
+
+
+def test_more_replicates_extend_the_same_streams():
+    d = vm.Design(SMALL, ["cluster_means"])
+    short = vm.diagnose(d, n_sims=5, seed=2, progress=False).replicates
+    long = vm.diagnose(d, n_sims=9, seed=2, progress=False).replicates
+    pd.testing.assert_frame_equal(long.iloc[:5], short)
+
+
+def test_failed_fits_are_counted_and_kept():
+    d = vm.Design(SMALL, ["test_flaky", "cluster_means"])
+    diag = vm.diagnose(d, n_sims=30, seed=4, progress=False)
+    reps = diag.replicates
+    fl = reps[reps["estimator"] == "test_flaky"]
+    raised = fl["error"].str.startswith("LinAlgError: singular matrix", na=False)
+    nonfinite = fl["error"].str.contains("non-finite", na=False)
+    assert raised.any() and nonfinite.any()
+    tidy = diag.tidy().set_index("estimator")
+    assert tidy.loc["test_flaky", "n_failed"] == raised.sum() + nonfinite.sum()
+    assert tidy.loc["cluster_means", "n_failed"] == 0 and tidy.loc["test_flaky", "n_sims"] == 30
+    ok = fl[fl["error"].isna()]
+    assert fl.loc[fl["error"].notna(), "coef"].isna().all()
+    assert tidy.loc["test_flaky", "bias"] == pytest.approx((ok["coef"] - 0.5).mean(), rel=1e-12)
+    f = diag.failures
+    assert list(f.columns) == ["replicate", "estimator", "error"] and (f["estimator"] == "test_flaky").all()
+    assert len(f) == min(20, tidy.loc["test_flaky", "n_failed"])
+    # warnings are kept per fit and counted (the fit itself counts)
+    warned = fl["warning"].str.startswith("ConvergenceWarning: shaky fit", na=False)
+    assert warned.any() and fl["warning"].dropna().str.startswith("ConvergenceWarning").all()
+    assert tidy.loc["test_flaky", "n_warned"] == (warned & fl["error"].isna()).sum()
+    assert tidy.loc["cluster_means", "n_warned"] == 0
+
+
+def test_truth_varying_per_replicate():
+    d = vm.Design(NormalMean(), ["test_normal_mean"])
+    diag = vm.diagnose(d, n_sims=40, seed=5, progress=False)
+    reps = diag.replicates
+    truths = [NormalMean().simulate(replicate_seed(5, i)).truth["theta"] for i in range(40)]
+    assert reps["truth"].tolist() == truths
+    tidy = diag.tidy().iloc[0]
+    assert tidy["true_value"] == pytest.approx(np.mean(truths), rel=1e-12)
+    assert tidy["bias"] == pytest.approx(np.mean(reps["coef"] - reps["truth"]), rel=1e-12)
+    covers = (reps["ci_low"] <= reps["truth"]) & (reps["truth"] <= reps["ci_high"])
+    assert reps["covers"].tolist() == covers.tolist()
+    assert tidy["coverage"] == covers.mean()
+
+
+def test_log_scale_estimators_are_measured_on_the_log_scale():
+    tr = vm.evaluate.ParallelTrial(n_clusters=10, cluster_size=15, icc=0.05, effect=math.log(0.7), outcome="count")
+    diag = vm.diagnose(vm.Design(tr, ["gee_poisson"]), n_sims=6, seed=1, progress=False)
+    reps = diag.replicates
+    assert (reps["scale"] == "log").all()
+    assert reps["truth"].to_numpy() == pytest.approx(0.7)
+    assert reps["true_value"].to_numpy() == pytest.approx(math.log(0.7))
+    est = trials.gee_poisson(tr.simulate(replicate_seed(1, 2)))
+    assert reps["coef"].iloc[2] == pytest.approx(est.coef, rel=1e-12)
+    assert diag.tidy()["true_value"].iloc[0] == pytest.approx(math.log(0.7))
+
+
+def test_diagnose_rejects_bad_arguments(tmp_path):
+    d = vm.Design(SMALL, ["cluster_means"])
+    for kwargs, message in [(dict(n_sims=0), "n_sims"), (dict(seed=-1), "seed"), (dict(backend="mpi"), "backend"),
+                            (dict(scheduler="tcp://x:1"), "scheduler"), (dict(backend="processes", workers=0),
+                                                                         "workers")]:
+        with pytest.raises(ValueError, match=message):
+            vm.diagnose(d, **{"n_sims": 2, **kwargs}, progress=False, path=tmp_path / "run")
+        assert not (tmp_path / "run").exists()  # checked before anything is written
+
+
+# -- the cohort simulator as data model ---------------------------------------------------------------
+
+def test_diagnose_a_scenario_end_to_end(tmp_path):
+    scen = vm.Scenario.default()
+    text = 'estimators = ["test_vo_poisson"]\nscenario = "default"\n'
+    design = vm.Design.from_toml(_write(tmp_path / "d.toml", text))
+    assert design.scenario == scen and design.estimand == "po_approach_vo_rate_ratio"
+    diag = vm.diagnose(design, n_sims=3, seed=8, progress=False)
+    truths = [vm.simulate(scen, replicate_seed(8, i)).truth["po_approach_vo_rate_ratio"] for i in range(3)]
+    reps = diag.replicates
+    assert reps["error"].isna().all()
+    assert reps["true_value"].to_numpy() == pytest.approx(np.log(truths), rel=1e-12)
+    tidy = diag.tidy().iloc[0]
+    assert tidy["true_value"] == pytest.approx(np.mean(np.log(truths)), rel=1e-12)
+    assert tidy["n_failed"] == 0 and np.isfinite(tidy["bias"]) and np.isfinite(tidy["emp_se"])
+    assert (reps["n_clusters"] == scen.population.n_po_schools).all()
+
+
+def test_power_curve_over_a_scenario_parameter():
+    design = vm.Design(vm.Scenario.default(), ["test_vo_poisson"])
+    curve = vm.power_curve(design, vary={"population.n_po_schools": [16, 24]}, n_sims=2, seed=1, progress=False)
+    assert curve["population.n_po_schools"].tolist() == [16, 24]
+    assert (curve["n_sims"] == 2).all() and curve["formula_power"].isna().all()
+    assert curve["power"].between(0, 1).all()
+
+
+# -- backends --------------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:shaky fit")  # from the threaded dask run
+def test_backends_give_identical_replicates():
+    d = vm.Design(SMALL, ["cluster_means", "gee", "test_flaky"])
+    serial = vm.diagnose(d, n_sims=24, seed=9, progress=False, chunk_size=5)
+    procs = vm.diagnose(d, n_sims=24, seed=9, backend="processes", workers=2, progress=False, chunk_size=7)
+    dask_threads = vm.diagnose(d, n_sims=24, seed=9, backend="dask", workers=2, dask_processes=False,
+                               progress=False, chunk_size=3)
+    pd.testing.assert_frame_equal(procs.replicates, serial.replicates)
+    assert serial.replicates["warning"].notna().any()
+    # threads in one process: the same numbers; warnings are not recorded there (not thread-safe)
+    assert dask_threads.replicates["warning"].isna().all()
+    pd.testing.assert_frame_equal(dask_threads.replicates.drop(columns="warning"),
+                                  serial.replicates.drop(columns="warning"))
+    pd.testing.assert_frame_equal(procs.tidy(), serial.tidy())
+
+
+def test_dask_with_a_client_and_worker_processes():
+    from distributed import Client, LocalCluster
+
+    d = vm.Design(SMALL, ["cluster_means", "gee"])
+    serial = vm.diagnose(d, n_sims=10, seed=2, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        viaclient = vm.diagnose(d, n_sims=10, seed=2, backend="dask", scheduler=client, progress=False)
+        address = vm.diagnose(d, n_sims=10, seed=2, backend="dask", scheduler=cluster.scheduler_address,
+                              progress=False)
+    pd.testing.assert_frame_equal(viaclient.replicates, serial.replicates)
+    pd.testing.assert_frame_equal(address.replicates, serial.replicates)
+
+
+# -- long runs: the Parquet store and resuming -----------------------------------------------------------
+
+class Stop(Exception):
+    pass
+
+
+def _stored(path) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(f) for f in sorted(path.glob("part-*.parquet"))], ignore_index=True)
+
+
+def test_interrupted_run_resumes_with_the_same_numbers(tmp_path):
+    d = vm.Design(SMALL, ["cluster_means", "gee"])
+    full = vm.diagnose(d, n_sims=30, seed=6, progress=False)
+    path = tmp_path / "run"
+    seen = []
+
+    def stop_after_12(frame):
+        seen.extend(frame["replicate"].unique())
+        if len(seen) >= 12:
+            raise Stop
+
+    with pytest.raises(Stop):
+        vm.diagnose(d, n_sims=30, seed=6, path=path, chunk_size=4, progress=False, on_chunk=stop_after_12)
+    stored = _stored(path)
+    assert sorted(stored["replicate"].unique()) == list(range(12))
+    assert not list(path.glob(".*tmp*"))
+    calls = []
+    resumed = vm.diagnose(d, n_sims=30, seed=6, path=path, chunk_size=5, progress=False,
+                          on_chunk=lambda f: calls.extend(f["replicate"].unique()))
+    assert sorted(calls) == list(range(12, 30))  # only the missing replicates ran
+    pd.testing.assert_frame_equal(resumed.replicates, full.replicates)
+    pd.testing.assert_frame_equal(resumed.tidy(), full.tidy())
+    stored = _stored(path)
+    assert len(stored) == 60 and not stored.duplicated(["replicate", "estimator"]).any()
+    # a finished run is read back, nothing reruns; a larger n_sims extends it
+    again = vm.diagnose(d, n_sims=30, seed=6, path=path, progress=False, on_chunk=lambda f: pytest.fail("reran"))
+    pd.testing.assert_frame_equal(again.replicates, full.replicates)
+    more = vm.diagnose(d, n_sims=35, seed=6, path=path, progress=False)
+    pd.testing.assert_frame_equal(more.replicates.iloc[:60], full.replicates)
+
+
+def test_ctrl_c_inside_a_chunk_loses_only_that_chunk(tmp_path):
+    d = vm.Design(SMALL, ["test_interruptible"])
+    full = vm.diagnose(d, n_sims=20, seed=3, progress=False)
+    path = tmp_path / "run"
+    INTERRUPT.update(after_calls=INTERRUPT["calls"] + 11, calls=INTERRUPT["calls"])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            vm.diagnose(d, n_sims=20, seed=3, path=path, chunk_size=4, progress=False)
+    finally:
+        INTERRUPT["after_calls"] = None
+    assert sorted(_stored(path)["replicate"]) == list(range(8))  # two whole chunks; the third was lost
+    resumed = vm.diagnose(d, n_sims=20, seed=3, path=path, backend="processes", workers=2, progress=False)
+    pd.testing.assert_frame_equal(resumed.replicates, full.replicates)
+
+
+def test_store_belongs_to_one_design_and_seed(tmp_path):
+    d = vm.Design(SMALL, ["cluster_means"])
+    vm.diagnose(d, n_sims=3, seed=1, path=tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="another design or seed"):
+        vm.diagnose(d, n_sims=3, seed=2, path=tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="another design or seed"):
+        vm.diagnose(vm.Design(SMALL, ["gee"]), n_sims=3, seed=1, path=tmp_path / "run", progress=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a directory"):
+        vm.diagnose(d, n_sims=3, seed=1, path=tmp_path / "file", progress=False)

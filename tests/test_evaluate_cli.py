@@ -1,0 +1,121 @@
+"""``verzuim diagnose`` and ``verzuim power``: outputs, resuming, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from verzuimmodel.cli import app
+from verzuimmodel.evaluate import cli as evaluate_cli
+from verzuimmodel.evaluate.diagnose import DIAGNOSIS_COLUMNS
+
+runner = CliRunner()
+
+DESIGN = """name = "parallel, 8 schools"
+estimators = ["cluster_means", "gee"]
+
+[trial]
+type = "parallel"
+n_clusters = 8
+cluster_size = 10
+icc = 0.05
+effect = 0.5
+"""
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setattr(evaluate_cli, "console", Console(width=250))
+
+
+@pytest.fixture
+def design_file(tmp_path):
+    path = tmp_path / "design.toml"
+    path.write_text(DESIGN)
+    return path
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+    return lines[0]
+
+
+def test_diagnose_writes_csv_and_png_and_resumes(design_file, tmp_path):
+    out = tmp_path / "out"
+    args = ["diagnose", str(design_file), "--sims", "12", "--seed", "2", "--out", str(out), "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tidy = pd.read_csv(out / "diagnosis.csv")
+    assert list(tidy.columns) == DIAGNOSIS_COLUMNS and tidy["estimator"].tolist() == ["cluster_means", "gee"]
+    assert (out / "diagnosis.png").read_bytes()[:4] == b"\x89PNG"
+    assert "parallel, 8 schools" in result.stdout and "cluster_means" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["diagnosis.csv", "diagnosis.png", "replicates"]
+    again = runner.invoke(app, [*args[:-1], "--backend", "processes", "--workers", "2", "--no-progress"])
+    assert again.exit_code == 0, again.output
+    pd.testing.assert_frame_equal(pd.read_csv(out / "diagnosis.csv"), tidy)
+
+
+def test_power_writes_csv_and_png(design_file, tmp_path):
+    out = tmp_path / "power"
+    result = runner.invoke(app, ["power", str(design_file), "--vary", "n_clusters=6,10", "--sims", "10",
+                                 "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "power.csv")
+    assert table["n_clusters"].tolist() == [6, 6, 10, 10]
+    assert {"power", "power_mcse", "formula_power"} <= set(table.columns)
+    assert (out / "power.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("text, message", [
+    (DESIGN.replace("icc = 0.05", 'icc = "low"'), "design key 'trial.icc': expected a number"),
+    (DESIGN.replace("n_clusters = 8", "n_clusters = 3"), "design key 'trial.n_clusters'"),
+    (DESIGN.replace('"gee"]', '"nope"]'), "unknown estimator 'nope'"),
+    (DESIGN + "\n[extra]\nx = 1\n", "design key 'extra': unknown key"),
+    ("estimators = [", "invalid TOML"),
+])
+def test_bad_design_file_exit_2(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    for cmd in (["diagnose", str(path)], ["power", str(path), "--vary", "n_clusters=6,8"]):
+        line = error_line(runner.invoke(app, [*cmd, "--sims", "2", "--out", str(out), "--no-progress"]))
+        assert message in line and "bad.toml" in line
+        assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sims", "0"], "n_sims"),
+    (["--seed", "-1"], "seed"),
+    (["--scheduler", "tcp://localhost:1"], "--scheduler: only used with --backend dask"),
+    (["--backend", "processes", "--workers", "0"], "workers"),
+])
+def test_bad_options_exit_2(design_file, tmp_path, extra, message):
+    result = runner.invoke(app, ["diagnose", str(design_file), "--out", str(tmp_path / "o"), "--no-progress", *extra])
+    assert message in error_line(result)
+
+
+def test_missing_design_file_and_bad_out(design_file, tmp_path):
+    assert "design file not found" in error_line(
+        runner.invoke(app, ["diagnose", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o")]))
+    (tmp_path / "file").write_text("x")
+    assert "not a directory" in error_line(
+        runner.invoke(app, ["diagnose", str(design_file), "--out", str(tmp_path / "file"), "--sims", "2"]))
+
+
+@pytest.mark.parametrize("vary, message", [
+    ("n_clusters", "expected NAME=VALUE1,VALUE2"),
+    ("n_clusters=", "expected NAME=VALUE1,VALUE2"),
+    ("clusters=4,6", "trial parameter 'clusters': unknown"),
+    ("n_clusters=8,2", "trial key 'n_clusters'"),
+    ("icc=low", "trial key 'icc': expected a number"),
+])
+def test_power_bad_vary_exit_2(design_file, tmp_path, vary, message):
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["power", str(design_file), "--vary", vary, "--sims", "2", "--out", str(out)])
+    assert message in error_line(result)
+    assert not out.exists()

@@ -1,0 +1,28 @@
+"""Evaluation: diagnose estimators on simulated data and plan studies.
+
+::
+
+    import verzuimmodel as vm
+    trial = vm.evaluate.SteppedWedgeTrial(n_clusters=12, n_periods=5, cluster_period_size=20, icc=0.05, effect=0.3)
+    design = vm.Design(scenario=trial, estimators=["cluster_means", "gee"])
+    diag = vm.diagnose(design, n_sims=1000, seed=1, backend="processes")
+    diag.tidy()        # bias, empirical/model SE, coverage, power, ... each with its Monte Carlo SE
+    vm.power_curve(design, vary={"n_clusters": [6, 9, 12]}, n_sims=500, seed=1)
+    vm.sample_size(design, parameter="n_clusters", target_power=0.8, estimator="cluster_means")
+
+Parts: :mod:`.design` (Design, TOML design files), :mod:`.diagnose` (replicates and performance),
+:mod:`.measures` (Morris et al. 2019 measures with MCSEs), :mod:`.trials` (trial generators and
+trial estimators), :mod:`.backends` (serial, processes, dask), :mod:`.power` (power curves,
+sample size, closed forms), :mod:`.plots`.
+"""
+
+from . import measures, plots
+from .design import Design
+from .diagnose import DIAGNOSIS_COLUMNS, REPLICATE_COLUMNS, Diagnosis, diagnose, replicate_seed
+from .power import (SampleSize, design_effect, formula_power, hussey_hughes_variance, parallel_variance,
+                    power_curve, sample_size, wald_power)
+from .trials import ParallelTrial, SteppedWedgeTrial, TrialData
+
+__all__ = ["DIAGNOSIS_COLUMNS", "Design", "Diagnosis", "ParallelTrial", "REPLICATE_COLUMNS", "SampleSize",
+           "SteppedWedgeTrial", "TrialData", "design_effect", "diagnose", "formula_power", "hussey_hughes_variance",
+           "measures", "parallel_variance", "plots", "power_curve", "replicate_seed", "sample_size", "wald_power"]

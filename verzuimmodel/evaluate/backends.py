@@ -1,0 +1,134 @@
+"""Where replicates run: ``serial`` (this process), ``processes`` (a local process pool) or
+``dask`` (dask.distributed: a local cluster or a scheduler address).
+
+Work is cut into chunks of replicate indices; :func:`map_chunks` yields each chunk's result as
+it finishes (in completion order). What every chunk needs (the design, the estimators) is
+serialised once with cloudpickle, so estimators defined in a notebook or a test work on every
+backend. Replicate ``i`` draws its data from ``SeedSequence(seed).spawn(n)[i]`` wherever it runs,
+so the backend and the number of workers never change the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Literal
+
+import cloudpickle
+
+__all__ = ["BACKENDS", "Backend", "check_arguments", "map_chunks", "default_workers"]
+
+Backend = Literal["serial", "processes", "dask"]
+BACKENDS = ("serial", "processes", "dask")
+
+_LOADED: dict[bytes, Any] = {}
+"""Per worker process: deserialised payloads by digest (a payload is loaded once per worker)."""
+
+
+def default_workers() -> int:
+    """The number of CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _call(fn: Callable, payload: bytes, chunk: Sequence[int]):
+    """Run ``fn(shared, chunk)`` in a worker, where ``shared`` is the unpickled payload."""
+    key = hashlib.sha1(payload).digest()
+    shared = _LOADED.get(key)
+    if shared is None:
+        shared = _LOADED[key] = cloudpickle.loads(payload)
+    return fn(shared, chunk)
+
+
+def check_arguments(backend: str, workers: int | None, scheduler: Any) -> None:
+    """``ValueError`` for an unknown backend or options that do not fit it."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: got {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if scheduler is not None and backend != "dask":
+        raise ValueError(f"scheduler: only used with backend='dask', not {backend!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers: got {workers!r}; expected a positive integer")
+    if backend == "serial" and workers not in (None, 1):
+        raise ValueError("workers: the serial backend runs in this process; use backend='processes'")
+
+
+def map_chunks(fn: Callable[[Any, Sequence[int]], Any], shared: Any, chunks: Sequence[Sequence[int]],
+               backend: Backend = "serial", workers: int | None = None, scheduler: Any = None,
+               dask_processes: bool = True) -> Iterator[Any]:
+    """Yield ``fn(shared, chunk)`` for every chunk, as the chunks finish.
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (importable by the workers).
+    shared : object
+        Passed to every call (pickled once with cloudpickle for the parallel backends).
+    chunks : sequence of sequences of int
+    backend : {"serial", "processes", "dask"}
+    workers : int, optional
+        Worker processes (``processes``, or the local dask cluster); default: the CPUs available.
+    scheduler : str or distributed.Client, optional
+        ``dask`` only: a scheduler address (``"tcp://host:8786"``) or a connected client. Without
+        it a ``LocalCluster`` of ``workers`` single-threaded workers is started (and closed).
+    dask_processes : bool
+        ``dask`` local cluster: worker processes (default) or threads in this process.
+    """
+    check_arguments(backend, workers, scheduler)
+    if not chunks:
+        return
+    if backend == "serial":
+        for chunk in chunks:
+            yield fn(shared, chunk)
+        return
+    payload = cloudpickle.dumps(shared)
+    if backend == "processes":
+        yield from _processes(fn, payload, chunks, workers or default_workers())
+    else:
+        yield from _dask(fn, payload, chunks, workers, scheduler, dask_processes)
+
+
+def _processes(fn, payload: bytes, chunks, workers: int) -> Iterator[Any]:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)))
+    try:
+        pending = {pool.submit(_call, fn, payload, chunk) for chunk in chunks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(fn, payload: bytes, chunks, workers: int | None, scheduler, processes: bool) -> Iterator[Any]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=processes,
+                               dashboard_address=None)
+        client = Client(cluster)
+        own_client = True
+    elif isinstance(scheduler, Client):
+        client, own_client = scheduler, False
+    elif isinstance(scheduler, str):
+        client, own_client = Client(scheduler), True
+    else:
+        raise ValueError(f"scheduler: expected an address such as 'tcp://host:8786' or a distributed.Client, "
+                         f"got {type(scheduler).__name__}")
+    futures = []
+    try:
+        shared = client.scatter(payload, broadcast=True)
+        futures = [client.submit(_call, fn, shared, list(chunk), pure=False) for chunk in chunks]
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        if futures:
+            client.cancel(futures)
+        if own_client:
+            client.close()
+        if cluster is not None:
+            cluster.close()

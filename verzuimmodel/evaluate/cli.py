@@ -1,0 +1,209 @@
+"""The ``verzuim diagnose`` and ``verzuim power`` commands (registered in :mod:`verzuimmodel.cli`).
+
+::
+
+    verzuim diagnose design.toml --sims 1000 --seed 1 --backend dask --scheduler tcp://host:8786 --out runs/sw
+    verzuim power design.toml --vary n_clusters=6,8,10,12 --sims 500 --seed 1 --out runs/sw-power
+
+``diagnose`` writes ``diagnosis.csv`` (the tidy table), ``diagnosis.png`` and keeps the replicates
+in ``replicates/`` (a Parquet dataset; running the same command again resumes or reuses it).
+``power`` writes ``power.csv`` and ``power.png`` (replicates under ``replicates/<point>/``).
+Bad input (a bad design file, option or output directory) is one line ``error: ...`` on stderr
+and exit code 2; result files are written to a temporary name and then renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["diagnose_command", "power_command"]
+
+console = Console()
+"""Results go to stdout; progress bars go to stderr."""
+
+SHOWN = ["estimator", "n_sims", "n_failed", "bias", "bias_mcse", "emp_se", "model_se", "coverage", "power"]
+
+
+class BackendChoice(str, Enum):
+    """Where the replicates run."""
+
+    serial = "serial"
+    processes = "processes"
+    dask = "dask"
+
+
+DesignArgument = Annotated[Path, typer.Argument(help="Design file (TOML).", show_default=False)]
+SimsOption = Annotated[int, typer.Option("--sims", help="Number of simulated replicates (per point).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed; replicate i uses stream i of SeedSequence(seed).")]
+OutOption = Annotated[Path, typer.Option("--out", help="Output directory (created; reruns resume from it).")]
+BackendOption = Annotated[BackendChoice, typer.Option("--backend", help="Where the replicates run.")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="Worker processes (default: CPUs).")]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")]
+
+
+@contextmanager
+def _bad_input() -> Iterator[None]:
+    """Report bad input as one line ``error: ...`` on stderr and exit with code 2."""
+    try:
+        yield
+    except (ValueError, OSError, ImportError) as e:
+        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _out_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"'{out}' exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _atomic(target: Path, write) -> None:
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_figure(fig, target: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        _atomic(target, lambda p: fig.savefig(p, dpi=120, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def _table(df: pd.DataFrame, title: str) -> Table:
+    table = Table(title=escape(title))
+    for c in df.columns:
+        table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+    for row in df.itertuples(index=False, name=None):
+        table.add_row(*("" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
+    return table
+
+
+def _check_run(sims: int, seed: int, backend: BackendChoice, scheduler: str | None, workers: int | None) -> None:
+    """The run options, checked before any output directory is made."""
+    if sims < 1:
+        raise ValueError(f"--sims: got {sims}; expected a positive integer (n_sims)")
+    if seed < 0:
+        raise ValueError(f"--seed: got {seed}; expected a non-negative integer (seed)")
+    if scheduler is not None and backend is not BackendChoice.dask:
+        raise ValueError("--scheduler: only used with --backend dask")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers: got {workers}; expected a positive number of workers")
+    if workers is not None and backend is BackendChoice.serial:
+        raise ValueError("--workers: the serial backend runs in this process; use --backend processes or dask")
+
+
+def _parse_vary(specs: list[str]) -> dict[str, list[Any]]:
+    vary: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not name or not items:
+            raise ValueError(f"--vary '{spec}': expected NAME=VALUE1,VALUE2,... (e.g. n_clusters=6,8,10)")
+        if name in vary:
+            raise ValueError(f"--vary: '{name}' given twice")
+        vary[name] = [_value(v) for v in items]
+    if not vary:
+        raise ValueError("--vary: expected at least one NAME=VALUE1,VALUE2,...")
+    return vary
+
+
+def _value(text: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def diagnose_command(
+    design_file: DesignArgument,
+    out: OutOption,
+    sims: SimsOption = 1000,
+    seed: SeedOption = 1,
+    backend: BackendOption = BackendChoice.serial,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Diagnose a design: bias, SEs, coverage and power of its estimators over simulated replicates."""
+    from . import Design, diagnose
+    from .plots import plot_diagnosis
+
+    with _bad_input():
+        design = Design.from_toml(design_file)
+        _check_run(sims, seed, backend, scheduler, workers)
+        out = _out_dir(out)
+        diag = diagnose(design, n_sims=sims, seed=seed, backend=backend.value, scheduler=scheduler,
+                        workers=workers, path=out / "replicates", progress=progress)
+    tidy = diag.tidy()
+    _atomic(out / "diagnosis.csv", lambda p: tidy.to_csv(p, index=False))
+    _save_figure(plot_diagnosis(tidy, level=1 - design.alpha), out / "diagnosis.png")
+    console.print(_table(tidy[SHOWN], f"{design.name}: {sims} replicates, estimand {design.estimand}"))
+    if len(diag.failures):
+        typer.echo(f"{int(tidy['n_failed'].sum())} failed fit(s); first: {diag.failures['error'].iloc[0]}", err=True)
+    console.print(f"written: {out / 'diagnosis.csv'}, {out / 'diagnosis.png'}")
+
+
+def power_command(
+    design_file: DesignArgument,
+    out: OutOption,
+    vary: Annotated[list[str], typer.Option(
+        "--vary", help="Parameter and values, e.g. n_clusters=6,8,10,12 (repeat for a grid).")],
+    sims: SimsOption = 500,
+    seed: SeedOption = 1,
+    target: Annotated[float, typer.Option("--target", help="Target power (a line in the plot).")] = 0.8,
+    backend: BackendOption = BackendChoice.serial,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Simulated power over a grid of design parameters (a power curve)."""
+    from . import Design, power_curve
+    from .plots import plot_power_curve
+
+    with _bad_input():
+        design = Design.from_toml(design_file)
+        grid = _parse_vary(vary)
+        _check_run(sims, seed, backend, scheduler, workers)
+        if not 0 < target < 1:
+            raise ValueError(f"--target: got {target}; expected a power in (0, 1)")
+        for combo in _points(grid):  # every point valid before any runs
+            design.with_parameters(combo)
+        out = _out_dir(out)
+        table = power_curve(design, vary=grid, n_sims=sims, seed=seed, backend=backend.value, scheduler=scheduler,
+                            workers=workers, path=out / "replicates", progress=progress)
+    _atomic(out / "power.csv", lambda p: table.to_csv(p, index=False))
+    _save_figure(plot_power_curve(table, target_power=target), out / "power.png")
+    shown = [*grid, "estimator", "power", "power_mcse", "formula_power", "n_failed"]
+    console.print(_table(table[shown], f"{design.name}: power ({sims} replicates per point)"))
+    console.print(f"written: {out / 'power.csv'}, {out / 'power.png'}")
+
+
+def _points(grid: dict[str, list]) -> Iterator[dict]:
+    import itertools
+
+    for combo in itertools.product(*grid.values()):
+        yield dict(zip(grid, combo))

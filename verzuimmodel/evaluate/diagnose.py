@@ -1,0 +1,490 @@
+"""Diagnose a design: run its estimators on many simulated replicates and summarise their performance.
+
+::
+
+    diag = vm.diagnose(design, n_sims=1000, seed=1, backend="processes", path="runs/sw12")
+    diag.tidy()          # per estimator: bias, empirical and model SE, coverage, power, ... with MCSEs
+    diag.replicates      # one row per replicate and estimator
+    diag.failures        # the first error messages of failed fits
+
+Replicate ``i`` uses stream ``i`` of ``np.random.SeedSequence(seed).spawn(n_sims)``, so the numbers
+are the same on every backend, for any number of workers and chunk size, and when a stopped run
+is resumed from ``path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from contextlib import closing, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..effects.registry import Estimator
+from .backends import Backend, check_arguments, default_workers, map_chunks
+from .design import Design, true_value
+from .measures import MEASURES, performance
+
+__all__ = ["Diagnosis", "diagnose", "REPLICATE_COLUMNS", "DIAGNOSIS_COLUMNS", "replicate_seed"]
+
+REPLICATE_COLUMNS = ["replicate", "estimator", "estimand", "scale", "truth", "true_value", "coef", "std_error", "df",
+                     "ci_low", "ci_high", "p_value", "reject", "covers", "n_obs", "n_clusters", "error", "warning"]
+"""Columns of :attr:`Diagnosis.replicates`. ``coef``, ``ci_low``, ``ci_high`` and ``true_value``
+are on the analysis scale (log scale for ratio estimators); ``truth`` is the replicate's true
+value as given in its ``truth`` dict; ``error`` is missing for a successful fit; ``warning`` holds
+the first warning the fit raised (e.g. a boundary fit or no convergence), if any."""
+
+DIAGNOSIS_COLUMNS = ["estimator", "estimand", "scale", "n_sims", "n_failed", "n_warned", *MEASURES]
+"""Columns of :meth:`Diagnosis.tidy`."""
+
+_TIMING_COLUMNS = ["simulate_seconds", "fit_seconds"]
+_MAX_ERROR_CHARS = 300
+MAX_FAILURES = 20
+"""Failures kept in :attr:`Diagnosis.failures` per estimator (all are counted in ``n_failed``)."""
+
+
+def replicate_seed(seed: int, i: int) -> np.random.SeedSequence:
+    """The seed sequence of replicate ``i``: ``np.random.SeedSequence(seed).spawn(n)[i]`` for any ``n > i``."""
+    return np.random.SeedSequence(seed, spawn_key=(i,))
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What each chunk of replicates needs (pickled once per worker)."""
+
+    design: Design
+    seed: int
+    estimators: tuple[Estimator, ...]
+    blas_threads: int | None = 1
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The result of :func:`diagnose`.
+
+    Attributes
+    ----------
+    design : Design
+    n_sims, seed : int
+    replicates : DataFrame
+        One row per replicate and estimator (:data:`REPLICATE_COLUMNS`), sorted.
+    timings : DataFrame
+        ``replicate``, ``estimator``, ``simulate_seconds`` (the replicate's draw, repeated on its
+        rows) and ``fit_seconds`` (that estimator's fit).
+    wall_seconds : float
+        Wall time of the :func:`diagnose` call (of the replicates it ran, when resumed).
+    backend : str
+    """
+
+    design: Design
+    n_sims: int
+    seed: int
+    replicates: pd.DataFrame = field(repr=False)
+    timings: pd.DataFrame = field(repr=False)
+    wall_seconds: float = float("nan")
+    backend: str = "serial"
+
+    def tidy(self) -> pd.DataFrame:
+        """Performance of each estimator (:data:`DIAGNOSIS_COLUMNS`), with Monte Carlo SEs.
+
+        Measures are computed over the successful replicates (``n_sims - n_failed``; the
+        ``n_warned`` of them that raised a warning are included), on the
+        analysis scale: for ratio estimators (``scale == "log"``) estimates, standard errors,
+        intervals and the true value are on the log scale (``true_value`` = mean of the log
+        true ratios). ``rel_error_model_se`` is in percent. See :mod:`.measures` for the formulas
+        (Morris, White & Crowther 2019, Table 6).
+        """
+        rows = []
+        reps = self.replicates
+        for name in self.design.estimators:
+            r = reps[reps["estimator"] == name]
+            ok = r[r["error"].isna()]
+            perf = performance(ok["coef"], ok["std_error"], ok["true_value"], ok["ci_low"], ok["ci_high"],
+                               ok["p_value"], alpha=self.design.alpha)
+            if len(ok) == 0:
+                perf["true_value"] = float(r["true_value"].mean())
+            rows.append({"estimator": name, "estimand": self.design.estimand,
+                         "scale": r["scale"].iloc[0] if len(r) else None,
+                         "n_sims": len(r), "n_failed": int(r["error"].notna().sum()),
+                         "n_warned": int((r["error"].isna() & r["warning"].notna()).sum()), **perf})
+        return pd.DataFrame(rows, columns=DIAGNOSIS_COLUMNS)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """The first :data:`MAX_FAILURES` failed fits per estimator: replicate, estimator, error."""
+        f = self.replicates.loc[self.replicates["error"].notna(), ["replicate", "estimator", "error"]]
+        return f.groupby("estimator", sort=False).head(MAX_FAILURES).reset_index(drop=True)
+
+
+def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend = "serial",
+             scheduler: Any = None, workers: int | None = None, path: str | os.PathLike | None = None,
+             progress: bool = True, chunk_size: int | None = None,
+             on_chunk: Callable[[pd.DataFrame], None] | None = None, dask_processes: bool = True,
+             blas_threads: int | None = 1, label: str | None = None) -> Diagnosis:
+    """Run every estimator of ``design`` on ``n_sims`` simulated replicates.
+
+    Parameters
+    ----------
+    design : Design
+    n_sims : int
+        Number of replicates.
+    seed : int
+        Replicate ``i`` draws its data from ``np.random.SeedSequence(seed).spawn(n_sims)[i]``.
+    backend : {"serial", "processes", "dask"}
+        Where the replicates run; the results do not depend on it.
+    scheduler : str or distributed.Client, optional
+        ``dask`` only: a scheduler address such as ``"tcp://host:8786"`` or a client; by default a
+        local cluster of ``workers`` processes is started.
+    workers : int, optional
+        Worker processes for ``processes`` and the local dask cluster (default: the CPUs available).
+    path : path, optional
+        A directory to keep the replicate results in, as a Parquet dataset with one file per
+        finished chunk (each written to a temporary name, then renamed). A run that was stopped
+        resumes from there: replicates already stored are read, not rerun, and the final numbers
+        equal those of an uninterrupted run. The directory belongs to one design and seed;
+        another design or seed raises ``ValueError``. A larger ``n_sims`` extends a stored run.
+    progress : bool
+        Show a progress bar on stderr.
+    chunk_size : int, optional
+        Replicates per chunk (the unit of work, of checkpointing and of progress). Default: about
+        eight chunks per worker, at most 50 replicates each.
+    on_chunk : callable, optional
+        Called with the rows of each finished chunk after it is stored.
+    dask_processes : bool
+        For the local dask cluster: processes (default) or threads.
+    blas_threads : int or None
+        Threads BLAS may use inside each fit while replicates run (default 1: the parallelism is
+        over replicates); ``None`` leaves the BLAS settings alone.
+    label : str, optional
+        Text of the progress bar (default: the design's name).
+
+    Returns
+    -------
+    Diagnosis
+        ``tidy()`` gives per estimator the Morris et al. (2019) performance measures with Monte
+        Carlo SEs. For estimators with ``scale="log"`` (ratios) they are computed on the log
+        scale, with true value ``log(truth)``; the true value is taken from each replicate's
+        ``truth`` (it may vary between replicates) and ``true_value`` reports its mean. Power is
+        the share of replicates rejecting ``H0: no effect`` at ``design.alpha``. Failed fits
+        (exceptions, non-finite estimates or SEs) are counted in ``n_failed`` and listed in
+        ``failures``; they never disappear silently. The first warning a fit raises is kept in
+        ``replicates["warning"]`` and counted in ``n_warned`` (not on dask workers running several
+        threads, or in-process ones: Python's warning machinery is not thread-safe, so there the
+        warnings go to stderr and the column stays empty).
+
+    Raises
+    ------
+    ValueError
+        Bad arguments; a replicate's truth lacks the estimand (or it is not a positive ratio for a
+        log-scale estimator); ``path`` holds another design's replicates.
+    ImportError
+        An estimator needs a module that is not available.
+    """
+    if not isinstance(design, Design):
+        raise ValueError(f"design: expected a vm.Design, got {type(design).__name__}")
+    if not _is_int(n_sims) or n_sims < 1:
+        raise ValueError(f"n_sims: got {n_sims!r}; expected a positive integer")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed: got {seed!r}; expected a non-negative integer")
+    if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
+        raise ValueError(f"chunk_size: got {chunk_size!r}; expected a positive integer")
+    check_arguments(backend, workers, scheduler)
+    task = _Task(design, int(seed), design.estimator_objects(), blas_threads)
+    store = _Store(Path(path), design, int(seed)) if path is not None else None
+    frames = store.load(n_sims) if store is not None else []
+    done = set()
+    for f in frames:
+        done.update(f["replicate"].tolist())
+    todo = [i for i in range(n_sims) if i not in done]
+    n_workers = 1 if backend == "serial" else (workers or default_workers())
+    size = chunk_size or max(1, min(50, math.ceil(len(todo) / (8 * n_workers))))
+    chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+    t0 = time.perf_counter()
+    bar = _progress(progress, label or design.name, n_sims, n_sims - len(todo))
+    with bar as advance, _blas_limit(blas_threads):  # here too: threads of a dask LocalCluster share it
+        with closing(map_chunks(_run_chunk, task, chunks, backend=backend, workers=workers, scheduler=scheduler,
+                                dask_processes=dask_processes)) as results:
+            for cols in results:
+                frame = _frame(cols)
+                if store is not None:
+                    store.write(frame)
+                frames.append(frame)
+                advance(frame["replicate"].nunique())
+                if on_chunk is not None:
+                    on_chunk(frame)
+    wall = time.perf_counter() - t0
+    allrows = _frame_concat(frames, design)
+    return Diagnosis(design=design, n_sims=n_sims, seed=int(seed),
+                     replicates=allrows[REPLICATE_COLUMNS].reset_index(drop=True),
+                     timings=allrows[["replicate", "estimator", *_TIMING_COLUMNS]].reset_index(drop=True),
+                     wall_seconds=wall, backend=backend)
+
+
+# -- one chunk of replicates (runs in a worker) ---------------------------------------------------
+
+def _run_chunk(task: _Task, indices) -> dict[str, list]:
+    with _blas_limit(task.blas_threads):
+        return _run_replicates(task, indices)
+
+
+def _blas_limit(n: int | None):
+    """Limit BLAS/OpenMP threads while replicates run (parallelism is over replicates; threaded
+    BLAS on the small matrices of one fit only contends for the same cores)."""
+    if n is None:
+        return nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with scikit-learn
+        return nullcontext()
+    return threadpool_limits(limits=n)
+
+
+def _run_replicates(task: _Task, indices) -> dict[str, list]:
+    cols: dict[str, list] = {c: [] for c in [*REPLICATE_COLUMNS, *_TIMING_COLUMNS]}
+    design = task.design
+    alpha = design.alpha
+    record = _one_replicate_thread()
+    for i in indices:
+        t0 = time.perf_counter()
+        sim_error = None
+        try:
+            data = design.draw(replicate_seed(task.seed, int(i)))
+        except ImportError:
+            raise
+        except Exception as e:  # a failed draw fails every estimator of this replicate
+            sim_error = "simulate: " + _message(e)
+        sim_s = time.perf_counter() - t0
+        truth = math.nan
+        if sim_error is None:
+            try:
+                truth = true_value(data.truth, design.estimand)
+            except KeyError:
+                raise ValueError(f"estimand '{design.estimand}' is not in the truth of replicate {i}; "
+                                 f"its keys are {', '.join(map(str, data.truth))}") from None
+            if isinstance(truth, bool) or not isinstance(truth, (int, float, np.floating, np.integer)):
+                raise ValueError(f"estimand '{design.estimand}': the truth is {truth!r}, expected a number")
+            truth = float(truth)
+        for est in task.estimators:
+            row = _fit(est, data if sim_error is None else None, truth, design.estimand, alpha, sim_error, record)
+            cols["replicate"].append(int(i))
+            for k, v in row.items():
+                cols[k].append(v)
+            cols["simulate_seconds"].append(sim_s)
+    return cols
+
+
+def _one_replicate_thread() -> bool:
+    """Whether replicates run in one thread of this process only (the main thread of this or of a
+    pool process, or a single-threaded dask worker process). Only then are warnings recorded:
+    ``warnings.catch_warnings`` changes process-wide state and is not thread-safe."""
+    if threading.current_thread() is threading.main_thread():
+        return True
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return False
+    return getattr(worker, "nthreads", 0) == 1 and not str(worker.address).startswith("inproc")
+
+
+def _fit(est: Estimator, data, truth: float, estimand: str, alpha: float, sim_error: str | None,
+         record: bool) -> dict[str, Any]:
+    log = est.scale == "log"
+    if log and sim_error is None and not truth > 0:
+        raise ValueError(f"estimator '{est.name}' is on the log scale but the true value of the estimand is "
+                         f"{truth!r}; expected a positive ratio")
+    tv = math.log(truth) if log and truth > 0 else truth
+    row: dict[str, Any] = {"estimator": est.name, "estimand": estimand, "scale": est.scale, "truth": truth,
+                           "true_value": tv, "coef": math.nan, "std_error": math.nan, "df": math.nan,
+                           "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "reject": None,
+                           "covers": None, "n_obs": None, "n_clusters": None, "error": sim_error, "warning": None,
+                           "fit_seconds": 0.0}
+    if sim_error is not None:
+        return row
+    t0 = time.perf_counter()
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) if record else nullcontext() as caught:
+            if record:
+                warnings.simplefilter("always")
+            e = est.fn(data)
+        if caught:
+            w = caught[0]
+            row["warning"] = " ".join(f"{w.category.__name__}: {w.message}".split())[:_MAX_ERROR_CHARS]
+        coef, se = float(e.coef), float(e.std_error)
+        dof = math.nan if e.df is None else float(e.df)
+        if not (math.isfinite(coef) and math.isfinite(se) and se > 0):
+            raise FloatingPointError(f"non-finite estimate or standard error (coef={coef!r}, std_error={se!r})")
+        if not (math.isnan(dof) or dof > 0):
+            raise FloatingPointError(f"degrees of freedom must be positive, got {dof!r}")
+    except ImportError:
+        raise
+    except Exception as ex:
+        row["fit_seconds"] = time.perf_counter() - t0
+        row["error"] = _message(ex)
+        return row
+    row["fit_seconds"] = time.perf_counter() - t0
+    if math.isfinite(dof):  # scipy.special: the same values as scipy.stats.t, without its overhead
+        q = float(special.stdtrit(dof, 1 - alpha / 2))
+        p = float(2 * special.stdtr(dof, -abs(coef / se)))
+    else:
+        q = float(special.ndtri(1 - alpha / 2))
+        p = float(2 * special.ndtr(-abs(coef / se)))
+    lo, hi = coef - q * se, coef + q * se
+    row.update(coef=coef, std_error=se, df=dof, ci_low=lo, ci_high=hi, p_value=p, reject=bool(p <= alpha),
+               covers=bool(lo <= tv <= hi), n_obs=e.n_obs, n_clusters=e.n_clusters)
+    return row
+
+
+def _message(e: BaseException) -> str:
+    msg = " ".join(f"{type(e).__name__}: {e}".split())
+    return msg[:_MAX_ERROR_CHARS]
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+# -- tables ---------------------------------------------------------------------------------------
+
+_DTYPES = {"replicate": "int64", "estimator": object, "estimand": object, "scale": object, "truth": "float64",
+           "true_value": "float64", "coef": "float64", "std_error": "float64", "df": "float64",
+           "ci_low": "float64", "ci_high": "float64", "p_value": "float64", "reject": "boolean",
+           "covers": "boolean", "n_obs": "Int64", "n_clusters": "Int64", "error": object, "warning": object,
+           "simulate_seconds": "float64", "fit_seconds": "float64"}
+
+
+def _frame(cols: dict[str, list] | pd.DataFrame) -> pd.DataFrame:
+    """The rows with the declared dtypes (from a chunk's column lists, or a stored table)."""
+    if isinstance(cols, pd.DataFrame):
+        out = pd.DataFrame({c: cols[c].astype(t) for c, t in _DTYPES.items()})
+        for c in ("error", "warning"):
+            out[c] = out[c].where(out[c].notna(), None)
+        return out
+    data = {}
+    for c, t in _DTYPES.items():
+        v = cols[c]
+        if t is object:
+            arr = np.empty(len(v), dtype=object)
+            arr[:] = v
+            data[c] = arr
+        elif t in ("boolean", "Int64"):
+            data[c] = pd.array(v, dtype=t)
+        else:
+            data[c] = np.asarray(v, dtype=t)
+    return pd.DataFrame(data, copy=False)
+
+
+def _frame_concat(frames: list[pd.DataFrame], design: Design) -> pd.DataFrame:
+    if not frames:
+        return _frame({c: [] for c in _DTYPES})
+    df = pd.concat(frames, ignore_index=True)
+    order = {name: k for k, name in enumerate(design.estimators)}
+    df["_order"] = df["estimator"].map(order)
+    df = df.sort_values(["replicate", "_order"], kind="stable").drop(columns="_order")
+    if df.duplicated(["replicate", "estimator"]).any():  # pragma: no cover - guarded by the store
+        raise RuntimeError("a replicate was stored twice")
+    return _frame(df.reset_index(drop=True))
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+class _progress:
+    """A rich progress bar on stderr (or nothing); the context value advances it."""
+
+    def __init__(self, show: bool, label: str, total: int, completed: int):
+        self.show, self.label, self.total, self.completed = show, label, total, completed
+
+    def __enter__(self):
+        if not self.show:
+            self._cm = nullcontext()
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self._cm = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
+        bar = self._cm.__enter__()
+        task = bar.add_task(self.label, total=self.total, completed=self.completed)
+        return lambda n: bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+# -- the Parquet store ----------------------------------------------------------------------------
+
+class _Store:
+    """Replicate rows kept as a Parquet dataset: ``part-<first>-<last>-<id>.parquet`` per chunk.
+
+    ``diagnose.json`` records the fingerprint of the design and seed the rows belong to.
+    """
+
+    META = "diagnose.json"
+
+    def __init__(self, path: Path, design: Design, seed: int):
+        self.path = path
+        fingerprint = hashlib.sha256(f"{design!r}|seed={seed}".encode()).hexdigest()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"path '{path}' exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        meta = path / self.META
+        if meta.exists():
+            stored = json.loads(meta.read_text(encoding="utf-8"))
+            if stored.get("fingerprint") != fingerprint:
+                raise ValueError(f"path '{path}' holds replicates of another design or seed "
+                                 f"({stored.get('name')!r}, seed {stored.get('seed')}); use another path")
+        else:
+            if any(p.name.startswith("part-") for p in path.iterdir()):
+                raise ValueError(f"path '{path}' holds replicate files without {self.META}; use another path")
+            try:
+                toml = design.to_toml()
+            except ValueError:
+                toml = None
+            self._atomic_write(meta, json.dumps({"fingerprint": fingerprint, "name": design.name, "seed": seed,
+                                                 "estimators": list(design.estimators), "design_toml": toml},
+                                                indent=2).encode("utf-8"))
+
+    def load(self, n_sims: int) -> list[pd.DataFrame]:
+        for stale in self.path.glob(".part-*.tmp"):
+            stale.unlink(missing_ok=True)
+        frames = []
+        for f in sorted(self.path.glob("part-*.parquet")):
+            df = pd.read_parquet(f)
+            df = df[df["replicate"] < n_sims]
+            if len(df):
+                frames.append(_frame(df))
+        return frames
+
+    def write(self, frame: pd.DataFrame) -> None:
+        reps = frame["replicate"]
+        name = f"part-{reps.min():08d}-{reps.max():08d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = self.path / f".{name}.tmp"
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, self.path / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _atomic_write(target: Path, data: bytes) -> None:
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)

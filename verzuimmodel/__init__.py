@@ -9,6 +9,7 @@ Public names::
     cohort.to_parquet("output/cohort"); vm.read_cohort("output/cohort")
     vm.survival.time_to_return(cohort); vm.effects.estimate(cohort, "vo_did"); vm.monitor.quarterly(cohort)
     vm.diagnose(vm.Design(scen, estimators=["vo_nb_glm", "vo_did"]), n_sims=100, seed=1)
+    vm.report.build(scenario="default", seed=1, out="reports/")   # effect report, HTML + PDF
 """
 
 from . import calibration, effects, evaluate, mixed, monitor, plotting, schema, signal, survival
@@ -18,8 +19,10 @@ from .io import read_cohort
 from .schema import SchemaError
 from .simulate import Scenario, simulate
 
+from . import report  # noqa: E402  (last: it reads the results of everything above)
+
 __version__ = "0.1.0"
 
 __all__ = ["Cohort", "Design", "Scenario", "SchemaError", "calibration", "diagnose", "effects", "evaluate", "mixed",
-           "monitor", "plotting", "power_curve", "read_cohort", "sample_size", "schema", "signal", "simulate",
-           "survival"]
+           "monitor", "plotting", "power_curve", "read_cohort", "report", "sample_size", "schema", "signal",
+           "simulate", "survival"]

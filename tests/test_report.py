@@ -1,0 +1,565 @@
+"""The effect report: self-contained HTML checked in real headless Chromium, the PDF, the numbers,
+disclosure control and bad input.
+
+The report is built once per module (a small diagnosis, serial backend). Chromium is Debian's
+``chromium`` and poppler-utils gives ``pdftoppm``/``pdftotext`` (``make test`` installs them).
+Chromium runs with every host name unresolvable and a NetLog; the page's console messages are
+read from Chromium's log (``--enable-logging=stderr --v=1``: one ``CONSOLE`` line per message).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import verzuimmodel as vm
+from verzuimmodel import report
+from verzuimmodel.cli import app
+from verzuimmodel.disclosure import MIN_COUNT
+
+N_SIMS = 3
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NEEDS = ("headless Chromium and poppler-utils are needed "
+         "(make test installs them: apt-get install chromium poppler-utils)")
+DUTCH_SECTIONS = ("Samenvatting", "Terugkeer naar school", "De PO-aanpak en later verzuim in het VO",
+                  "Kwaliteit van het bewijs", "Gegevens en methoden")
+
+
+@pytest.fixture(scope="module")
+def tools():
+    missing = [t for t, found in (("chromium", CHROMIUM), ("pdftoppm", shutil.which("pdftoppm")),
+                                  ("pdftotext", shutil.which("pdftotext"))) if not found]
+    assert not missing, f"{', '.join(missing)} not found: {NEEDS}"
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return vm.simulate(vm.Scenario.default(), seed=1)
+
+
+@pytest.fixture(scope="module")
+def built(cohort, tmp_path_factory, tools):
+    out = tmp_path_factory.mktemp("report") / "reports"
+    path = report.build(cohort, seed=1, out=out, n_sims=N_SIMS, backend="serial", progress=False)
+    assert path == out
+    return out
+
+
+@pytest.fixture(scope="module")
+def html(built):
+    return (built / report.HTML_NAME).read_text(encoding="utf-8")
+
+
+# -- HTML parsing -------------------------------------------------------------------------------
+
+class _Page(HTMLParser):
+    """Tags with their attributes, and table cells (``td``/``th``) with their class, data-value and text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.cells: list[dict] = []
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag in ("td", "th"):
+            self._cell = {"tag": tag, "class": (a.get("class") or "").split(), "value": a.get("data-value"),
+                          "text": ""}
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._cell["text"] = self._cell["text"].strip()
+            self.cells.append(self._cell)
+            self._cell = None
+
+
+def _parse(text: str) -> _Page:
+    page = _Page()
+    page.feed(text)
+    return page
+
+
+def _count_cells_ok(page: _Page) -> list[dict]:
+    """The count cells breaking disclosure control (a count from 1 to 9 shown)."""
+    bad = []
+    for c in page.cells:
+        if c["tag"] != "td" or "count" not in c["class"]:
+            continue
+        if c["text"] == f"< {MIN_COUNT}":
+            if c["value"] != "" or "suppressed" not in c["class"]:
+                bad.append(c)
+            continue
+        value = int(c["value"])
+        shown = int(re.sub(r"[\s\u00a0\u202f,.]", "", c["text"]))
+        if shown != value or 0 < value < MIN_COUNT:
+            bad.append(c)
+    return bad
+
+
+def _bare_integers_ok(page: _Page) -> list[dict]:
+    """Any table cell that is just a whole number must be 0 or at least MIN_COUNT."""
+    bad = []
+    for c in page.cells:
+        if re.fullmatch(r"\d[\d\u00a0\u202f]*", c["text"]):
+            n = int(re.sub(r"\D", "", c["text"]))
+            if 0 < n < MIN_COUNT:
+                bad.append(c)
+    return bad
+
+
+# -- Chromium -----------------------------------------------------------------------------------
+
+def _chromium(tmp: Path, url: str, *args: str, width: int = 1000, height: int = 2400) -> tuple[str, Path]:
+    """Run headless Chromium on ``url`` with network blocked; return its log and the NetLog path."""
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    netlog = profile.with_suffix(".netlog.json")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND",
+           "--enable-logging=stderr", "--v=1", f"--log-net-log={netlog}", "--hide-scrollbars",
+           f"--window-size={width},{height}", *args, url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stderr, netlog
+
+
+def _console(log: str) -> list[str]:
+    """Console messages of the page, from Chromium's log."""
+    return [line for line in log.splitlines() if ":CONSOLE" in line]
+
+
+def _page_requests(netlog: Path) -> list[str]:
+    """URLs the page itself asked for over the network (not Chromium's own background requests)."""
+    data = json.loads(netlog.read_text(encoding="utf-8", errors="replace") or "{}")
+    types = {v: k for k, v in data.get("constants", {}).get("logEventTypes", {}).items()}
+    urls = []
+    for e in data.get("events", []):
+        p = e.get("params") or {}
+        if types.get(e.get("type")) == "URL_REQUEST_START_JOB" and "file://" in str(p.get("network_isolation_key", "")):
+            if not str(p.get("url", "")).startswith(("file:", "data:")):
+                urls.append(p["url"])
+    return urls
+
+
+@pytest.fixture(scope="module")
+def browser(built, tmp_path_factory, tools):
+    """Chromium's view of the report: screenshot, log and NetLog, and what a probe script measured."""
+    tmp = tmp_path_factory.mktemp("chromium")
+    page = built / report.HTML_NAME
+    log, netlog = _chromium(tmp, page.as_uri(), f"--screenshot={tmp / 'desktop.png'}")
+    # the probe: the same page plus one script (the report itself has none, and its CSP forbids scripts)
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
+    probe = ("<script>const imgs=[...document.images];console.log('PROBE '+JSON.stringify({"
+             "n:imgs.length,ok:imgs.filter(i=>i.complete&&i.naturalWidth>0&&i.naturalHeight>0).length,"
+             "scroll:document.documentElement.scrollWidth,inner:window.innerWidth,"
+             "font:getComputedStyle(document.body).fontSize}))</script>")
+    (tmp / "probe.html").write_text(text.replace("</body>", probe + "</body>"), encoding="utf-8")
+    probes = {}
+    for name, width in (("desktop", 1000), ("phone", 390)):     # Chromium widens the phone to 500 px
+        plog, _ = _chromium(tmp, (tmp / "probe.html").as_uri(), f"--screenshot={tmp / f'probe-{name}.png'}",
+                            width=width, height=800)
+        found = [_probe_json(line) for line in _console(plog) if "PROBE" in line]
+        assert found, f"the probe script did not report (Chromium log tail: {plog[-800:]})"
+        probes[name] = found[0]
+    return {"log": log, "netlog": netlog, "screenshot": tmp / "desktop.png", "probes": probes,
+            "phone": tmp / "probe-phone.png"}
+
+
+def _probe_json(line: str) -> dict:
+    m = re.search(r"PROBE (\{.*?\})", line.replace('\\"', '"'))
+    assert m, line
+    return json.loads(m.group(1))
+
+
+# =============================================================================================
+# self-contained, renders, no network
+# =============================================================================================
+
+def test_report_files_are_written_atomically(built):
+    assert (built / report.HTML_NAME).stat().st_size > 10_000
+    assert (built / report.PDF_NAME).stat().st_size > 10_000
+    assert not list(built.parent.glob(".reports.tmp-*"))
+
+
+def test_html_references_nothing_outside_itself(html):
+    page = _parse(html)
+    assert "http://" not in html and "https://" not in html
+    assert not [a for t, a in page.tags if t == "script"]
+    assert not [a for t, a in page.tags if t == "link"]
+    for tag, attrs in page.tags:
+        for key in ("src", "href", "srcset", "poster", "data"):
+            if key in attrs:
+                value = attrs[key] or ""
+                assert value.startswith(("data:", "#")), (tag, key, value[:60])
+    assert "@import" not in html and "url(" not in html
+    assert 'name="viewport"' in html and "@media print" in html and "@media (max-width" in html
+
+
+def test_every_figure_is_an_inline_png(html):
+    imgs = [a for t, a in _parse(html).tags if t == "img"]
+    assert len(imgs) >= 3              # return curves, interventions, estimators
+    for a in imgs:
+        assert a["src"].startswith("data:image/png;base64,")
+        raw = base64.b64decode(a["src"].split(",", 1)[1], validate=True)
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(io.BytesIO(raw)) as im:
+            im.verify()
+        with Image.open(io.BytesIO(raw)) as im:
+            assert im.width > 200 and im.height > 100
+            assert np.asarray(im.convert("L")).std() > 5       # not a blank image
+        assert a.get("alt")
+
+
+def test_chromium_renders_without_console_messages_or_network_requests(browser):
+    assert _console(browser["log"]) == []
+    assert _page_requests(browser["netlog"]) == []
+
+
+def test_the_network_check_would_catch_a_request(tmp_path, tools):
+    """Control for the test above: an external image is seen in the NetLog (and fails: no network)."""
+    page = tmp_path / "leak.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="https://example.org/x.png">'
+                    '<script>console.error("boom")</script></body></html>', encoding="utf-8")
+    log, netlog = _chromium(tmp_path, page.as_uri(), f"--screenshot={tmp_path / 'leak.png'}")
+    assert _page_requests(netlog) == ["https://example.org/x.png"]
+    assert any("boom" in line for line in _console(log))
+
+
+def test_screenshot_is_not_blank_and_figures_load(browser):
+    with Image.open(browser["screenshot"]) as im:
+        grey = np.asarray(im.convert("L"), dtype=float)
+    assert grey.std() > 20 and (grey < 128).mean() > 0.005
+    for name, probe in browser["probes"].items():
+        assert probe["n"] >= 3 and probe["ok"] == probe["n"], (name, probe)
+
+
+def test_readable_on_a_phone(browser):
+    """Headless Chromium's narrowest window is 500 px: below 40rem, so the phone layout applies."""
+    phone, desktop = browser["probes"]["phone"], browser["probes"]["desktop"]
+    assert phone["inner"] <= 640 < desktop["inner"]
+    assert phone["font"] == "16px" and desktop["font"] != phone["font"]      # the phone style sheet is on
+    assert phone["scroll"] <= phone["inner"], "the page is wider than the screen (tables must scroll inside)"
+    with Image.open(browser["phone"]) as im:
+        assert np.asarray(im.convert("L"), dtype=float).std() > 20
+
+
+# =============================================================================================
+# the PDF
+# =============================================================================================
+
+def test_pdf_pages_render_and_hold_the_sections(built, tmp_path, tools):
+    pdf = built / report.PDF_NAME
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True, timeout=120)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 2
+    for p in pages[:3]:
+        with Image.open(p) as im:
+            assert np.asarray(im.convert("L"), dtype=float).std() > 5
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True,
+                          timeout=120).stdout
+    flat = " ".join(text.split())
+    for title in DUTCH_SECTIONS:
+        assert title in flat, title
+    assert "http://" not in text and "https://" not in text
+
+
+# =============================================================================================
+# the numbers are the fitted results
+# =============================================================================================
+
+def _nl(x: float, digits: int = 2) -> str:
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
+def test_intervention_effects_are_the_fitted_ones(html, cohort):
+    eff = vm.survival.time_to_return(cohort).effects.set_index(["intervention", "method"])
+    for iv in ("kernpartnerteam", "verzuimcoach"):
+        for method in ("time_varying", "naive"):
+            r = eff.loc[(iv, method)]
+            cell = f"{_nl(r['estimate'])} ({_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])})"
+            assert cell in html, (iv, method, cell)
+    r = eff.loc[("kernpartnerteam", "time_varying")]
+    assert f"hazard ratio {_nl(r['estimate'])}, 95%-BI {_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}" in html
+
+
+def test_estimators_are_the_fitted_ones(html, cohort):
+    for name in ("vo_did", "vo_nb_glm", "po_recorded_naive"):
+        r = vm.effects.estimate(cohort, name).iloc[0]
+        assert f"{_nl(r['estimate'])} ({_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])})" in html, name
+    # the summary gives the estimator that suits the default (staggered) design: difference in differences
+    r = vm.effects.estimate(cohort, "vo_did").iloc[0]
+    summary = html[html.index('id="summary"'):html.index('id="return"')]
+    assert "Verschil-in-verschillen" in summary
+    assert re.search(rf"{_nl(r['estimate'])}[ ,(]+95%-BI {_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}", summary)
+
+
+def test_return_to_school_per_100_is_the_fitted_curve(html, cohort):
+    curves = vm.survival.time_to_return(cohort).curves
+
+    def cif(outcome, day):
+        c = curves[(curves["outcome"] == outcome) & (curves["time"] <= day)]
+        return c["estimate"].iloc[-1] if len(c) else 0.0
+
+    n3 = round(100 * (cif("own_school", 91) + cif("other_school", 91)))
+    n6 = round(100 * (cif("own_school", 182) + cif("other_school", 182)))
+    summary = html[html.index('id="summary"'):html.index('id="return"')]
+    assert re.search(rf"3 maanden na de eerste verzuimdag {n3} weer op school .* en na 6 maanden {n6} ", summary)
+    own3 = f"{100 * cif('own_school', 91):.0f}%"
+    assert own3 in html[html.index('id="return"'):]
+
+
+def test_simulated_report_shows_calibration_and_truth(html, cohort):
+    assert "Kalibratie" in html
+    assert _nl(cohort.truth["po_approach_vo_rate_ratio"]) in html
+    assert _nl(cohort.truth["intervention_hr"]["kernpartnerteam"]) in html
+
+
+def test_quality_section_has_the_diagnosis_or_says_why(html):
+    section = html[html.index('id="quality"'):html.index('id="methods"')]
+    try:
+        import verzuimmodel.evaluate  # noqa: F401
+    except ImportError:
+        assert "nog niet beschikbaar" in section
+    else:
+        assert f"in {N_SIMS} gesimuleerde studies" in section
+        assert "Dekking" in section and "Power" in section
+
+
+# =============================================================================================
+# disclosure control and identifiers
+# =============================================================================================
+
+def test_count_cells_in_the_default_report_obey_the_rule(html):
+    page = _parse(html)
+    assert sum(c["tag"] == "td" and "count" in c["class"] for c in page.cells) > 20
+    assert _count_cells_ok(page) == []
+    assert _bare_integers_ok(page) == []
+
+
+def _with_text_ids(c: vm.Cohort) -> vm.Cohort:
+    """The cohort with recognisable text identifiers (so a leak would be visible in the HTML)."""
+    school = {s: f"SCHOOLID{int(s):04d}" for s in c.schools["school_id"]}
+    pupil = {p: f"PUPILID{int(p):06d}" for p in c.pupils["pupil_id"]}
+    episode = {e: f"EPISODEID{int(e):06d}" for e in c.episodes["episode_id"]}
+    t = {k: v.copy() for k, v in c.tables.items()}
+    t["schools"]["school_id"] = t["schools"]["school_id"].map(school)
+    for col in ("po_school_id", "vo_school_id"):
+        t["pupils"][col] = t["pupils"][col].map(school)
+    t["pupils"]["pupil_id"] = t["pupils"]["pupil_id"].map(pupil)
+    for name in ("absence", "episodes", "interventions"):
+        t[name]["pupil_id"] = t[name]["pupil_id"].map(pupil)
+    for name in ("absence", "episodes"):
+        t[name]["school_id"] = t[name]["school_id"].map(school)
+    t["episodes"]["episode_id"] = t["episodes"]["episode_id"].map(episode)
+    t["interventions"]["episode_id"] = t["interventions"]["episode_id"].map(episode)
+    t["interventions"]["intervention_id"] = "INTERVENTIONID" + t["interventions"]["intervention_id"].astype(str)
+    return vm.Cohort(**t, truth=c.truth, scenario=c.scenario, seed=c.seed)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A region of 5 PO and 2 VO schools over 3 cohorts: most groups are smaller than 10."""
+    scen = vm.Scenario.default()
+    scen = dataclasses.replace(scen, population=dataclasses.replace(scen.population, n_po_schools=5,
+                                                                    n_vo_schools=2, n_cohorts=3))
+    cohort = _with_text_ids(vm.simulate(scen, seed=3))
+    out = tmp_path_factory.mktemp("small") / "report"
+    report.build(cohort, out=out, n_sims=2, backend="serial", pdf=False, progress=False,
+                 sections=[*report.DEFAULT_SECTIONS, "monitor"])
+    return cohort, (out / report.HTML_NAME).read_text(encoding="utf-8")
+
+
+def test_small_groups_never_show_a_count_under_10(small):
+    cohort, text = small
+    page = _parse(text)
+    counts = [c for c in page.cells if c["tag"] == "td" and "count" in c["class"]]
+    assert len(counts) > 20
+    assert any(c["text"] == f"< {MIN_COUNT}" for c in counts)      # the small groups are there, suppressed
+    assert _count_cells_ok(page) == []
+    assert _bare_integers_ok(page) == []
+
+
+def test_no_identifier_appears(small):
+    cohort, text = small
+    for marker in ("PUPILID", "SCHOOLID", "EPISODEID", "INTERVENTIONID"):
+        assert marker not in text
+
+
+def test_schools_only_on_request_and_with_at_least_10_pupils(small, tmp_path):
+    cohort, _ = small
+    out = report.build(cohort, out=tmp_path / "schools", n_sims=0, pdf=False, progress=False,
+                       sections=["schools"])
+    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    shown = set(re.findall(r"SCHOOLID\d+", text))
+    assert shown
+    sizes = (cohort.pupils["po_school_id"].value_counts()
+             .add(cohort.pupils["vo_school_id"].dropna().value_counts(), fill_value=0))
+    assert all(sizes[s] >= MIN_COUNT for s in shown)
+    assert "PUPILID" not in text
+    assert _count_cells_ok(_parse(text)) == []
+
+
+# =============================================================================================
+# languages, sections, messages
+# =============================================================================================
+
+def test_english_report(cohort, tmp_path):
+    out = report.build(cohort, out=tmp_path / "en", lang="en", n_sims=0, pdf=False, progress=False,
+                       sections=[*report.DEFAULT_SECTIONS, "monitor"])
+    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    assert '<html lang="en">' in text
+    for title in ("Summary", "Return to school", "Quality of the evidence", "Data and methods",
+                  "Quarterly monitor of long-term absence", "The immortal-time trap"):
+        assert title in text
+    r = vm.survival.time_to_return(cohort).effects.set_index(["intervention", "method"]).loc[
+        ("kernpartnerteam", "time_varying")]
+    assert f"{r['estimate']:.2f} ({r['conf_low']:.2f}\u2013{r['conf_high']:.2f})" in text
+    assert "switched off" in text            # n_sims=0: the quality section says so
+    assert "Samenvatting" not in text
+    assert _count_cells_ok(_parse(text)) == []
+
+
+def _keys(d: dict, prefix: str = "") -> dict[str, set]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_keys(v, f"{prefix}{k}."))
+        else:
+            text = " ".join(v) if isinstance(v, list) else str(v)
+            out[f"{prefix}{k}"] = set(re.findall(r"\{(\w+)\}", text))
+    return out
+
+
+def test_error_messages_shown_in_a_report_never_hold_identifiers():
+    from verzuimmodel.report.results import _message
+
+    text = _message(ValueError("pupil 123 of school 04AA00 has rank 2"), frozenset({"123", "04AA00"}))
+    assert text == "ValueError: pupil \u2026 of school \u2026 has rank 2"
+
+
+def test_languages_have_the_same_messages_and_placeholders():
+    folder = Path(report.__file__).parent / "messages"
+    nl = _keys(tomllib.loads((folder / "nl.toml").read_text(encoding="utf-8")))
+    en = _keys(tomllib.loads((folder / "en.toml").read_text(encoding="utf-8")))
+    assert set(nl) == set(en)
+    assert {k: v for k, v in nl.items() if en[k] != v} == {}
+
+
+def test_bad_arguments_raise_before_any_output(cohort, tmp_path):
+    out = tmp_path / "r"
+    with pytest.raises(ValueError, match="language"):
+        report.build(cohort, out=out, lang="fr", progress=False)
+    with pytest.raises(ValueError, match="section"):
+        report.build(cohort, out=out, sections=["nonsense"], progress=False)
+    with pytest.raises(ValueError, match="n_sims"):
+        report.build(cohort, out=out, n_sims=-1, progress=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        report.build(cohort, out=foreign, progress=False, pdf=False, n_sims=0)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert not out.exists()
+
+
+def test_invalid_cohort_object_raises_schema_error(cohort, tmp_path):
+    bad = dataclasses.replace(cohort, pupils=cohort.pupils.drop(columns=["cohort"]))
+    with pytest.raises(vm.SchemaError):
+        report.build(bad, out=tmp_path / "r", progress=False, pdf=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_failure_while_writing_leaves_no_half_written_report(cohort, tmp_path, monkeypatch, built):
+    from verzuimmodel.report import pdf
+
+    def broken(html, target, timeout=0):
+        Path(target).write_bytes(b"%PDF-1.4 half")
+        raise RuntimeError("printer on fire")
+
+    monkeypatch.setattr(pdf, "print_pdf", broken)
+    monkeypatch.setattr(pdf, "require_chromium", lambda: "chromium")
+    new = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="printer on fire"):
+        report.build(cohort, out=new, n_sims=0, progress=False)
+    assert not new.exists() and list(tmp_path.iterdir()) == []
+    # an earlier report is left exactly as it was
+    old = tmp_path / "old"
+    shutil.copytree(built, old)
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    with pytest.raises(RuntimeError, match="printer on fire"):
+        report.build(cohort, out=old, n_sims=0, progress=False)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
+# =============================================================================================
+# the command line
+# =============================================================================================
+
+runner = CliRunner()
+
+
+def _one_line_error(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_cli_missing_data_dir(tmp_path):
+    out = tmp_path / "reports"
+    result = runner.invoke(app, ["report", "--data", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "nowhere" in _one_line_error(result)
+    assert not out.exists()
+
+
+def test_cli_invalid_cohort(tmp_path, cohort):
+    data = tmp_path / "cohort"
+    cohort.to_csv(data)
+    pupils = (data / "pupils.csv").read_text().splitlines()
+    (data / "pupils.csv").write_text("\n".join([pupils[0], pupils[1].replace(",", ",x", 1), *pupils[2:]]))
+    out = tmp_path / "reports"
+    result = runner.invoke(app, ["report", "--data", str(data), "--out", str(out), "--no-pdf"])
+    assert result.exit_code == 2
+    assert "pupils" in _one_line_error(result)
+    assert not out.exists()
+
+
+def test_cli_unknown_language_and_section(tmp_path):
+    out = tmp_path / "reports"
+    for args in (["--lang", "fr"], ["--section", "everything"], ["--n-sims", "-3"]):
+        result = runner.invoke(app, ["report", "--out", str(out), *args])
+        assert result.exit_code == 2, args
+        _one_line_error(result)
+    assert not out.exists()
+
+
+def test_cli_report_from_a_data_directory(tmp_path, cohort):
+    data = tmp_path / "cohort"
+    cohort.to_parquet(data)
+    out = tmp_path / "reports"
+    result = runner.invoke(app, ["report", "--data", str(data), "--out", str(out), "--lang", "en", "--no-pdf",
+                                 "--n-sims", "0", "--section", "monitor"])
+    assert result.exit_code == 0, result.output
+    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    assert "Quarterly monitor" in text and not (out / report.PDF_NAME).exists()

@@ -1,0 +1,208 @@
+"""Build an effect report: cohort -> tidy results -> figures and text -> HTML (+ PDF), atomically."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import jinja2
+
+from ..cohort import Cohort
+from ..io import OUTPUT_MARKER, output_directory, read_cohort
+from .results import DEFAULT_N_SIMS, Results, collect
+from .sections import context, messages
+
+__all__ = ["build", "render_html", "SECTIONS", "DEFAULT_SECTIONS", "OPTIONAL_SECTIONS", "DEFAULT_N_SIMS",
+           "HTML_NAME", "PDF_NAME"]
+
+DEFAULT_SECTIONS = ("summary", "return", "approach", "quality", "methods")
+OPTIONAL_SECTIONS = ("monitor", "schools")
+SECTIONS = DEFAULT_SECTIONS + OPTIONAL_SECTIONS
+"""Report sections in the order they appear. ``schools`` shows school identifiers (schools of at least
+10 pupils only) and is therefore never included unless asked for."""
+
+HTML_NAME = "report.html"
+PDF_NAME = "report.pdf"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = None, seed: int = 1,
+          lang: str = "nl", out: str | os.PathLike = "reports/", n_sims: int = DEFAULT_N_SIMS,
+          sections: Sequence[str] | None = None, pdf: bool = True, backend: str = "processes",
+          progress: bool = True) -> Path:
+    """Write an effect report (``report.html`` and ``report.pdf``) to directory ``out``.
+
+    Parameters
+    ----------
+    cohort : a Cohort, or a directory / workbook to read one from (:func:`verzuimmodel.read_cohort`).
+        Default: simulate ``scenario`` with ``seed``.
+    scenario : a Scenario, the name of a shipped scenario, or a scenario TOML file. Simulated when no
+        cohort is given (default ``"default"``); with a cohort, the design the diagnosis simulates
+        (default: the cohort's own scenario, when it is a simulated cohort).
+    seed : seed of the simulated cohort and of the diagnosis.
+    lang : ``"nl"`` (default) or ``"en"``.
+    out : output directory; written atomically (:func:`verzuimmodel.io.output_directory`): it is
+        replaced only if it is empty or an earlier verzuimmodel output, and on any error it is left
+        as it was (a new directory is not created).
+    n_sims : replicates of the design diagnosis (``0`` leaves the diagnosis out).
+    sections : the sections to include, from :data:`SECTIONS` (default :data:`DEFAULT_SECTIONS`).
+    pdf : also print ``report.pdf`` with headless Chromium.
+    backend : where the diagnosis replicates run (``serial``, ``processes``, ``dask``).
+    progress : show a progress bar on stderr.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    ValueError
+        Unknown language or section, negative ``n_sims``, an invalid cohort (``SchemaError``) or scenario.
+    FileNotFoundError
+        The cohort path does not exist; Chromium is missing (with ``pdf=True``).
+    FileExistsError
+        ``out`` holds files that verzuimmodel did not write.
+    """
+    m = messages(lang)                                   # ValueError for an unknown language
+    chosen = _sections(sections)
+    if not isinstance(n_sims, int) or isinstance(n_sims, bool) or n_sims < 0:
+        raise ValueError(f"n_sims: got {n_sims!r}; expected a whole number >= 0")
+    out = Path(out)
+    _check_out(out)
+    if pdf:
+        from .pdf import require_chromium
+
+        require_chromium()
+    data, design_scenario = _load(cohort, scenario, seed)     # bad input fails here, before any output
+    with _progress(progress, m, n_sims if n_sims and set(chosen) & {"summary", "quality"} else 0) as bar:
+        results = collect(data, sections=chosen, design_scenario=design_scenario, n_sims=n_sims, seed=seed,
+                          backend=backend, step=bar.step, advance=bar.advance)
+        bar.step("figures")
+        html = render_html(results, lang=lang, sections=chosen)
+        bar.step("write")
+        with output_directory(out) as tmp:
+            (tmp / HTML_NAME).write_text(html, encoding="utf-8")
+            if pdf:
+                bar.step("pdf")
+                from .pdf import print_pdf
+
+                print_pdf(tmp / HTML_NAME, tmp / PDF_NAME)
+        bar.step("done")
+    return out
+
+
+def render_html(results: Results, lang: str = "nl", sections: Sequence[str] = DEFAULT_SECTIONS) -> str:
+    """The self-contained HTML of a report from its results (figures inline, no external resources)."""
+    from .. import __version__
+    from .figures import figures
+
+    m = messages(lang)
+    chosen = list(sections)
+    figs = figures(results, m, chosen)
+    ctx = context(results, m, chosen, figs, __version__)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    return env.get_template("report.html.j2").render(**ctx)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+def _sections(sections: Sequence[str] | None) -> list[str]:
+    if sections is None:
+        return list(DEFAULT_SECTIONS)
+    if isinstance(sections, str):
+        sections = [sections]
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown report section {unknown[0]!r}; expected some of {', '.join(SECTIONS)}")
+    if not sections:
+        raise ValueError(f"sections: expected at least one of {', '.join(SECTIONS)}")
+    return [s for s in SECTIONS if s in set(sections)]
+
+
+def _check_out(out: Path) -> None:
+    """Fail before any work when ``out`` may not be replaced (the rule of ``output_directory``)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / OUTPUT_MARKER).exists())):
+        raise FileExistsError(f"'{out}' exists and was not written by verzuimmodel; not replacing it")
+
+
+def _scenario(spec: Any):
+    from ..simulate import Scenario
+
+    if spec is None or isinstance(spec, Scenario):
+        return spec
+    spec = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
+    if not isinstance(spec, str):
+        raise ValueError(f"scenario: expected a Scenario, a scenario name or a .toml file, got {type(spec).__name__}")
+    if spec == "default":
+        return Scenario.default()
+    if spec == "national":
+        return Scenario.national()
+    path = Path(spec)
+    if path.suffix.lower() == ".toml" or path.exists():
+        return Scenario.from_toml(path)
+    return Scenario.named(spec)
+
+
+def _load(cohort, scenario, seed: int) -> tuple[Cohort, Any]:
+    """The cohort to report on and the scenario to diagnose its design with."""
+    from ..schema import validate_cohort
+    from ..simulate import simulate
+
+    scen = _scenario(scenario)
+    if cohort is None:
+        scen = scen if scen is not None else _scenario("default")
+        return simulate(scen, seed=seed), scen
+    if isinstance(cohort, (str, os.PathLike)):
+        data = read_cohort(cohort)                      # FileNotFoundError / SchemaError
+    elif isinstance(cohort, Cohort):
+        validate_cohort(cohort.tables, copy=True)     # SchemaError for an invalid cohort
+        data = cohort
+    else:
+        raise ValueError(f"cohort: expected a vm.Cohort or a path to one, got {type(cohort).__name__}")
+    return data, scen if scen is not None else data.scenario
+
+
+class _Bar:
+    """Progress of a report build: one step per analysis plus one per diagnosis replicate."""
+
+    def __init__(self, progress, task, m):
+        self.p, self.task, self.m = progress, task, m
+
+    def step(self, name: str) -> None:
+        if self.p is None:
+            return
+        key, _, detail = name.partition(":")
+        label = self.m["progress"].get(key, key)
+        if detail:
+            label = f"{label} {self.m.label('estimators', detail)}"
+        self.p.update(self.task, description=label)
+        if key != "done":
+            self.p.advance(self.task, 1)
+        else:
+            self.p.update(self.task, completed=self.p.tasks[0].total)
+
+    def advance(self, n: int) -> None:
+        if self.p is not None:
+            self.p.advance(self.task, n)
+
+
+@contextmanager
+def _progress(show: bool, m, n_sims: int) -> Iterator[_Bar]:
+    if not show:
+        yield _Bar(None, None, m)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .results import approach_estimators
+
+    steps = 10 + len(approach_estimators())
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=False) as p:
+        task = p.add_task(m["progress"]["return"], total=steps + n_sims)
+        yield _Bar(p, task, m)

@@ -105,3 +105,11 @@ def test_national_counts_by_hand(cohort):
     assert f["nl_5a_exemptions"] == pytest.approx(3 * scale)
     # pupil-years with any of them: 2017 (both LRVs), 2018, 2019, 2020 -> 4 distinct school years of one pupil
     assert f["nl_thuiszit_rate"] == pytest.approx(1000 * 4 / observed_pupil_years(cohort))
+
+
+@pytest.mark.slow
+def test_national_scenario_is_calibrated():
+    """The national scenario (1.47 million pupils; about 30 s and 3 GB): every solid target in range."""
+    tab = calibration.compare(simulate(Scenario.national(), seed=1)).set_index("target_id")
+    solid = tab[tab["use"] == "solid"]
+    assert len(solid) == 10 and solid["within_range"].all()

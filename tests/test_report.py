@@ -563,3 +563,18 @@ def test_cli_report_from_a_data_directory(tmp_path, cohort):
     assert result.exit_code == 0, result.output
     text = (out / report.HTML_NAME).read_text(encoding="utf-8")
     assert "Quarterly monitor" in text and not (out / report.PDF_NAME).exists()
+
+
+def test_signal_section_shows_the_signal_evaluation(tmp_path):
+    """Optional section: the early-warning comparison, numbers equal to vm.signal.evaluate."""
+    import verzuimmodel as vm
+    from verzuimmodel.report.results import SIGNAL_BOOTSTRAP
+
+    cohort = vm.simulate(vm.Scenario.default(), seed=1)
+    out = vm.report.build(cohort, out=tmp_path / "rep", sections=["signal"], n_sims=0, pdf=False, progress=False)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="signal"' in html and "niets in dit onderdeel beslist over een leerling" in html
+    t = vm.signal.evaluate(cohort, n_boot=SIGNAL_BOOTSTRAP)
+    auc = t[(t["signal"] == "logistic_spline") & (t["metric"] == "auc") & (t["group"] == "all")
+            & (t["validation"] == "grouped_cv")]["value"].iloc[0]
+    assert f"{auc:.2f}".replace(".", ",") in html

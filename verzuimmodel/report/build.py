@@ -18,7 +18,7 @@ __all__ = ["build", "render_html", "SECTIONS", "DEFAULT_SECTIONS", "OPTIONAL_SEC
            "HTML_NAME", "PDF_NAME"]
 
 DEFAULT_SECTIONS = ("summary", "return", "approach", "quality", "methods")
-OPTIONAL_SECTIONS = ("monitor", "schools")
+OPTIONAL_SECTIONS = ("monitor", "signal", "schools")
 SECTIONS = DEFAULT_SECTIONS + OPTIONAL_SECTIONS
 """Report sections in the order they appear. ``schools`` shows school identifiers (schools of at least
 10 pupils only) and is therefore never included unless asked for."""

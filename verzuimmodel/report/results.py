@@ -102,6 +102,7 @@ class Results:
     n_sims: int = 0
     calibration: pd.DataFrame | None = None
     monitor: pd.DataFrame | None = None
+    signal: pd.DataFrame | None = None
     schools: pd.DataFrame | None = None
     schools_hidden: int = 0
     collapsed: bool = False
@@ -164,6 +165,9 @@ def collect(cohort: Cohort, *, sections: Sequence[str], design_scenario: Any = N
     if "monitor" in wanted:
         step("monitor")
         _monitor(cohort, res)
+    if "signal" in wanted:
+        step("signal")
+        _signal(cohort, res)
     if "schools" in wanted:
         step("schools")
         _schools(cohort, res)
@@ -422,6 +426,23 @@ def _monitor(cohort: Cohort, res: Results) -> None:
         res.monitor = quarterly(cohort, by=None)   # counts under 10 already suppressed
     except Exception as e:
         res.errors["monitor"] = _message(e, _identifiers(cohort))
+
+
+SIGNAL_BOOTSTRAP = 100
+
+
+def _signal(cohort: Cohort, res: Results) -> None:
+    """Early-warning models vs the rule-of-thumb signals, all pupils, validated by PO school (grouped CV)."""
+    from ..signal import evaluate
+
+    try:
+        t = evaluate(cohort, n_boot=SIGNAL_BOOTSTRAP)
+    except Exception as e:
+        res.errors["signal"] = _message(e, _identifiers(cohort))
+        return
+    t = t[(t["group"] == "all") & (t["validation"] == "grouped_cv")]
+    # a measure resting on fewer than MIN_COUNT pupils or events is not shown
+    res.signal = t[(t["n"] >= MIN_COUNT) & (t["n_events"] >= MIN_COUNT)].reset_index(drop=True)
 
 
 def _schools(cohort: Cohort, res: Results) -> None:

@@ -205,7 +205,7 @@ def context(res: Results, m: Messages, sections: list[str], figures: dict[str, d
         "figures": figures, "msg": m.fmt, "min_count": MIN_COUNT,
     }
     builders = {"summary": _summary, "return": _return, "approach": _approach, "quality": _quality,
-                "methods": _methods, "monitor": _monitor, "schools": _schools}
+                "methods": _methods, "monitor": _monitor, "signal": _signal, "schools": _schools}
     ctx["sec"] = {name: builders[name](res, m, f) for name in sections}
     return ctx
 
@@ -508,6 +508,33 @@ def _monitor(res: Results, m: Messages, f: Fmt) -> dict:
                    _count(f, r["stock_start"]), _count(f, r["inflow"]), _count(f, r["outflow"]),
                    _count(f, r["stock_end"]),
                    _num(f.pct(r["turnover"])) if not _missing(r["turnover"]) else Cell(f.suppressed, "num", "", True)])
+    out["table"] = table
+    return out
+
+
+SIGNAL_METRICS = ("auc", "alert_rate", "sensitivity", "ppv")
+
+
+def _signal(res: Results, m: Messages, f: Fmt) -> dict:
+    q = m["signal"]
+    out: dict[str, Any] = {"note": ""}
+    if res.signal is None or res.signal.empty:
+        out["note"] = m.fmt("signal.none", error=res.errors.get("signal", ""))
+        return out
+    t = res.signal.set_index(["signal", "metric"])
+    table = Table(q["table_caption"], [(q["col_signal"], "text"), *[(q[f"col_{k}"], "num") for k in SIGNAL_METRICS]],
+                  note=q["table_note"])
+    for name in dict.fromkeys(res.signal["signal"]):
+        cells = [_text(m.label("signals", name))]
+        for k in SIGNAL_METRICS:
+            if (name, k) not in t.index:
+                cells.append(Cell(f.suppressed, "num", "", True))
+                continue
+            r = t.loc[(name, k)]
+            value = f.number(r["value"]) if k == "auc" else f.pct(r["value"])
+            ci = f.interval(r["conf_low"], r["conf_high"], kind="number" if k == "auc" else "pct")
+            cells.append(_num(f"{value} ({ci})" if not _missing(r["conf_low"]) else value))
+        table.add(cells)
     out["table"] = table
     return out
 

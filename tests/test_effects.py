@@ -1,7 +1,6 @@
 """Effect estimators of the PO approach: registry, analysis tables, and what each recovers."""
 
 import dataclasses
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,7 +8,7 @@ import pytest
 
 import verzuimmodel as vm
 from verzuimmodel import effects
-from verzuimmodel.effects.data import school_cohorts, vo_pupils
+from verzuimmodel.effects.data import vo_pupils
 from verzuimmodel.effects.estimators import did_rate_ratio
 
 FAST = ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_ipw", "po_recorded_naive", "vo_episode_rate"]

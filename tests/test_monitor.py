@@ -1,6 +1,5 @@
 """The quarterly monitor: stock and flow reconcile exactly and match direct counts."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

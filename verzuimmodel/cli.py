@@ -77,14 +77,7 @@ def _load_scenario(spec: str) -> Any:
     """The scenario ``spec``: ``default``, ``national``, another shipped name, or a TOML file."""
     from .simulate import Scenario
 
-    if spec == "default":
-        return Scenario.default()
-    if spec == "national":
-        return Scenario.national()
-    path = Path(spec)
-    if path.suffix.lower() == ".toml" or path.exists():
-        return Scenario.from_toml(path)
-    return Scenario.named(spec)
+    return Scenario.load(spec)
 
 
 def _simulate(scenario: Any, seed: int) -> Cohort:

@@ -827,7 +827,7 @@ class _CountMixed:
 
     def _store(self, mf, fit: _Fit, factors, active, boundary, names, formula, offset, exposure):
         obj, st = fit.obj, fit.state
-        p, K = obj.p, obj.K
+        p = obj.p
         phi = st.phi
         beta, tau, omega = obj.unpack(phi)
         H, free = fit.hessian, fit.free.copy()

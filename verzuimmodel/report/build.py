@@ -138,14 +138,7 @@ def _scenario(spec: Any):
     spec = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
     if not isinstance(spec, str):
         raise ValueError(f"scenario: expected a Scenario, a scenario name or a .toml file, got {type(spec).__name__}")
-    if spec == "default":
-        return Scenario.default()
-    if spec == "national":
-        return Scenario.national()
-    path = Path(spec)
-    if path.suffix.lower() == ".toml" or path.exists():
-        return Scenario.from_toml(path)
-    return Scenario.named(spec)
+    return Scenario.load(spec)
 
 
 def _load(cohort, scenario, seed: int) -> tuple[Cohort, Any]:

@@ -311,6 +311,14 @@ class Scenario:
         return cls.from_toml(SCENARIO_DIR / "national.toml")
 
     @classmethod
+    def load(cls, spec: str | Path) -> "Scenario":
+        """A shipped scenario by name (``default``, ``national``, ...) or a TOML file by path."""
+        path = Path(spec)
+        if path.suffix.lower() == ".toml" or path.exists():
+            return cls.from_toml(path)
+        return cls.named(str(spec))
+
+    @classmethod
     def named(cls, name: str) -> "Scenario":
         """A scenario shipped with the package, by name (``default``, ``national``, ...)."""
         path = SCENARIO_DIR / f"{name}.toml"

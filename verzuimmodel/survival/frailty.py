@@ -206,7 +206,7 @@ class _Problem:
 
     def _stretches(self, group: np.ndarray) -> None:
         """Breakpoints (group, event position) where a group's risk total changes, sorted."""
-        rs, n, G, K = self.rs, self.d.n, self.G, self.rs.K
+        rs, G, K = self.rs, self.G, self.rs.K
         if not self.lo_zero:    # + w r at row_lo, - w r at row_hi
             bp_group = np.concatenate([group, group])
             bp_pos = np.concatenate([rs.row_lo, rs.row_hi])

@@ -370,3 +370,15 @@ def test_calibration_plot(cohort, labelled):
     ax = signal.plots.plot_calibration(curve)
     assert ax.get_xlabel().startswith("predicted risk")
     plt.close(ax.figure)
+
+
+def test_too_small_a_cohort_says_so():
+    import dataclasses
+
+    import verzuimmodel as vm
+
+    s = vm.Scenario.default()
+    s = dataclasses.replace(s, population=dataclasses.replace(s.population, n_po_schools=8, n_vo_schools=2,
+                                                              n_cohorts=3))
+    with pytest.raises(ValueError, match="cohort too small for a stable model"):
+        vm.signal.evaluate(vm.simulate(s, seed=1), n_boot=5)

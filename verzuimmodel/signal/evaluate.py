@@ -160,7 +160,18 @@ def labelled_table(cohort: Cohort, config: SignalConfig) -> pd.DataFrame:
     lab["event"] = lab["event"].astype(int)
     if lab["event"].nunique() < 2:
         raise ValueError("the labelled pupils hold only one class: no VO long-term absence, or only that")
+    n_events, n_schools = int(lab["event"].sum()), int(lab["po_school_id"].nunique()) if "po_school_id" in lab else 0
+    if n_events < MIN_EVENTS or (n_schools and n_schools < MIN_SCHOOLS):
+        raise ValueError(f"cohort too small for a stable model: {n_events} pupils with long-term absence in VO among "
+                         f"{len(lab):,} labelled pupils from {n_schools} PO schools (need at least {MIN_EVENTS} "
+                         f"events and {MIN_SCHOOLS} schools); its measures would be noise")
     return lab
+
+
+MIN_EVENTS = 40
+"""Fewest labelled events (VO long-term absence) for :func:`evaluate` and :func:`fit_model`."""
+MIN_SCHOOLS = 10
+"""Fewest PO schools (grouped cross-validation needs schools to leave out)."""
 
 
 def predictions(cohort: Cohort, config: SignalConfig | None = None, *, seed: int = 0,

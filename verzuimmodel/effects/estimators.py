@@ -60,6 +60,18 @@ def _clusters(values) -> np.ndarray:
     return pd.factorize(np.asarray(values))[0]
 
 
+def _poisson_exposed(y: pd.Series, X: pd.DataFrame, exposure: pd.Series, clusters: pd.Series,
+                     var_weights: np.ndarray | None = None) -> Estimate:
+    """Poisson (quasi-likelihood) regression with offset log ``exposure`` and SE clustered by ``clusters``:
+    the coefficient of ``exposed``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sm.GLM(y.to_numpy(), X, family=sm.families.Poisson(), offset=np.log(exposure.to_numpy()),
+                     var_weights=var_weights).fit(cov_type="cluster", cov_kwds={"groups": _clusters(clusters)})
+    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), n_obs=len(y),
+                    n_clusters=int(clusters.nunique()))
+
+
 def _check_exposure(d: pd.DataFrame) -> None:
     if d["exposed"].nunique() < 2:
         raise ValueError("no contrast: every pupil in the analysis is exposed, or none is")
@@ -188,13 +200,7 @@ def vo_ipw(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     es = e.reindex(post["po_school_id"]).to_numpy()
     w = np.where(post["exposed"] == 1, 1 / es, 1 / (1 - es))
     X = sm.add_constant(post[["exposed"]].astype(float))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(post["unexcused_hours"].to_numpy(), X, family=sm.families.Poisson(),
-                     offset=np.log(post["days"].to_numpy()), var_weights=w).fit(
-            cov_type="cluster", cov_kwds={"groups": _clusters(post["po_school_id"])})
-    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), n_obs=len(post),
-                    n_clusters=int(post["po_school_id"].nunique()))
+    return _poisson_exposed(post["unexcused_hours"], X, post["days"], post["po_school_id"], var_weights=w)
 
 
 def _school_features(cohort: Cohort, d: pd.DataFrame, first: int) -> pd.DataFrame:
@@ -231,13 +237,7 @@ def po_recorded_naive(cohort: Cohort) -> Estimate:
     po = po[po["days"] > 0]
     _check_exposure(po)
     X = _design(po, covariates=(), period="school_year")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(po["unexcused_hours"].to_numpy(), X, family=sm.families.Poisson(),
-                     offset=np.log(po["days"].to_numpy())).fit(
-            cov_type="cluster", cov_kwds={"groups": _clusters(po["school_id"])})
-    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), n_obs=len(po),
-                    n_clusters=int(po["school_id"].nunique()))
+    return _poisson_exposed(po["unexcused_hours"], X, po["days"], po["school_id"])
 
 
 @register("vo_episode_rate", estimand="po_approach_vo_episode_rate_ratio")
@@ -247,10 +247,4 @@ def vo_episode_rate(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     d = vo_pupils(cohort, exposed_from_grade)
     _check_exposure(d)
     X = _design(d)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(d["vo_episodes"].to_numpy(), X, family=sm.families.Poisson(),
-                     offset=np.log(d["vo_years"].to_numpy())).fit(
-            cov_type="cluster", cov_kwds={"groups": _clusters(d["po_school_id"])})
-    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), n_obs=len(d),
-                    n_clusters=int(d["po_school_id"].nunique()))
+    return _poisson_exposed(d["vo_episodes"], X, d["vo_years"], d["po_school_id"])

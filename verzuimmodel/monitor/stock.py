@@ -82,6 +82,12 @@ def monitored_episodes(cohort: Cohort, by: Literal["region", "school"] | None = 
     return out
 
 
+def _ends(ep: pd.DataFrame) -> np.ndarray:
+    """End ``b`` of each monitored episode, a far future date for one still running."""
+    b = ep["b"].to_numpy()
+    return np.where(pd.isna(b), np.datetime64("2262-01-01"), b).astype("datetime64[ns]")
+
+
 def _quarters(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Whole quarters from the one holding ``first`` to the last one ending by ``last``."""
     q = pd.date_range(first.to_period("Q").start_time, last, freq="QS")
@@ -112,8 +118,7 @@ def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region",
     edges = np.concatenate([quarters.to_numpy(), [(quarters[-1] + pd.offsets.QuarterBegin(startingMonth=1))
                                                  .to_datetime64()]])
     a = ep["a"].to_numpy()
-    b = ep["b"].to_numpy()
-    b_inf = np.where(pd.isna(b), np.datetime64("2262-01-01"), b).astype("datetime64[ns]")
+    b_inf = _ends(ep)
     qa = np.searchsorted(edges, a, side="right") - 1          # quarter index of a (-1: before the first)
     qb = np.searchsorted(edges, b_inf, side="right") - 1
     rows = []
@@ -167,12 +172,9 @@ def running_durations(cohort: Cohort, by: Literal["region", "school"] | None = "
     last = ep.attrs["data_end"]
     quarters = _quarters(ep["a"].min(), last)
     rows = []
-    b = ep["b"].to_numpy()
-    b_inf = np.where(pd.isna(b), np.datetime64("2262-01-01"), b).astype("datetime64[ns]")
+    b_inf = _ends(ep)
     for q in quarters:
         q1 = (q + pd.offsets.QuarterBegin(startingMonth=1)).to_datetime64()
-        if q1 > np.datetime64(last) + np.timedelta64(1, "D"):
-            break
         run = (ep["a"].to_numpy() < q1) & (b_inf >= q1)
         days = (q1 - ep["start"].to_numpy()[run]) / np.timedelta64(1, "D")
         band = pd.cut(days, DURATION_BANDS, labels=DURATION_LABELS, right=False)

@@ -114,12 +114,17 @@ def _school_uniforms(sampling: str, region: np.ndarray, k: int, rng: np.random.G
     if sampling == "iid":
         return u
     size = np.bincount(region)[region]
-    first = np.searchsorted(region, region)          # regions are sorted: first position of the school's region
     for row in range(k):
-        rank = np.empty(len(region), np.int64)
-        rank[np.lexsort((rng.random(len(region)), region))] = np.arange(len(region))
-        u[row] = (rank - first + u[row]) / size
+        u[row] = (_rank_within_region(region, rng) + u[row]) / size
     return u
+
+
+def _rank_within_region(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random order of the schools within each region: ranks 0..size-1 (``region`` is sorted)."""
+    n = len(region)
+    rank = np.empty(n, np.int64)
+    rank[np.lexsort((rng.random(n), region))] = np.arange(n)
+    return rank - np.searchsorted(region, region)
 
 
 def _gamma_frailty(theta: float, u: np.ndarray) -> np.ndarray:
@@ -150,12 +155,8 @@ def adoption_years(ap: Approach, region: np.ndarray, effect: np.ndarray, sd: flo
     if ap.design == "none":
         return years
     if ap.design == "parallel":
-        order = np.lexsort((rng.random(n), region))          # random order within region
-        rank = np.empty(n, np.int64)
-        rank[order] = np.arange(n)
-        first = np.searchsorted(region[order], region)        # region's first position (regions are sorted)
         size = np.bincount(region)[region]
-        treated = (rank - first) < np.rint(ap.share_treated * size)
+        treated = _rank_within_region(region, rng) < np.rint(ap.share_treated * size)
         years[treated] = ap.start_year
     elif ap.design == "stepped_wedge":
         step = rng.permutation(np.arange(n) % ap.n_steps)

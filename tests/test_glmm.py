@@ -19,6 +19,7 @@ NB = pd.read_csv(REF / "nb_school.csv")
 PO = pd.read_csv(REF / "poisson_school.csv")
 CR = pd.read_csv(REF / "nb_crossed.csv")
 SG = pd.read_csv(REF / "poisson_small_groups.csv")
+PY = pd.read_csv(REF / "nb_pupil_years.csv")
 R = pd.read_csv(REF / "glmm_reference.csv")
 RANEF = pd.read_csv(REF / "glmm_ranef.csv")
 FORMULA = "y ~ x1 + x2 + treat"
@@ -88,6 +89,22 @@ def test_poisson_crossed_matches_glmmtmb():
     check_against(m, "poisson_crossed")
 
 
+@pytest.mark.parametrize("groups", [["pupil", "po", "vo"], ["vo", "pupil", "po"]])
+def test_nb_pupil_years_three_factors_matches_glmmtmb(groups):
+    # glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | pupil) + (1 | po) + (1 | vo), py, family = nbinom2)
+    # pupils nested in crossed PO x VO schools; any order of the factors (the largest is eliminated)
+    m = NegativeBinomialMixed().fit(PY, FORMULA, groups=groups, exposure="days")
+    check_against(m, "nb_pupil_years")
+    assert list(m.variance_components_.index) == groups
+    assert m.n_groups_["pupil"] == 1500
+
+
+def test_too_many_levels_besides_the_largest_factor_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(G, "MAX_DENSE_LEVELS", 50)
+    with pytest.raises(ValueError, match="other than the largest have 72 levels together; at most 50"):
+        NegativeBinomialMixed().fit(PY, FORMULA, groups=["pupil", "po", "vo"], exposure="days")
+
+
 def test_small_groups_laplace_matches_glmmtmb():
     # glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | school), sg, family = poisson)
     m = PoissonMixed().fit(SG, FORMULA, groups="school", exposure="days")
@@ -97,6 +114,7 @@ def test_small_groups_laplace_matches_glmmtmb():
 @pytest.mark.parametrize("model, data, groups, cls", [
     ("nb_school", NB, "school", NegativeBinomialMixed),
     ("nb_crossed", CR, ["po", "vo"], NegativeBinomialMixed),
+    ("nb_pupil_years", PY, ["pupil", "po", "vo"], NegativeBinomialMixed),
 ])
 def test_conditional_modes_match_glmmtmb(model, data, groups, cls):
     # ranef(fit)$cond: conditional modes of the random effects

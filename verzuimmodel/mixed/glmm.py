@@ -3,8 +3,9 @@ r"""Poisson and negative binomial (NB2) mixed models with random intercepts, fit
 Model
 -----
 For observation :math:`i` (a pupil-year) in group :math:`g_k(i)` of each grouping factor
-:math:`k = 1, \ldots, K` (:math:`K = 1`, or :math:`K = 2` crossed factors such as PO school and VO
-school), with count :math:`y_i` (e.g. yearly hours of unexcused absence), covariates :math:`x_i` and
+:math:`k = 1, \ldots, K` (one factor such as the school, two crossed ones such as PO school and VO
+school, or more, e.g. pupil, PO school and VO school with pupil-years nested in pupils),
+with count :math:`y_i` (e.g. yearly hours of unexcused absence), covariates :math:`x_i` and
 offset :math:`o_i` (the log exposure, e.g. log enrolled days),
 
 .. math:: \log \mu_i = x_i'\beta + \sum_{k=1}^{K} u_{k, g_k(i)} + o_i, \qquad
@@ -39,17 +40,21 @@ from an inner Newton iteration with step halving (:math:`f` is strictly convex i
 from the previous mode. The outer problem maximises :math:`\log L` over
 :math:`\phi = (\beta, \log\sigma_k, \log\theta)`, as glmmTMB does (:math:`\beta` is not integrated out).
 
-Structure of :math:`H`. With one factor :math:`H` is diagonal. With two crossed factors
+Structure of :math:`H`. With one factor :math:`H` is diagonal. With two or more factors, the one with
+most levels (:math:`a`: the pupil, or the PO school) is eliminated and the others are stacked into one
+block :math:`B`:
 
-.. math:: H = \begin{pmatrix} D_a & C \\ C' & D_b \end{pmatrix}, \qquad
-          S = D_b - C' D_a^{-1} C,
+.. math:: H = \begin{pmatrix} D_a & C \\ C' & H_B \end{pmatrix}, \qquad
+          S = H_B - C' D_a^{-1} C,
 
-:math:`D_a, D_b` diagonal (factor :math:`a` has more levels), :math:`C` the :math:`W`-weighted
-cross-tabulation (sparse: one entry per PO x VO pair that occurs), :math:`S` the dense Schur complement
-on the smaller factor. :math:`\log|H| = \sum\log D_a + \log|S|`; systems are solved by block elimination,
-and the entries of :math:`H^{-1}` the gradient needs (its diagonal and the pairs that occur) follow
-from :math:`S^{-1}` (:math:`(H^{-1})_{ab} = -D_a^{-1} C S^{-1}`, :math:`(H^{-1})_{aa} = D_a^{-1} +
-D_a^{-1} C S^{-1} C' D_a^{-1}`). Everything is sums over rows (``bincount``); no loop over rows or groups.
+:math:`D_a` diagonal, :math:`C` the :math:`W`-weighted cross-tabulation of :math:`a` with the factors of
+:math:`B` (sparse: one entry per pair that occurs), :math:`H_B` diagonal per factor plus the cross-tabulations
+between the factors of :math:`B` (e.g. PO x VO school), and :math:`S` the dense Schur complement (its size is
+the number of levels of :math:`B`, at most ``MAX_DENSE_LEVELS``). :math:`\log|H| = \sum\log D_a + \log|S|`;
+systems are solved by block elimination, and the entries of :math:`H^{-1}` the gradient needs (its diagonal
+and the pairs that occur) follow from :math:`S^{-1}` (:math:`(H^{-1})_{BB} = S^{-1}`,
+:math:`(H^{-1})_{aB} = -D_a^{-1} C S^{-1}`, :math:`(H^{-1})_{aa} = D_a^{-1} + D_a^{-1} C S^{-1} C' D_a^{-1}`).
+Everything is sums over rows (``bincount``); no loop over rows or groups.
 (The formula, grouping codes and input checks are :func:`~verzuimmodel.mixed._design.model_frame`'s; the
 factorisation is this module's own because the gradient needs these entries of :math:`H^{-1}`, which
 :class:`~verzuimmodel.mixed._design.InterceptSystem`, lme4's joint penalised least squares, does not give.)
@@ -127,6 +132,7 @@ THETA_MAX = 1e6                # a dispersion above this is reported as "no over
 _LOG_SIGMA_BOUNDS = (np.log(1e-5), np.log(1e2))
 _LOG_THETA_BOUNDS = (np.log(1e-4), np.log(1e8))
 _ETA_MAX = 700.0
+MAX_DENSE_LEVELS = 8000     # levels of all grouping factors but the largest (dense Schur complement)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -242,30 +248,40 @@ class _Factor:
 
 
 class _Groups:
-    """Indicator structure of 0, 1 or 2 (crossed) grouping factors; ``u`` is stored factor after factor."""
+    """Indicator structure of the grouping factors; ``u`` is stored factor after factor.
+
+    With two or more factors the one with most levels (``a``, e.g. pupil or PO school) is eliminated
+    and the others are stacked into one block ``B`` of ``mb`` levels (see the module docstring).
+    """
 
     def __init__(self, codes: Sequence[np.ndarray], sizes: Sequence[int], n: int):
         self.codes = [np.asarray(c, dtype=np.int64) for c in codes]
         self.sizes = [int(s) for s in sizes]
         self.K = len(self.codes)
-        if self.K > 2:
-            raise ValueError("at most two (crossed) grouping factors are supported")
         self.n = n
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.q = int(self.starts[-1])
         self.Zt = [sparse.csr_matrix((np.ones(n), (c, np.arange(n))), shape=(s, n))
                    for c, s in zip(self.codes, self.sizes)]
-        if self.K == 2:
+        if self.K >= 2:
             self._crossed_structure()
 
     def _crossed_structure(self):
-        ia = int(np.argmax(self.sizes))                 # eliminated (diagonal) factor: the larger one
-        ib = 1 - ia
-        self.ia, self.ib = ia, ib
-        ga, gb = self.codes[ia], self.codes[ib]
-        Gb = self.sizes[ib]
-        key, self.pair = np.unique(ga * Gb + gb, return_inverse=True)
-        self.pa, self.pb = key // Gb, key % Gb           # pairs sorted by (a, b)
+        ia = int(np.argmax(self.sizes))                 # eliminated (diagonal) factor: the largest one
+        rest = [k for k in range(self.K) if k != ia]
+        b_starts = np.concatenate([[0], np.cumsum([self.sizes[k] for k in rest])])
+        mb = int(b_starts[-1])
+        if mb > MAX_DENSE_LEVELS:
+            raise ValueError(f"the grouping factors other than the largest have {mb:,} levels together; at most "
+                             f"{MAX_DENSE_LEVELS:,} are supported (their block is factorised densely)")
+        self.mb = mb
+        self.pos_a = np.arange(self.starts[ia], self.starts[ia + 1])
+        self.pos_b = np.concatenate([np.arange(self.starts[k], self.starts[k + 1]) for k in rest])
+        self.code_a = ga = self.codes[ia]
+        self.code_b = [b_starts[j] + self.codes[k] for j, k in enumerate(rest)]   # row -> B level, per factor
+        key, pair = np.unique(np.concatenate([ga * mb + cb for cb in self.code_b]), return_inverse=True)
+        self.pair = pair.reshape(len(rest), self.n)     # row -> (a, B) pair, per factor of B
+        self.pa, self.pb = key // mb, key % mb           # pairs sorted by (a, B)
         # all (p, r) pairs of pairs in the same a-level (for the selected inverse and C'D^{-1}C)
         cnt = np.bincount(self.pa, minlength=self.sizes[ia])
         first = np.concatenate([[0], np.cumsum(cnt)])[:-1]
@@ -273,6 +289,8 @@ class _Groups:
         P = np.repeat(np.arange(len(key)), reps)
         local = np.arange(len(P)) - np.repeat(np.cumsum(reps) - reps, reps)
         self.jP, self.jQ = P, first[self.pa[P]] + local
+        # B x B cells shared by two factors of B (three or more factors: e.g. PO x VO school beside pupil)
+        self.bb = [self.code_b[j] * mb + self.code_b[k] for j in range(len(rest)) for k in range(j + 1, len(rest))]
 
     def block(self, v: np.ndarray, k: int) -> np.ndarray:
         return v[self.starts[k]:self.starts[k + 1]]
@@ -320,28 +338,27 @@ class _DiagonalFactor(_Factor):
 class _CrossedFactor(_Factor):
     def __init__(self, g: _Groups, w: np.ndarray, d: np.ndarray):
         self.g = g
-        ia, ib = g.ia, g.ib
-        self.da, self.db = g.block(d, ia), g.block(d, ib)
-        Gb = g.sizes[ib]
-        self.C = np.bincount(g.pair, weights=w, minlength=len(g.pa))
+        mb = g.mb
+        self.da, self.db = d[g.pos_a], d[g.pos_b]
+        self.C = np.bincount(g.pair.ravel(), weights=np.tile(w, len(g.pair)), minlength=len(g.pa))
         C, pa, pb, P, Q = self.C, g.pa, g.pb, g.jP, g.jQ
-        S = np.diag(self.db) - np.bincount(pb[P] * Gb + pb[Q], weights=C[P] * C[Q] / self.da[pa[P]],
-                                           minlength=Gb * Gb).reshape(Gb, Gb)
+        S = np.diag(self.db) - np.bincount(pb[P] * mb + pb[Q], weights=C[P] * C[Q] / self.da[pa[P]],
+                                           minlength=mb * mb).reshape(mb, mb)
+        for cells in g.bb:
+            M = np.bincount(cells, weights=w, minlength=mb * mb).reshape(mb, mb)
+            S += M + M.T
         self.cS = linalg.cho_factor(S, lower=True, check_finite=False)
         self.logdet = float(np.log(self.da).sum() + 2.0 * np.log(np.diag(self.cS[0])).sum())
         self._sel = None
 
-    def _split(self, r):
-        return self.g.block(r, self.g.ia), self.g.block(r, self.g.ib)
-
     def _join(self, xa, xb):
-        out = [None, None]
-        out[self.g.ia], out[self.g.ib] = xa, xb
-        return np.concatenate(out)
+        out = np.empty(self.g.q)
+        out[self.g.pos_a], out[self.g.pos_b] = xa, xb
+        return out
 
     def solve(self, r):
         g = self.g
-        ra, rb = self._split(r)
+        ra, rb = r[g.pos_a], r[g.pos_b]
         ta = ra / self.da
         t = rb - np.bincount(g.pb, weights=self.C * ta[g.pa], minlength=len(rb))
         xb = linalg.cho_solve(self.cS, t, check_finite=False)
@@ -349,7 +366,8 @@ class _CrossedFactor(_Factor):
         return self._join(xa, xb)
 
     def _selected(self):
-        """Diagonal of H^{-1} per block and its (a, b) entries at the pairs that occur."""
+        """Diagonal of H^{-1} on the a block, S^{-1} (the B block of H^{-1}) and the (a, B) entries at the
+        pairs that occur."""
         if self._sel is None:
             g = self.g
             Sinv = linalg.cho_solve(self.cS, np.eye(len(self.db)), check_finite=False)
@@ -357,17 +375,22 @@ class _CrossedFactor(_Factor):
             G = np.bincount(P, weights=self.C[Q] * Sinv[pb[Q], pb[P]], minlength=len(pa))   # (C S^-1) at pairs
             diag_a = 1.0 / self.da + np.bincount(pa, weights=self.C * G, minlength=len(self.da)) / self.da ** 2
             off = -G / self.da[pa]
-            self._sel = (diag_a, np.diag(Sinv).copy(), off)
+            self._sel = (diag_a, Sinv, off)
         return self._sel
 
     def diag_inv(self):
-        diag_a, diag_b, _ = self._selected()
-        return self._join(diag_a, diag_b)
+        diag_a, Sinv, _ = self._selected()
+        return self._join(diag_a, np.diag(Sinv).copy())
 
     def leverage(self):
         g = self.g
-        diag_a, diag_b, off = self._selected()
-        return diag_a[g.codes[g.ia]] + diag_b[g.codes[g.ib]] + 2.0 * off[g.pair]
+        diag_a, Sinv, off = self._selected()
+        h = diag_a[g.code_a]
+        for cb, pair in zip(g.code_b, g.pair):
+            h += Sinv[cb, cb] + 2.0 * off[pair]
+        for cells in g.bb:
+            h += 2.0 * Sinv.ravel()[cells]
+        return h
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -477,7 +500,7 @@ class _Objective:
         grad_beta = X.T @ (r - a - w * Zs)
         dinv = fac.diag_inv()
         grad_tau = np.empty(self.K)
-        for k in range(self.K):                      # loop over (at most two) factors
+        for k in range(self.K):                      # loop over the (few) factors
             uk, sk, dk = g.block(u, k), g.block(s, k), g.block(dinv, k)
             pk = np.exp(-2.0 * tau[k])
             grad_tau[k] = g.sizes[k] - pk * (uk @ uk + dk.sum() - 2.0 * sk @ uk)
@@ -769,8 +792,8 @@ class _CountMixed:
         ----------
         df : the data, one row per observation (e.g. pupil-year).
         formula : patsy formula of the fixed effects, ``"days ~ x1 + treat"``; the outcome is a count.
-        groups : grouping column with a random intercept (``"school"``), or two crossed ones
-            (``["po_school", "vo_school"]``).
+        groups : grouping column with a random intercept (``"school"``), or several crossed or nested
+            ones (``["po_school", "vo_school"]``, ``["pupil", "po_school", "vo_school"]``).
         offset : column holding the log exposure (e.g. log enrolled days), entering with coefficient 1.
         exposure : alternatively, a column of exposure (> 0) whose log is the offset.
         table : name of the table in error messages.
@@ -791,8 +814,6 @@ class _CountMixed:
         y, X, names = mf.y, mf.X, list(mf.names)
         n, p = X.shape
         factors = list(mf.factors)
-        if len(factors) > 2:
-            raise ValueError(f"at most two (crossed) grouping factors are supported, got {len(factors)}")
         if self.n_agq > 1 and len(factors) != 1:
             raise ValueError("n_agq > 1 (adaptive Gauss-Hermite quadrature) needs exactly one grouping factor; "
                              "use n_agq=1 (Laplace) for crossed factors")

@@ -5,8 +5,10 @@ nb <- read.csv("nb_school.csv")
 po <- read.csv("poisson_school.csv")
 cr <- read.csv("nb_crossed.csv")
 sg <- read.csv("poisson_small_groups.csv")
+py <- read.csv("nb_pupil_years.csv")
 for (d in c("nb", "po", "sg")) { x <- get(d); x$school <- factor(x$school); assign(d, x) }
 cr$po <- factor(cr$po); cr$vo <- factor(cr$vo)
+py$pupil <- factor(py$pupil); py$po <- factor(py$po); py$vo <- factor(py$vo)
 
 fixed <- list(); ranefs <- list()
 add <- function(name, fit, factors, dispersion = NA, loglik_shift = 0) {
@@ -43,6 +45,9 @@ add("nb_crossed", f, c("po", "vo"), sigma(f))
 # glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | po) + (1 | vo), cr, family = poisson)
 add("poisson_crossed", glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | po) + (1 | vo), cr,
                                family = poisson), c("po", "vo"))
+# glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | pupil) + (1 | po) + (1 | vo), py, family = nbinom2)
+f <- glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | pupil) + (1 | po) + (1 | vo), py, family = nbinom2)
+add("nb_pupil_years", f, c("pupil", "po", "vo"), sigma(f))
 # glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | school), sg, family = poisson)   (Laplace)
 add("sg_tmb", glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | school), sg, family = poisson), "school")
 

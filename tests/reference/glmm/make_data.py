@@ -15,6 +15,9 @@ Poisson(mu).
 * ``poisson_school.csv``: the same design, Poisson, sigma^2 = 0.12.
 * ``nb_crossed.csv``: 80 PO schools feeding 15 VO schools (each PO school sends its pupils to 2-6
   VO schools), 4,000 pupils, NB theta = 1.5, sigma^2_po = 0.08, sigma^2_vo = 0.15.
+* ``nb_pupil_years.csv``: pupil-years (1-4 per pupil) of 1,500 pupils from 60 PO schools feeding 12 VO
+  schools: random intercepts for pupil (sigma^2 = 0.6: the pupil's absence propensity), PO school (0.08) and
+  VO school (0.15), NB theta = 2; three factors, the pupil nested in both schools.
 * ``poisson_small_groups.csv``: 80 groups of 2-4 rows, low counts (mean about 1), sigma^2 = 1:
   the Laplace approximation is visibly biased here and adaptive Gauss-Hermite quadrature matters.
 """
@@ -67,6 +70,23 @@ def crossed_data(rng: np.random.Generator, n_po: int = 80, n_vo: int = 15, n: in
     return df[["po", "vo", "x1", "x2", "treat", "days", "y"]]
 
 
+def pupil_year_data(rng: np.random.Generator, n_po: int = 60, n_vo: int = 12, n: int = 1500, s2_pupil: float = 0.6,
+                    s2_po: float = 0.08, s2_vo: float = 0.15, theta: float = 2.0,
+                    b0: float = np.log(8 / 160)) -> pd.DataFrame:
+    pupils = crossed_data(rng, n_po=n_po, n_vo=n_vo, n=n)[["po", "vo", "x1", "x2", "treat"]]
+    pupils["pupil"] = np.arange(1, n + 1)
+    years = rng.integers(1, 5, n)
+    df = pupils.loc[pupils.index.repeat(years)].reset_index(drop=True)
+    df["year"] = df.groupby("pupil").cumcount() + 1
+    df["days"] = rng.integers(120, 191, len(df))
+    po, vo, pupil = df["po"].to_numpy() - 1, df["vo"].to_numpy() - 1, df["pupil"].to_numpy() - 1
+    u, v = rng.normal(0, np.sqrt(s2_po), n_po), rng.normal(0, np.sqrt(s2_vo), n_vo)
+    e = rng.normal(0, np.sqrt(s2_pupil), n)
+    mu = df["days"] * np.exp(b0 + df[["x1", "x2", "treat"]].to_numpy() @ BETA + u[po] + v[vo] + e[pupil])
+    df["y"] = _nb(rng, mu.to_numpy(), theta)
+    return df[["pupil", "year", "po", "vo", "x1", "x2", "treat", "days", "y"]]
+
+
 def small_groups(rng: np.random.Generator, n_groups: int = 80, sigma2: float = 1.0) -> pd.DataFrame:
     sizes = rng.integers(2, 5, n_groups)
     school = np.repeat(np.arange(n_groups), sizes)
@@ -83,3 +103,4 @@ if __name__ == "__main__":
     school_data(rng, "poisson").to_csv(HERE / "poisson_school.csv", index=False)
     crossed_data(rng).to_csv(HERE / "nb_crossed.csv", index=False)
     small_groups(rng).to_csv(HERE / "poisson_small_groups.csv", index=False)
+    pupil_year_data(rng).to_csv(HERE / "nb_pupil_years.csv", index=False)

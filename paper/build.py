@@ -26,7 +26,7 @@ FIGURES = HERE / "figures"
 SEED = 20261123
 
 N_SIMS_EPISODES = 100
-N_SIMS_APPROACH = 40
+N_SIMS_APPROACH = 150
 N_SIMS_TRIALS = 1000
 
 
@@ -53,15 +53,27 @@ def study_episodes(backend: str) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+# Aim 2: per adoption design, the estimators meant for it (and the naive one), grouped by estimand
+APPROACH_STUDY = {
+    "parallel": {"po_approach_vo_rate_ratio": ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_ipw"],
+                 "po_approach_vo_sick_rate_ratio": ["vo_nb_glmm_sick"],
+                 "po_approach_vo_episode_rate_ratio": ["vo_episode_rate"],
+                 "po_approach_po_true_rate_ratio": ["po_recorded_naive"]},
+    "stepped_wedge": {"po_approach_vo_rate_ratio": ["vo_nb_glm", "vo_nb_glmm", "vo_did"],
+                      "po_approach_vo_episode_rate_ratio": ["vo_episode_rate"]},
+    "staggered": {"po_approach_vo_rate_ratio": ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_ipw"]},
+    "observational": {"po_approach_vo_rate_ratio": ["vo_nb_glm", "vo_did", "vo_ipw"]},
+}
+
+
 def study_approach(backend: str) -> pd.DataFrame:
-    """Aim 2: estimators of the PO approach's effect on VO absence under three adoption designs."""
+    """Aim 2: estimators of the PO approach's effect under four adoption designs (2-region cohorts)."""
     import verzuimmodel as vm
 
     rows = []
-    for design_name in ("parallel", "staggered", "observational"):
+    for design_name, groups in APPROACH_STUDY.items():
         scen = region(2, design=design_name, share_treated=0.5)
-        for estimators, estimand in ((["vo_nb_glm", "vo_did", "vo_ipw"], "po_approach_vo_rate_ratio"),
-                                     (["po_recorded_naive"], "po_approach_po_true_rate_ratio")):
+        for estimand, estimators in groups.items():
             d = vm.Design(scen, estimators=estimators, estimand=estimand, name=design_name)
             t = vm.diagnose(d, n_sims=N_SIMS_APPROACH, seed=SEED, backend=backend, progress=True).tidy()
             rows.append(t.assign(design=design_name))

@@ -63,14 +63,15 @@ def _clusters(values) -> np.ndarray:
 
 def _poisson_exposed(y: pd.Series, X: pd.DataFrame, exposure: pd.Series, clusters: pd.Series,
                      var_weights: np.ndarray | None = None) -> Estimate:
-    """Poisson (quasi-likelihood) regression with offset log ``exposure`` and SE clustered by ``clusters``:
-    the coefficient of ``exposed``."""
+    """Poisson (quasi-likelihood) regression with offset log ``exposure`` and SE clustered by ``clusters``
+    (t reference with clusters - 1 df): the coefficient of ``exposed``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.GLM(y.to_numpy(), X, family=sm.families.Poisson(), offset=np.log(exposure.to_numpy()),
                      var_weights=var_weights).fit(cov_type="cluster", cov_kwds={"groups": _clusters(clusters)})
-    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), n_obs=len(y),
-                    n_clusters=int(clusters.nunique()))
+    n_clusters = int(clusters.nunique())
+    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), df=float(n_clusters - 1), n_obs=len(y),
+                    n_clusters=n_clusters)
 
 
 def _check_exposure(d: pd.DataFrame) -> None:
@@ -80,24 +81,51 @@ def _check_exposure(d: pd.DataFrame) -> None:
 
 @register("vo_nb_glm", estimand="po_approach_vo_rate_ratio")
 def vo_nb_glm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
-    r"""NB regression of VO unexcused hours on PO exposure, covariates and cohort; SE clustered by PO school.
+    r"""NB regression of VO unexcused hours on PO exposure, covariates, cohort and VO school; SE clustered
+    by PO school with the Mancl–DeRouen small-sample correction and a t reference with :math:`G - 1` df.
 
-    :math:`\log E[Y_i] = \log d_i + \alpha_{c(i)} + x_i'\beta + \gamma A_i`, one row per VO pupil
-    (hours and days summed over the VO years), :math:`\exp(\gamma)` the rate ratio.
+    :math:`\log E[Y_i] = \log d_i + \alpha_{c(i)} + \nu_{t(i)} + x_i'\beta + \gamma A_i`, one row per VO
+    pupil (hours and days summed over the VO years), :math:`\nu_t` VO school fixed effects,
+    :math:`\operatorname{Var} Y_i = \mu_i + \kappa\mu_i^2`, :math:`\exp(\gamma)` the rate ratio.
+    Pupils of one PO school go to several VO schools, so without :math:`\nu_t` the VO school effects
+    would correlate the residuals of different PO schools, which a PO-clustered SE cannot see (it
+    assumes the VO school a pupil goes to does not depend on the approach). :math:`\kappa` is the NB
+    maximum likelihood estimate; the variance is the cluster sandwich with each PO school's residuals
+    scaled by :math:`(I - H_{gg})^{-1}` (CR3; Mancl & DeRouen 2001), which corrects the sandwich's
+    downward bias with few or unequal clusters (see :func:`nb_cluster_cr3`).
     """
     d = vo_pupils(cohort, exposed_from_grade)
     _check_exposure(d)
     X = _design(d)
+    if d["vo_school_id"].nunique() > 1:
+        X = X.join(pd.get_dummies(d["vo_school_id"], prefix="vo", drop_first=True, dtype=float))
+    params, se, _ = nb_cluster_cr3(d["unexcused_hours"].to_numpy(), X, np.log(d["days"].to_numpy()),
+                                   d["po_school_id"].to_numpy())
+    n_clusters = int(d["po_school_id"].nunique())
+    return Estimate(float(params["exposed"]), float(se["exposed"]), df=float(n_clusters - 1), n_obs=len(d),
+                    n_clusters=n_clusters)
+
+
+def nb_cluster_cr3(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray, clusters) -> tuple[pd.Series, pd.Series, float]:
+    """NB2 regression by maximum likelihood with the CR3 (Mancl–DeRouen) cluster-robust SE.
+
+    Returns ``(coefficients, standard errors, kappa)`` with :math:`\operatorname{Var} Y = \mu + \kappa\mu^2`;
+    the same as R ``MASS::glm.nb`` with ``clubSandwich::vcovCR(fit, cluster, type = "CR3")``.
+    """
+    g = _clusters(clusters)
+    order = np.argsort(g, kind="stable")            # GEE wants each cluster's rows together
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = sm.NegativeBinomial(d["unexcused_hours"].to_numpy(), X, offset=np.log(d["days"].to_numpy())).fit(
-            disp=0, maxiter=200, cov_type="cluster", cov_kwds={"groups": _clusters(d["po_school_id"])})
-    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), n_obs=len(d),
-                    n_clusters=int(d["po_school_id"].nunique()))
+        nb = sm.NegativeBinomial(y, X, offset=offset).fit(disp=0, maxiter=200, tol=1e-10)
+        kappa = float(nb.params["alpha"])
+        gee = sm.GEE(y[order], X.iloc[order], groups=g[order], offset=offset[order],
+                     family=sm.families.NegativeBinomial(alpha=kappa), cov_struct=sm.cov_struct.Independence())
+        fit = gee.fit(cov_type="bias_reduced", start_params=nb.params.to_numpy()[:-1])
+    return fit.params, fit.bse, kappa
 
 
 @register("vo_nb_glmm", estimand="po_approach_vo_rate_ratio")
-def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
+def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7, outcome: str = "unexcused_hours") -> Estimate:
     r"""NB mixed model of VO pupil-years with random intercepts for pupil, PO school and VO school.
 
     For pupil :math:`i` in VO year :math:`j` (grade :math:`g`), cohort :math:`c`, PO school
@@ -111,21 +139,28 @@ def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     pupil and schools, equal to the marginal one when the effect is the same for every pupil. The
     pupil intercept is what makes the model-based SE valid: a pupil-level NB model of VO totals fits
     the dispersion to the bulk of pupils, misses the long tail of persistent absentees and
-    underestimates the SE by a third (see the module docstring).
+    underestimates the SE by a third (see the module docstring). ``outcome``: ``unexcused_hours`` or
+    ``sick_days`` (registered as ``vo_nb_glmm_sick``).
     """
     from ..mixed.glmm import NegativeBinomialMixed
 
     d = vo_pupil_years(cohort, exposed_from_grade)
     _check_exposure(d)
     X = _design(d, periods=("cohort", "grade")).drop(columns="const")
-    d = pd.concat([d[["unexcused_hours", "days", "pupil_id", "po_school_id", "vo_school_id"]], X], axis=1)
+    d = pd.concat([d[[outcome, "days", "pupil_id", "po_school_id", "vo_school_id"]], X], axis=1)
     d["log_days"] = np.log(d["days"])
-    formula = "unexcused_hours ~ " + " + ".join(f"Q('{c}')" for c in X.columns)
+    formula = f"{outcome} ~ " + " + ".join(f"Q('{c}')" for c in X.columns)
     m = NegativeBinomialMixed().fit(d, formula=formula, groups=["pupil_id", "po_school_id", "vo_school_id"],
                                     offset="log_days")
     name = next(i for i in m.params_.index if "exposed" in i)
     return Estimate(float(m.params_[name]), float(m.standard_errors_[name]), n_obs=len(d),
                     n_clusters=int(d["po_school_id"].nunique()))
+
+
+@register("vo_nb_glmm_sick", estimand="po_approach_vo_sick_rate_ratio")
+def vo_nb_glmm_sick(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
+    """NB mixed model of VO sick days per pupil-year (pupil, PO and VO school intercepts), as ``vo_nb_glmm``."""
+    return vo_nb_glmm(cohort, exposed_from_grade, outcome="sick_days")
 
 
 @register("vo_did", estimand="po_approach_vo_rate_ratio")
@@ -217,19 +252,24 @@ def vo_ipw(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
 
 
 def _school_features(cohort: Cohort, d: pd.DataFrame, first: int) -> pd.DataFrame:
-    """Pre-period features per PO school (before the first adoption year)."""
+    """Pre-period features per PO school (before the first adoption year): log rates of recorded PO
+    sick days and unexcused hours, log rate of VO unexcused hours of earlier cohorts, share
+    disadvantaged, log size, SBO."""
     a = cohort.absence
-    po = a[(a["level"] == "po") & (a["school_year"] < first)]
-    po_rate = (po.groupby("school_id")[["sick_days", "unexcused_hours"]].sum().sum(axis=1)
-               / po.groupby("school_id")["enrolled_days"].sum())
-    pre = d[d["t"] < first]
-    vo_rate = pre.groupby("po_school_id")["unexcused_hours"].sum() / pre.groupby("po_school_id")["days"].sum()
+    po = a[(a["level"] == "po") & (a["school_year"] < first)].groupby("school_id")
+    days = po["enrolled_days"].sum()
+    pre = d[d["t"] < first].groupby("po_school_id")
     schools = cohort.schools.set_index("school_id")
     po_ids = schools.index[schools["level"] == "po"]
     pupils = cohort.pupils.groupby("po_school_id")
+
+    def log_rate(num, den):
+        return np.log((num.reindex(po_ids) + 0.5) / den.reindex(po_ids))
+
     f = pd.DataFrame({
-        "po_rate": po_rate.reindex(po_ids),
-        "vo_rate": vo_rate.reindex(po_ids),
+        "po_sick": log_rate(po["sick_days"].sum(), days),
+        "po_unexcused": log_rate(po["unexcused_hours"].sum(), days),
+        "vo_unexcused": log_rate(pre["unexcused_hours"].sum(), pre["days"].sum()),
         "disadvantaged": pupils["disadvantaged"].mean().reindex(po_ids),
         "log_size": np.log(pupils.size().reindex(po_ids).astype(float)),
         "sbo": (schools.loc[po_ids, "school_type"].astype(str) == "sbo").astype(float),

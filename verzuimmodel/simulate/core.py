@@ -65,6 +65,8 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
         - ``po_approach_vo_rate_ratio_conditional``: the rate ratio conditional on pupil and school
           effects (for a non-disadvantaged pupil).
         - ``po_approach_vo_episode_rate_ratio``: conditional rate ratio of VO episode onset.
+        - ``po_approach_vo_sick_rate_ratio``: rate ratio of VO sick reports, and so of sick days (spell
+          lengths do not depend on the approach), the same for every pupil.
         - ``po_approach_po_true_rate_ratio``: effect on true PO unexcused absence while active.
         - ``intervention_hr``: ``{type: HR}``, the hazard ratio of return to school (own or other
           school) from the start of the intervention, conditional on pupil covariates and school
@@ -194,6 +196,7 @@ def _truth(scen: Scenario, schools: Schools, pupils: Pupils, exposed: np.ndarray
         **abs_truth,
         "po_approach_vo_rate_ratio_conditional": ap.vo_unexcused_rate_ratio,
         "po_approach_vo_episode_rate_ratio": ap.vo_episode_rate_ratio,
+        "po_approach_vo_sick_rate_ratio": ap.vo_sick_rate_ratio,
         "po_approach_po_true_rate_ratio": ap.po_true_rate_ratio,
         "intervention_hr": {name: iv.hr for name, iv in scen.interventions.items()},
         "return_cif": cif,
@@ -207,6 +210,7 @@ def _truth(scen: Scenario, schools: Schools, pupils: Pupils, exposed: np.ndarray
                                          "all pupils with the approach / without it (potential outcomes)",
             "po_approach_vo_rate_ratio_conditional": "conditional on pupil propensity, covariates and school effects",
             "po_approach_vo_episode_rate_ratio": "conditional rate ratio of VO episode onset",
+            "po_approach_vo_sick_rate_ratio": "rate ratio of VO sick reports and sick days, the same for every pupil",
             "intervention_hr": "cause-specific HR of return to school (own or other), conditional on pupil "
                                "covariates and school frailty; time-varying from the intervention's start",
             "return_cif": "share of LRV episodes ending in a return to school within 3 / 6 months of the first "

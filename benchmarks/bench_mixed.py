@@ -2,6 +2,7 @@
 
 Run: ``python benchmarks/bench_mixed.py [--rows 200000] [--po 1000] [--vo 150] [--repeat 3] [--peers statsmodels]
 [--glmm-rows 100000] [--glmm-schools 500]``
+(``--peers statsmodels,lme4,glmmTMB`` adds the R peers; they need Rscript.)
 
 Data: ``rows`` pupils in ``po`` PO schools; each PO school sends its pupils to 2-4 of ``vo`` VO schools
 (cross-classified, not nested); three covariates, a PO-school treatment, PO and VO random intercepts.
@@ -17,6 +18,9 @@ single factor (the like-for-like ratio).
 finish in under 10 s on 100,000 pupil-years in 500 schools (``--glmm-rows``, ``--glmm-schools``).
 statsmodels has no frequentist NB mixed model; its NB GLM without random effects on the same data is
 the floor it is timed beside.
+
+``pupil_year_mixed``: the same pupil-years grouped into pupils (four years each) with pupil, school and VO
+school intercepts, the model ``vo_nb_glmm`` fits; beside R glmmTMB when ``--peers`` includes ``glmmTMB``.
 """
 
 from __future__ import annotations
@@ -190,6 +194,75 @@ def negative_binomial_mixed(rows: int, n_schools: int, repeat: int, peers: list[
               f"{nb.params_['treat']:.4f} (they estimate different things); GLM theta {1 / nb2.params['alpha']:.3f}")
 
 
+def make_pupil_year_data(rows: int, n_schools: int, seed: int = 3) -> pd.DataFrame:
+    """``make_count_data``'s design with the rows of each school grouped into pupils of four years and
+    counts redrawn with pupil (variance 0.5), school (0.1) and VO school (0.05) intercepts: pupil-years
+    nested in pupils, pupils in crossed schools."""
+    df = make_count_data(rows, n_schools).sort_values("school", kind="stable").reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    df["pupil"] = pd.factorize(df.groupby("school").cumcount() // 4 + 4 * rows * df["school"])[0]
+    u = (rng.normal(0, np.sqrt(0.5), df["pupil"].max() + 1)[df["pupil"]]
+         + rng.normal(0, np.sqrt(0.1), n_schools)[df["school"]]
+         + rng.normal(0, np.sqrt(0.05), df["vo_school"].max() + 1)[df["vo_school"]])
+    mu = df["days"] * np.exp(np.log(8 / 160) + 0.25 * df["x1"] + 0.4 * df["x2"] - 0.3 * df["treat"] + u)
+    df["y"] = rng.poisson(rng.gamma(1.5, mu / 1.5))
+    return df
+
+
+GLMMTMB_SCRIPT = """
+suppressPackageStartupMessages(library(glmmTMB))
+d <- read.csv(commandArgs(TRUE)[1])
+d$pupil <- factor(d$pupil); d$school <- factor(d$school); d$vo_school <- factor(d$vo_school)
+t <- system.time(m <- glmmTMB(y ~ x1 + x2 + treat + offset(log(days)) + (1 | pupil) + (1 | school) + (1 | vo_school),
+                              d, family = nbinom2))[["elapsed"]]
+cat(format(c(t, as.numeric(logLik(m)), fixef(m)$cond), digits = 15), "\n")
+"""
+
+
+def pupil_year_mixed(rows: int, n_schools: int, repeat: int, peers: list[str]) -> None:
+    """``NegativeBinomialMixed`` with pupil, school and VO school intercepts (the model ``vo_nb_glmm`` fits),
+    beside R glmmTMB on the same data (peer ``glmmTMB``, needs Rscript) and statsmodels' NB2 GLM floor."""
+    from verzuimmodel.mixed.glmm import NegativeBinomialMixed
+
+    df = make_pupil_year_data(rows, n_schools)
+    print(f"\n== NegativeBinomialMixed, pupil + school + VO school intercepts ==\n{rows:,} pupil-years, "
+          f"{df['pupil'].nunique():,} pupils, {n_schools} schools, {df['vo_school'].nunique()} VO schools")
+    groups = ["pupil", "school", "vo_school"]
+    t_ours, m = best_of(lambda: NegativeBinomialMixed().fit(df, COUNT_FORMULA, groups=groups, exposure="days"),
+                        repeat)
+    vc = ", ".join(f"{k} {v:.4f}" for k, v in m.variance_components_.items())
+    print(f"three factors: {t_ours:.2f} s; variances {vc} (true 0.5, 0.1, 0.05), theta {m.dispersion_:.3f} (true 1.5)")
+    if "glmmTMB" in peers:
+        if shutil.which("Rscript") is None:
+            print("glmmTMB: Rscript not found, skipped")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "data.csv"
+                df.to_csv(path, index=False)
+                script = Path(tmp) / "fit.R"
+                script.write_text(GLMMTMB_SCRIPT)
+                out = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"glmmTMB: R failed: {out.stderr.strip()[-300:]}")
+            else:
+                vals = [float(v) for v in out.stdout.split()]
+                diff_b = np.max(np.abs(np.asarray(vals[2:]) - m.params_.to_numpy()))
+                print(f"R glmmTMB (same model): {vals[0]:.2f} s -> NegativeBinomialMixed is {vals[0] / t_ours:.1f}x "
+                      f"faster; max |fixed-effect difference| {diff_b:.1e}; log-likelihood: glmmTMB {vals[1]:.3f}, "
+                      f"NegativeBinomialMixed {m.log_likelihood_:.3f}")
+    if "statsmodels" in peers:
+        import statsmodels.formula.api as smf
+
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            smf.negativebinomial(COUNT_FORMULA, df, offset=np.log(df["days"].to_numpy(float)),
+                                 loglike_method="nb2").fit(disp=0, maxiter=200)
+        t_nb2 = time.perf_counter() - t0
+        print(f"statsmodels NegativeBinomial (NB2, no random effects): {t_nb2:.2f} s -> NegativeBinomialMixed takes "
+              f"{t_ours / t_nb2:.1f}x as long")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
@@ -207,6 +280,7 @@ def main() -> None:
           f"(each PO school feeds {pairs.min()}-{pairs.max()} VO schools)")
     linear_mixed(df, args.repeat, peers)
     negative_binomial_mixed(args.glmm_rows, args.glmm_schools, args.repeat, peers)
+    pupil_year_mixed(args.glmm_rows, args.glmm_schools, args.repeat, peers)
 
 
 if __name__ == "__main__":

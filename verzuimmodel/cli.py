@@ -14,8 +14,6 @@ input (invalid cohort, missing file, bad scenario, bad option), reported as one 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ._cli_errors import bad_input
 from .cohort import Cohort
 from .io import check_target, read_cohort, write_cohort
 
@@ -57,20 +56,6 @@ class OutputFormat(str, Enum):
 ScenarioOption = Annotated[str, typer.Option(
     "--scenario", help="'default', 'national', the name of a scenario shipped with the package, or a .toml file.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the random number generator.")]
-
-
-@contextmanager
-def _bad_input() -> Iterator[None]:
-    """Report bad input as one line ``error: ...`` on stderr and exit with code 2.
-
-    SchemaError, TOML errors and scenario validation errors are ValueErrors; missing or
-    unreplaceable files are OSErrors.
-    """
-    try:
-        yield
-    except (ValueError, OSError) as e:
-        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
-        raise typer.Exit(code=2) from None
 
 
 def _load_scenario(spec: str) -> Any:
@@ -150,11 +135,11 @@ def simulate(
     calibration: Annotated[bool, typer.Option("--calibration", help="Also print the calibration table.")] = False,
 ) -> None:
     """Simulate a cohort and write it to a directory."""
-    with _bad_input():
+    with bad_input():
         check_target(out)  # before the long simulation
         loaded = _load_scenario(scenario)
     cohort = _simulate(loaded, seed)
-    with _bad_input(), status_console.status(f"Writing {out} ..."):
+    with bad_input(), status_console.status(f"Writing {out} ..."):
         write_cohort(cohort, out, fmt=fmt.value)
     console.print(_counts_table(cohort, f"Cohort written to {out}"))
     if calibration:
@@ -166,7 +151,7 @@ def validate(
     path: Annotated[Path, typer.Argument(help="Cohort directory or .xlsx workbook.", show_default=False)],
 ) -> None:
     """Read and validate a cohort; exit code 2 if it is invalid."""
-    with _bad_input(), status_console.status(f"Reading {path} ..."):
+    with bad_input(), status_console.status(f"Reading {path} ..."):
         cohort = read_cohort(path)
     console.print(_counts_table(cohort, str(path)))
     console.print("[green]valid[/green]")
@@ -186,7 +171,7 @@ def monitor(
     if by not in ("region", "school", "all"):
         typer.echo(f"error: --by: got {by!r}; expected 'region', 'school' or 'all'", err=True)
         raise typer.Exit(code=2)
-    with _bad_input():
+    with bad_input():
         cohort = read_cohort(path)
         group = None if by == "all" else by
         with status_console.status("Counting stock and flow ..."), output_directory(out) as tmp:
@@ -220,7 +205,7 @@ def calibrate(
 ) -> None:
     """Simulate a cohort (or several) and compare it with the calibration targets; exit code 1 if a
     solid target is out of range."""
-    with _bad_input():
+    with bad_input():
         loaded = _load_scenario(scenario)
     if seeds == 1:
         table = _calibration(_simulate(loaded, seed))
@@ -269,7 +254,7 @@ def report(
     the evidence; counts under 10 hidden."""
     from . import report as _report
 
-    with _bad_input():
+    with bad_input():
         if backend not in ("serial", "processes", "dask"):
             raise ValueError(f"--backend: got {backend!r}; expected 'serial', 'processes' or 'dask'")
         if n_sims is not None and n_sims < 0:

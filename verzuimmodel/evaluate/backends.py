@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Literal
 
 import cloudpickle
+from threadpoolctl import threadpool_limits
 
 __all__ = ["BACKENDS", "Backend", "check_arguments", "map_chunks", "default_workers"]
 
@@ -36,12 +37,18 @@ def default_workers() -> int:
 
 
 def _call(fn: Callable, payload: bytes, chunk: Sequence[int]):
-    """Run ``fn(shared, chunk)`` in a worker, where ``shared`` is the unpickled payload."""
+    """Run ``fn(shared, chunk)`` in a worker, where ``shared`` is the unpickled payload.
+
+    BLAS runs single-threaded in a worker: the workers already use the CPUs, and a multi-threaded
+    BLAS in each of them oversubscribes the machine (a 150 x 150 Cholesky factorisation then takes
+    hundreds of times longer). The results do not depend on it.
+    """
     key = hashlib.sha1(payload).digest()
     shared = _LOADED.get(key)
     if shared is None:
         shared = _LOADED[key] = cloudpickle.loads(payload)
-    return fn(shared, chunk)
+    with threadpool_limits(limits=1):
+        return fn(shared, chunk)
 
 
 def check_arguments(backend: str, workers: int | None, scheduler: Any) -> None:

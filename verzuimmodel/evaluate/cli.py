@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +26,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from .._cli_errors import bad_input
 
 __all__ = ["diagnose_command", "power_command"]
 
@@ -53,16 +54,6 @@ SchedulerOption = Annotated[str | None, typer.Option(
     "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")]
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Worker processes (default: CPUs).")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")]
-
-
-@contextmanager
-def _bad_input() -> Iterator[None]:
-    """Report bad input as one line ``error: ...`` on stderr and exit with code 2."""
-    try:
-        yield
-    except (ValueError, OSError, ImportError) as e:
-        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
-        raise typer.Exit(code=2) from None
 
 
 def _out_dir(out: Path) -> Path:
@@ -152,7 +143,7 @@ def diagnose_command(
     from . import Design, diagnose
     from .plots import plot_diagnosis
 
-    with _bad_input():
+    with bad_input():
         design = Design.from_toml(design_file)
         _check_run(sims, seed, backend, scheduler, workers)
         out = _out_dir(out)
@@ -184,7 +175,7 @@ def power_command(
     from . import Design, power_curve
     from .plots import plot_power_curve
 
-    with _bad_input():
+    with bad_input():
         design = Design.from_toml(design_file)
         grid = _parse_vary(vary)
         _check_run(sims, seed, backend, scheduler, workers)

@@ -24,7 +24,8 @@ def _vo_rows(cohort: Cohort) -> pd.DataFrame:
         "pupil_id": vo["pupil_id"].to_numpy(), "school_year": vo["school_year"].to_numpy(),
         "grade": vo["grade"].to_numpy().astype(int),
         "days": (vo["enrolled_days"] - vo["long_absence_days"]).clip(lower=0).to_numpy(),
-        "unexcused_hours": vo["unexcused_hours"].to_numpy(), "sick_days": vo["sick_days"].to_numpy()})
+        "unexcused_hours": vo["unexcused_hours"].to_numpy(), "sick_days": vo["sick_days"].to_numpy(),
+        "sick_reports": vo["sick_reports"].to_numpy()})
 
 
 def _add_pupil_columns(out: pd.DataFrame, cohort: Cohort, exposed_from_grade: int) -> pd.DataFrame:
@@ -50,7 +51,7 @@ def vo_pupils(cohort: Cohort, exposed_from_grade: int = 7) -> pd.DataFrame:
     Columns: ``pupil_id, po_school_id, vo_school_id, cohort, t`` (school year in group
     ``exposed_from_grade``), ``adopt_year`` (PO school's start year, NaN if never), ``exposed`` (0/1),
     ``days`` (VO school days enrolled outside long-term episodes), ``unexcused_hours``, ``sick_days``,
-    ``vo_years``, ``vo_episodes`` (onsets of long-term episodes in VO) and :data:`COVARIATES` (0/1).
+    ``sick_reports``, ``vo_years``, ``vo_episodes`` (onsets of long-term episodes in VO) and :data:`COVARIATES` (0/1).
     """
     rows = _vo_rows(cohort).drop(columns=["school_year", "grade"]).assign(vo_years=1)
     out = _add_pupil_columns(rows.groupby("pupil_id", sort=True).sum().reset_index(), cohort, exposed_from_grade)

@@ -107,7 +107,7 @@ def vo_nb_glm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
 
 
 def nb_cluster_cr3(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray, clusters) -> tuple[pd.Series, pd.Series, float]:
-    """NB2 regression by maximum likelihood with the CR3 (Mancl–DeRouen) cluster-robust SE.
+    r"""NB2 regression by maximum likelihood with the CR3 (Mancl–DeRouen) cluster-robust SE.
 
     Returns ``(coefficients, standard errors, kappa)`` with :math:`\operatorname{Var} Y = \mu + \kappa\mu^2`;
     the same as R ``MASS::glm.nb`` with ``clubSandwich::vcovCR(fit, cluster, type = "CR3")``.
@@ -140,7 +140,7 @@ def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7, outcome: str = "unex
     pupil intercept is what makes the model-based SE valid: a pupil-level NB model of VO totals fits
     the dispersion to the bulk of pupils, misses the long tail of persistent absentees and
     underestimates the SE by a third (see the module docstring). ``outcome``: ``unexcused_hours`` or
-    ``sick_days`` (registered as ``vo_nb_glmm_sick``).
+    ``sick_reports`` (registered as ``vo_nb_glmm_sick``).
     """
     from ..mixed.glmm import NegativeBinomialMixed
 
@@ -159,8 +159,13 @@ def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7, outcome: str = "unex
 
 @register("vo_nb_glmm_sick", estimand="po_approach_vo_sick_rate_ratio")
 def vo_nb_glmm_sick(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
-    """NB mixed model of VO sick days per pupil-year (pupil, PO and VO school intercepts), as ``vo_nb_glmm``."""
-    return vo_nb_glmm(cohort, exposed_from_grade, outcome="sick_days")
+    """NB mixed model of VO sick reports (ziekmeldingen) per pupil-year, as ``vo_nb_glmm``.
+
+    Sickness absence is counted in reports, not days: days come in spells of several days, a
+    clumping a count model of days does not describe (its SE is then too small). The rate ratio of
+    reports is that of sick days when the approach does not change how long a spell lasts.
+    """
+    return vo_nb_glmm(cohort, exposed_from_grade, outcome="sick_reports")
 
 
 @register("vo_did", estimand="po_approach_vo_rate_ratio")
@@ -223,11 +228,16 @@ def vo_ipw(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     r"""Inverse probability of adoption weighting with a school-level propensity model (scikit-learn).
 
     Cohorts from the first adoption year on. The propensity :math:`e_s` of a PO school adopting is
-    a logistic regression on pre-period school data (recorded PO absence per day before the first
-    adoption year, VO unexcused hours per day of earlier cohorts, share disadvantaged, size, SBO);
-    exposed pupils get weight :math:`1/e_s`, others :math:`1/(1-e_s)` (the average effect over all
-    pupils). Weighted Poisson regression of VO unexcused hours with offset log days; SE clustered by
-    PO school (the propensity model's estimation is not propagated: slightly conservative).
+    a logistic regression on pre-period school data (log rates of recorded PO sick days and
+    unexcused hours before the first adoption year, log rate of VO unexcused hours of earlier
+    cohorts, share disadvantaged, log size, SBO); exposed pupils get weight :math:`1/e_s`, others
+    :math:`1/(1-e_s)` (the average effect over all pupils). Weighted Poisson regression of VO
+    unexcused hours with offset log days; SE clustered by PO school, t reference with :math:`G - 1`
+    df (the propensity model's estimation is not propagated: slightly conservative).
+
+    It removes confounding by what the pre-period data measure. When schools adopt because of their
+    (latent) absence level, the pre-period rates measure it with error (recording differs between
+    schools; a school has few pupils per cohort), and part of the bias remains: use ``vo_did``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -41,7 +41,7 @@ RETURN_TO_SCHOOL = "school"
 """Outcome label of the combined return to school (own school, or other school / day programme)."""
 
 PRIMARY_ESTIMATOR = {"parallel": "vo_nb_glmm", "stepped_wedge": "vo_nb_glmm", "staggered": "vo_did",
-                     "observational": "vo_ipw", "none": "vo_nb_glmm"}
+                     "observational": "vo_did", "none": "vo_nb_glmm"}
 """The estimator whose assumptions fit each adoption design (``verzuimmodel.effects.estimators``)."""
 
 CAUTIONARY = ("po_recorded_naive",)

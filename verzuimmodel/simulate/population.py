@@ -103,7 +103,7 @@ def draw_schools(scen: Scenario, rng: np.random.Generator) -> Schools:
         po_region=po_region, po_sbo=po_sbo, po_size=size, po_effect=po_effect,
         po_detection_z=rng.normal(size=n_po), po_frailty=_gamma_frailty(theta, po_u[1]),
         po_disadvantaged_share=disadv_share,
-        po_adopt_year=adoption_years(scen.approach, po_region, po_effect, var.sd_po_school, rng),
+        po_adopt_year=adoption_years(scen.approach, po_region, _adoption_driver(scen, po_effect, disadv_share), rng),
         vo_region=vo_region, vo_effect=var.sd_vo_school * ndtri(vo_u[0]), vo_frailty=_gamma_frailty(theta, vo_u[1]),
     )
 
@@ -147,9 +147,19 @@ def _draw_sizes(p: Population, sbo: np.ndarray, rng: np.random.Generator) -> np.
     return np.maximum(np.rint(size), 8).astype(np.int64)
 
 
-def adoption_years(ap: Approach, region: np.ndarray, effect: np.ndarray, sd: float,
-                   rng: np.random.Generator) -> np.ndarray:
-    """First school year with the approach for each PO school (``NEVER`` if never); see :class:`Approach`."""
+def _adoption_driver(scen: Scenario, po_effect: np.ndarray, disadv_share: np.ndarray) -> np.ndarray:
+    """Standardised school characteristic that drives observational adoption (see :class:`Approach`)."""
+    if scen.approach.adoption_driver == "disadvantaged":
+        m = scen.population.p_disadvantaged
+        sd = np.sqrt(m * (1 - m) / 5)                  # Beta(4m, 4(1 - m)) has variance m(1 - m)/5
+        return (disadv_share - m) / sd if sd > 0 else np.zeros(len(disadv_share))
+    sd = scen.variation.sd_po_school
+    return po_effect / sd if sd > 0 else np.zeros(len(po_effect))
+
+
+def adoption_years(ap: Approach, region: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """First school year with the approach for each PO school (``NEVER`` if never); see :class:`Approach`.
+    ``z``: the standardised characteristic that drives observational adoption."""
     n = len(region)
     years = np.full(n, NEVER, dtype=np.int64)
     if ap.design == "none":
@@ -169,7 +179,6 @@ def adoption_years(ap: Approach, region: np.ndarray, effect: np.ndarray, sd: flo
                         1 + (position - ap.pilot_schools) // max(ap.wave_size, 1))
         years[order[:n_treated]] = ap.start_year + wave
     elif ap.design == "observational":
-        z = effect / sd if sd > 0 else np.zeros(n)
         share = min(max(ap.share_treated, 1e-6), 1 - 1e-6)
         adopt = rng.random(n) < expit(logit(share) + ap.confounding * z)
         years[adopt] = ap.start_year

@@ -249,8 +249,10 @@ class Approach:
     - ``stepped_wedge``: all PO schools, in ``n_steps`` random equal groups from ``start_year + k``.
     - ``staggered``: ``pilot_schools`` random schools from ``start_year``, then ``wave_size`` more per
       year until ``share_treated``; the rest never.
-    - ``observational``: from ``start_year``, with ``logit P = logit(share_treated) + confounding * a_s / sd``
-      where ``a_s`` is the school's absence effect (schools with more absence adopt more often).
+    - ``observational``: from ``start_year``, with ``logit P = logit(share_treated) + confounding * z_s``
+      where ``z_s`` is, by ``adoption_driver``, the school's (latent) absence effect ``a_s / sd``
+      (``absence``: schools with more absence adopt more often) or its standardised share of
+      disadvantaged pupils (``disadvantaged``: a characteristic the registry measures exactly).
 
     A pupil is *exposed* if the PO school had adopted by the pupil's group ``exposed_from_grade``.
     Effects: exposed pupils' VO unexcused-hours rate is multiplied by ``vo_unexcused_rate_ratio``
@@ -267,6 +269,7 @@ class Approach:
     pilot_schools: int = 12
     wave_size: int = 4
     confounding: float = 1.0
+    adoption_driver: Literal["absence", "disadvantaged"] = "absence"
     exposed_from_grade: int = 7
     vo_unexcused_rate_ratio: float = 0.85
     vo_sick_rate_ratio: float = 1.0

@@ -105,20 +105,28 @@ cat(format(c(t1, t2, as.numeric(logLik(m1)), fixef(m1)), digits = 15), "\n")
 """
 
 
-def lme4_crossed(df: pd.DataFrame, t_ours: float, ours: LinearMixed) -> None:
+def run_r(peer: str, script: str, df: pd.DataFrame) -> list[float] | None:
+    """Run an R ``script`` on ``df`` (its first argument: a CSV file); the numbers it prints, or None
+    (and a line saying why) when Rscript is missing or R fails."""
     if shutil.which("Rscript") is None:
-        print("lme4: Rscript not found, skipped")
-        return
+        print(f"{peer}: Rscript not found, skipped")
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.csv"
         df.to_csv(path, index=False)
-        script = Path(tmp) / "fit.R"
-        script.write_text(R_SCRIPT)
-        out = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True)
+        file = Path(tmp) / "fit.R"
+        file.write_text(script)
+        out = subprocess.run(["Rscript", str(file), str(path)], capture_output=True, text=True)
     if out.returncode != 0:
-        print(f"lme4: R failed: {out.stderr.strip()[-300:]}")
+        print(f"{peer}: R failed: {out.stderr.strip()[-300:]}")
+        return None
+    return [float(v) for v in out.stdout.split()]
+
+
+def lme4_crossed(df: pd.DataFrame, t_ours: float, ours: LinearMixed) -> None:
+    vals = run_r("lme4", R_SCRIPT, df)
+    if vals is None:
         return
-    vals = [float(v) for v in out.stdout.split()]
     t_lme4, t_lt, ll = vals[:3]
     diff_b = np.max(np.abs(np.asarray(vals[3:]) - ours.params_.to_numpy()))
     print(f"R lme4::lmer (crossed, REML): {t_lme4:.2f} s -> LinearMixed is {t_lme4 / t_ours:.1f}x faster; "
@@ -232,24 +240,12 @@ def pupil_year_mixed(rows: int, n_schools: int, repeat: int, peers: list[str]) -
                         repeat)
     vc = ", ".join(f"{k} {v:.4f}" for k, v in m.variance_components_.items())
     print(f"three factors: {t_ours:.2f} s; variances {vc} (true 0.5, 0.1, 0.05), theta {m.dispersion_:.3f} (true 1.5)")
-    if "glmmTMB" in peers:
-        if shutil.which("Rscript") is None:
-            print("glmmTMB: Rscript not found, skipped")
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "data.csv"
-                df.to_csv(path, index=False)
-                script = Path(tmp) / "fit.R"
-                script.write_text(GLMMTMB_SCRIPT)
-                out = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"glmmTMB: R failed: {out.stderr.strip()[-300:]}")
-            else:
-                vals = [float(v) for v in out.stdout.split()]
-                diff_b = np.max(np.abs(np.asarray(vals[2:]) - m.params_.to_numpy()))
-                print(f"R glmmTMB (same model): {vals[0]:.2f} s -> NegativeBinomialMixed is {vals[0] / t_ours:.1f}x "
-                      f"faster; max |fixed-effect difference| {diff_b:.1e}; log-likelihood: glmmTMB {vals[1]:.3f}, "
-                      f"NegativeBinomialMixed {m.log_likelihood_:.3f}")
+    vals = run_r("glmmTMB", GLMMTMB_SCRIPT, df) if "glmmTMB" in peers else None
+    if vals is not None:
+        diff_b = np.max(np.abs(np.asarray(vals[2:]) - m.params_.to_numpy()))
+        print(f"R glmmTMB (same model): {vals[0]:.2f} s -> NegativeBinomialMixed is {vals[0] / t_ours:.1f}x faster; "
+              f"max |fixed-effect difference| {diff_b:.1e}; log-likelihood: glmmTMB {vals[1]:.3f}, "
+              f"NegativeBinomialMixed {m.log_likelihood_:.3f}")
     if "statsmodels" in peers:
         import statsmodels.formula.api as smf
 

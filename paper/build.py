@@ -74,6 +74,16 @@ APPROACH_STUDY = {
 }
 
 
+# the estimators each design is meant for (the others are shown as the bias to avoid)
+MEANT_FOR = {
+    "parallel": ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_ipw", "vo_nb_glmm_sick", "vo_episode_rate"],
+    "stepped_wedge": ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_episode_rate"],
+    "staggered": ["vo_nb_glm", "vo_nb_glmm", "vo_did"],
+    "observational": ["vo_did"],
+    "observational_measured": ["vo_did", "vo_ipw"],
+}
+
+
 def study_approach(backend: str) -> pd.DataFrame:
     """Aim 2: estimators of the PO approach's effect under five adoption designs (2-region cohorts)."""
     import verzuimmodel as vm
@@ -120,6 +130,8 @@ def values(episodes: pd.DataFrame, approach: pd.DataFrame, power: pd.DataFrame) 
         v[f"{key}_true_hr"] = f"{np.exp(r['true_value']):.2f}"
     for _, r in approach.iterrows():
         key = f"{r['design']}_{r['estimator']}"
+        v[f"{key}_emp_se"] = f"{r['emp_se']:.3f}"
+        v[f"{key}_power"] = f"{r['power']:.2f}"
         v[f"{key}_bias"] = f"{r['bias']:.3f}"
         v[f"{key}_bias_mcse"] = f"{r['bias_mcse']:.3f}"
         v[f"{key}_coverage"] = f"{r['coverage']:.2f}"
@@ -154,7 +166,10 @@ def tables_from(episodes, approach, power) -> dict[str, str]:
             "coverage_mcse", "power"]
     return {
         "table_episodes": table_markdown(episodes, cols),
-        "table_approach": table_markdown(approach, ["design"] + cols),
+        "table_approach": table_markdown(
+            approach.assign(meant_for=[("yes" if e in MEANT_FOR.get(d, ()) else "no")
+                                       for d, e in zip(approach["design"], approach["estimator"])]),
+            ["design", "meant_for"] + cols),
         "table_power": table_markdown(power, ["trial", "n_sims", "power", "power_mcse", "formula_power"]),
     }
 

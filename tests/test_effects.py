@@ -10,7 +10,7 @@ from scipy import stats
 
 import verzuimmodel as vm
 from verzuimmodel import effects
-from verzuimmodel.effects.data import vo_pupils
+from verzuimmodel.effects.data import vo_pupil_years, vo_pupils
 from verzuimmodel.effects.estimators import did_rate_ratio, nb_cluster_cr3
 
 REF = Path(__file__).resolve().parent / "reference"
@@ -74,6 +74,18 @@ def test_vo_pupils_exposure_definition(cohort):
     a = cohort.absence[cohort.absence["level"] == "vo"]
     hours = a.groupby("pupil_id")["unexcused_hours"].sum()
     np.testing.assert_allclose(d.set_index("pupil_id")["unexcused_hours"], hours.reindex(d["pupil_id"]))
+
+
+def test_vo_pupil_years_add_up_to_vo_pupils(cohort):
+    years = vo_pupil_years(cohort)
+    pupils = vo_pupils(cohort).set_index("pupil_id")
+    totals = years.groupby("pupil_id")[["days", "unexcused_hours", "sick_days", "sick_reports"]].sum()
+    # pupils with VO days outside episodes in some year; their totals are the sum of those years
+    pd.testing.assert_frame_equal(totals, pupils.loc[totals.index, totals.columns], check_dtype=False)
+    assert (years["days"] > 0).all() and years["grade"].between(1, 6).all()
+    same = ["po_school_id", "vo_school_id", "cohort", "exposed", "female", "vmbo"]
+    pd.testing.assert_frame_equal(years.groupby("pupil_id")[same].first(), pupils.loc[totals.index, same],
+                                  check_dtype=False)
 
 
 def test_did_on_known_cells():

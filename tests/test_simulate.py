@@ -201,6 +201,23 @@ def test_adoption_designs(design):
         assert rate[adopters[adopters].index].mean() > 1.1 * rate[adopters[~adopters].index].mean()
 
 
+def test_observational_adoption_by_a_measured_characteristic():
+    """adoption_driver='disadvantaged': adopters have more disadvantaged pupils, but not more absence
+    than that explains (the school absence effect plays no part)."""
+    scen = with_population(with_approach(Scenario.default(), design="observational", share_treated=0.5,
+                                         confounding=2.0, adoption_driver="disadvantaged"),
+                           n_regions=4, n_po_schools=200, n_vo_schools=24)
+    c = simulate(scen, seed=7)
+    po = c.schools[c.schools["level"] == "po"].set_index("school_id")
+    adopters = po["approach_start_year"].notna()
+    share = c.pupils.groupby("po_school_id")["disadvantaged"].mean().reindex(po.index)
+    assert share[adopters].mean() > 2 * share[~adopters].mean()
+    # the same school draws as by absence: only who adopts differs
+    by_absence = simulate(with_approach(scen, adoption_driver="absence"), seed=7)
+    pd.testing.assert_frame_equal(by_absence.pupils, c.pupils)
+    assert not by_absence.schools["approach_start_year"].equals(c.schools["approach_start_year"])
+
+
 def test_stratified_school_draws_keep_marginals():
     from verzuimmodel.simulate.population import _school_uniforms
 

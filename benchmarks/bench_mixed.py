@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from timing import best_of
 from verzuimmodel.mixed.lmm import LinearMixed
 
 FORMULA = "y ~ x1 + x2 + x3 + treat"
@@ -54,15 +55,6 @@ def make_data(rows: int, n_po: int, n_vo: int, seed: int = 1) -> pd.DataFrame:
          + rng.normal(size=rows))
     return pd.DataFrame({"y": y, "x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "treat": treat,
                          "po_school": po, "vo_school": vo})
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def linear_mixed(df: pd.DataFrame, repeat: int, peers: list[str]) -> None:

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from timing import best_of
 from verzuimmodel.survival import CoxPH
 
 COVARIATES = [f"x{i}" for i in range(5)]
@@ -32,15 +33,6 @@ def make_data(rows: int, seed: int = 1) -> pd.DataFrame:
     df["event"] = (t <= c).astype(int)
     df["school"] = rng.integers(0, 7000, rows)
     return df
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main() -> None:

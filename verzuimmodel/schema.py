@@ -223,6 +223,8 @@ TABLES: dict[str, Table] = {
                    "School year (its first calendar year, e.g. 2018 for 2018/19) in which the PO preventive "
                    "approach started at this school; empty if never.",
                    nullable=True, min=1990, max=2100),
+            Column("mazl_offered", "bool", "The school offers M@ZL (JGZ consults for pupils meeting the "
+                   "sick-report criterion).", required=False),
         ),
         key=("school_id",),
     ),
@@ -242,6 +244,8 @@ TABLES: dict[str, Table] = {
             Column("vo_track", "code", "VO track in the first VO year; empty if not in VO.",
                    codes="vo_track", nullable=True),
             Column("followup_end", "date", "Last date the pupil is observed (end of follow-up or moving away)."),
+            Column("followup_start", "date", "First date the pupil is observed (start of the registry's period or "
+                   "moving in); if absent, from group 3.", required=False),
         ),
         key=("pupil_id",),
         foreign_keys={"po_school_id": ("schools", "school_id"), "vo_school_id": ("schools", "school_id")},
@@ -262,6 +266,9 @@ TABLES: dict[str, Table] = {
             _count("long_absence_days", "School days within a long-term absence episode (LRV).", max=200),
             *(Column(c.name + "_true", c.kind, "True value behind the recorded " + c.name + " (simulated only).",
                      required=False, min=c.min, max=c.max, simulated_only=True) for c in _ABSENCE_MEASURES),
+            Column("mazl_signal", "bool", "The pupil met the M@ZL sick-report criterion this year (4 sick reports "
+                   "in 12 school weeks, or more than 6 consecutive sick days).", required=False),
+            Column("mazl_consult", "bool", "The pupil had an M@ZL consult with the JGZ this year.", required=False),
         ),
         key=("pupil_id", "school_year"),
         foreign_keys={"pupil_id": ("pupils", "pupil_id"), "school_id": ("schools", "school_id")},

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from .episodes import EpisodeDraw
-from .population import GRADES, PO_YEARS, Pupils, Schools, aug1
+from .population import PO_YEARS, Exposure, Pupils, Schools, aug1
 from .scenario import Measure, Scenario
 
 UNEXCUSED_MEASURES = ("late_arrivals", "luxury_days", "unexcused_hours")
@@ -39,6 +39,7 @@ class Rows:
     enrolled: np.ndarray        # school days enrolled
     long_days: np.ndarray       # school days in an LRV episode
     approach_active: np.ndarray  # PO rows: approach running at the school that year
+    po_school: np.ndarray       # PO school attended that year (PO rows; the last PO school on VO rows)
 
 
 def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDraw) -> Rows:
@@ -50,12 +51,13 @@ def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDr
     grade_index = np.arange(len(pupil)) - first_row[pupil]
     school_year = pupils.cohort[pupil] + grade_index
     year_start = aug1(school_year)
-    observed_days = np.minimum(aug1(school_year + 1), pupils.followup_end[pupil] + 1) - year_start
+    observed_days = (np.minimum(aug1(school_year + 1), pupils.followup_end[pupil] + 1)
+                     - np.maximum(year_start, pupils.observed_from[pupil]))
     enrolled_share = np.clip(observed_days, 0, 365) / 365.0
     # days in episodes, per pupil-year: LRV counts as long-term absence, AV and 5a as not enrolled
     lrv_share = np.zeros(len(pupil))
     out_share = np.zeros(len(pupil))
-    for lag in range(GRADES):
+    for lag in range(pupils.n_grades):
         g = eps.grade + lag
         ok = g < n_years[eps.pupil]
         row = first_row[eps.pupil[ok]] + g[ok]
@@ -70,9 +72,10 @@ def pupil_years(scen: Scenario, schools: Schools, pupils: Pupils, eps: EpisodeDr
     keep = enrolled > 0          # a year spent entirely out of school (AV, 5a) has no absence record
     pupil, grade_index, school_year = pupil[keep], grade_index[keep], school_year[keep]
     vo = grade_index >= PO_YEARS
-    adopt = schools.po_adopt_year[pupils.po_school[pupil]]
+    po_school = pupils.po_school_at(pupil, grade_index)
+    adopt = schools.po_adopt_year[po_school]
     return Rows(pupil=pupil, grade_index=grade_index, school_year=school_year, vo=vo, enrolled=enrolled[keep],
-                long_days=long_days[keep], approach_active=~vo & (adopt <= school_year))
+                long_days=long_days[keep], approach_active=~vo & (adopt <= school_year), po_school=po_school)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class _RowTerms:
 
 def _log_rate(m: Measure, rows: Rows, pupils: Pupils, terms: _RowTerms) -> np.ndarray:
     """``log mu`` of measure ``m`` per row, without approach terms (see the module docstring)."""
-    k = np.arange(GRADES)
+    k = np.arange(pupils.n_grades)
     level = np.where(k >= PO_YEARS, np.log(m.vo_rate) + m.grade_slope * (k - PO_YEARS),
                      np.log(m.po_rate) + m.grade_slope * k)
     x = (m.female * pupils.female + m.disadvantaged * pupils.disadvantaged + m.chronic_illness * pupils.chronic
@@ -100,19 +103,19 @@ def _log_rate(m: Measure, rows: Rows, pupils: Pupils, terms: _RowTerms) -> np.nd
     return eta
 
 
-def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, exposed: np.ndarray,
-                 rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """True and recorded absence per row; also the truth of the approach's VO effect.
+def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, expo: Exposure,
+                 rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    """True and recorded absence per row; also the truths of the approach's VO effects.
 
-    Returns ``(columns, truth)``; ``truth["po_approach_vo_rate_ratio"]`` is the marginal rate
-    ratio of VO unexcused hours per school day of exposure, with vs without the approach, over
-    the cohort's VO pupil-years (expected values given all latent draws, same exposure).
+    Returns ``(columns, truth)``; see :func:`_vo_rate_ratio_truth` for the rate-ratio truths and
+    :mod:`verzuimmodel.simulate.consult` for the M@ZL consult columns (``mazl_signal``,
+    ``mazl_consult``; present only when the scenario has consults).
     """
-    a, var, ap = scen.absence, scen.variation, scen.approach
+    a, var, ap, cal = scen.absence, scen.variation, scen.approach, scen.calendar
     n = len(rows.pupil)
     p = rows.pupil
-    po_eff = schools.po_effect[pupils.po_school[p]]
-    vo_eff = schools.vo_effect[pupils.vo_school[p]] + var.po_school_carryover * po_eff
+    po_eff = schools.po_effect[rows.po_school]
+    vo_eff = schools.vo_effect[pupils.vo_school[p]] + var.po_school_carryover * schools.po_effect[pupils.po_school[p]]
     exposure = np.maximum(rows.enrolled - rows.long_days, 0)
     base = np.where(rows.vo, vo_eff, po_eff)
     del po_eff, vo_eff
@@ -120,20 +123,24 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     base += np.log(np.maximum(exposure, 1e-12) / a.school_days)
     terms = _RowTerms(base=base, prop=np.where(rows.vo, pupils.v[p], pupils.u[p]),
                       vmbo=rows.vo & (pupils.track[p] == 0))
-    exposed_vo = rows.vo & exposed[p]
+    dose = np.where(rows.vo, expo.dose[p], 0.0)
     po_true_rr = np.where(rows.approach_active, np.log(ap.po_true_rate_ratio), 0.0)
     vo_unexcused_effect = np.log(ap.vo_unexcused_rate_ratio) + ap.modifier_disadvantaged * pupils.disadvantaged[p]
+    calendar = _calendar_terms(cal, rows, expo.adopter[p])
 
     true: dict[str, np.ndarray] = {}
-    truth: dict[str, float] = {}
+    truth: dict = {}
     for name in ("sick_reports", *UNEXCUSED_MEASURES):
         m: Measure = getattr(a, name)
         eta = _log_rate(m, rows, pupils, terms)
+        term = calendar["sick" if name == "sick_reports" else "unexcused"]
+        if term is not None:
+            eta += term
         if name == "unexcused_hours":
-            truth.update(_vo_rate_ratio_truth(eta, rows.vo, exposed_vo, vo_unexcused_effect, exposure))
-            eta = eta + np.where(exposed_vo, vo_unexcused_effect, 0.0)
+            truth.update(_vo_rate_ratio_truth(eta, rows.vo, vo_unexcused_effect, exposure, expo, p))
+            eta = eta + vo_unexcused_effect * dose
         if name == "sick_reports":
-            eta = eta + np.where(exposed_vo, np.log(ap.vo_sick_rate_ratio), 0.0)
+            eta = eta + np.log(ap.vo_sick_rate_ratio) * dose
         else:
             eta = eta + po_true_rr
         mu = np.exp(eta, out=eta)
@@ -144,7 +151,15 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     # sick days from sick reports: long spells (> 6 days) and short ones
     q_long = expit(a.long_spell_logit + a.long_spell_chronic * pupils.chronic[p])
     reports = true["sick_reports"] = np.minimum(true["sick_reports"], exposure).astype(np.int32)
-    long_sp = rng.binomial(reports, q_long).astype(np.int32)
+    consult_columns = {}
+    if scen.consult.uptake > 0:
+        from .consult import draw_consults
+
+        long_sp, consult_columns, consult_truth = draw_consults(scen, schools, pupils, rows, reports, q_long,
+                                                                exposure, rng)
+        truth.update(consult_truth)
+    else:
+        long_sp = rng.binomial(reports, q_long).astype(np.int32)
     short_sp = reports - long_sp
     short_extra = rng.poisson(short_sp * (a.short_spell_mean - 1.0)).astype(np.int32)
     long_extra = rng.poisson(long_sp * (a.long_spell_mean - 7.0)).astype(np.int32)
@@ -156,11 +171,13 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     true["luxury_days"] = np.minimum(true["luxury_days"], exposure - sick_days)
     true["unexcused_hours"] = np.minimum(true["unexcused_hours"], 8 * (exposure - sick_days - true["luxury_days"]))
 
-    # recording: PO counts thinned with the school's detection probability, VO complete
-    z = schools.po_detection_z[pupils.po_school[p]]
+    # recording: PO counts thinned with the school's detection probability, VO complete unless the
+    # calendar makes it incomplete
+    z = schools.po_detection_z[rows.po_school]
     shift = scen.recording.approach_shift * rows.approach_active + scen.recording.sd_school * z
     det_sick = np.where(rows.vo, 1.0, expit(logit(scen.recording.po_detection_sick) + shift))
-    det_unexc = np.where(rows.vo, 1.0, expit(logit(scen.recording.po_detection_unexcused) + shift))
+    det_unexc = np.where(rows.vo, _vo_detection(cal, rows, expo.adopter[p]),
+                         expit(logit(scen.recording.po_detection_unexcused) + shift))
     rec_long = rng.binomial(long_sp, det_sick).astype(np.int32)
     rec_short = rng.binomial(short_sp, det_sick).astype(np.int32)
     # a recorded spell brings its days: the extra days of recorded spells, shared out binomially
@@ -177,6 +194,7 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
         dtype = np.float64 if name == "unexcused_hours" else np.int32
         columns[name] = recorded.pop(name).astype(dtype, copy=False)
         columns[name + "_true"] = true.pop(name).astype(dtype, copy=False)
+    columns.update(consult_columns)
     truth["po_detection_sick"] = {
         "sick_without_approach": scen.recording.po_detection_sick,
         "unexcused_without_approach": scen.recording.po_detection_unexcused,
@@ -188,15 +206,60 @@ def draw_absence(scen: Scenario, schools: Schools, pupils: Pupils, rows: Rows, e
     return columns, truth
 
 
-def _vo_rate_ratio_truth(eta, vo, exposed_vo, effect, exposure) -> dict[str, float]:
-    """Marginal rate ratios of VO unexcused hours from potential outcomes (expected values, same exposure).
+def _calendar_terms(cal, rows: Rows, adopter: np.ndarray) -> dict[str, np.ndarray | None]:
+    """Additive log-rate terms of calendar time per row (``None`` when there are none); see
+    :class:`~verzuimmodel.simulate.scenario.Calendar`."""
+    rel = (rows.school_year - cal.reference_year).astype(np.float64)
+    shock = rows.school_year == cal.shock_year if cal.shock_year else None
+    unexc = sick = None
+    if cal.unexcused_trend or cal.adopter_trend or (shock is not None and cal.shock_unexcused_rr != 1):
+        unexc = (cal.unexcused_trend + cal.adopter_trend * adopter) * rel
+        if shock is not None:
+            unexc += np.log(cal.shock_unexcused_rr) * shock
+    if cal.sick_trend or (shock is not None and cal.shock_sick_rr != 1):
+        sick = cal.sick_trend * rel
+        if shock is not None:
+            sick += np.log(cal.shock_sick_rr) * shock
+    return {"unexcused": unexc, "sick": sick}
 
-    ``po_approach_vo_rate_ratio`` = sum mu_iy(1) / sum mu_iy(0) over all VO pupil-years (every pupil
-    with vs without the approach); ``..._exposed`` the same over the exposed pupils' VO years.
+
+def _vo_detection(cal, rows: Rows, adopter: np.ndarray):
+    """Probability that VO registers a unit of unexcused absence (1: complete)."""
+    if cal.vo_detection >= 1:
+        return 1.0
+    rel = rows.school_year - cal.reference_year
+    return expit(logit(cal.vo_detection) + (cal.vo_detection_trend + cal.adopter_vo_detection_trend * adopter) * rel)
+
+
+def _vo_rate_ratio_truth(eta, vo, effect, exposure, expo: Exposure, pupil) -> dict[str, float]:
+    r"""Marginal rate ratios of VO unexcused hours from potential outcomes (expected values, same exposure).
+
+    With :math:`\mu_{iy}(0)` the expected VO unexcused hours of pupil-year :math:`iy` without the
+    approach anywhere and :math:`\beta_i` the pupil's full log effect (with modifiers), over VO
+    pupil-years:
+
+    - ``po_approach_vo_rate_ratio`` (ATE, intention to treat): every PO school adopting in time vs
+      none, as implemented: :math:`\sum\mu(0)e^{\beta_i f_i} / \sum\mu(0)` with :math:`f_i` the
+      fidelity of the school the pupil attended in group ``exposed_from_grade``;
+    - ``po_approach_vo_rate_ratio_exposed`` (ATT, intention to treat): among pupils whose recorded
+      PO school had adopted in time, the world as it is vs no approach:
+      :math:`\sum\mu(0)e^{\beta_i d_i} / \sum\mu(0)` (dose :math:`d_i`: 0 for a pupil who moved in
+      from a school without it);
+    - ``po_approach_vo_rate_ratio_per_protocol``: every pupil fully exposed (fidelity 1) vs none.
+
+    Without changes of school and with full fidelity the ATE equals the per-protocol ratio.
     """
     mu0 = np.where(exposure > 0, np.exp(eta), 0.0)[vo]
-    mu1 = mu0 * np.exp(effect[vo])
-    ex = exposed_vo[vo]
-    ratio = float(mu1.sum() / mu0.sum()) if mu0.sum() > 0 else 1.0
-    ratio_ex = float(mu1[ex].sum() / mu0[ex].sum()) if mu0[ex].sum() > 0 else ratio
-    return {"po_approach_vo_rate_ratio": ratio, "po_approach_vo_rate_ratio_exposed": ratio_ex}
+    beta = effect[vo]
+    p = pupil[vo]
+    total = mu0.sum()
+    if total <= 0:
+        return {"po_approach_vo_rate_ratio": 1.0, "po_approach_vo_rate_ratio_exposed": 1.0,
+                "po_approach_vo_rate_ratio_per_protocol": 1.0}
+    ate = float((mu0 * np.exp(beta * expo.full_dose[p])).sum() / total)
+    treated = expo.assigned[p]
+    att = float((mu0[treated] * np.exp(beta[treated] * expo.dose[p][treated])).sum() / mu0[treated].sum()) \
+        if mu0[treated].sum() > 0 else ate
+    pp = float((mu0 * np.exp(beta)).sum() / total)
+    return {"po_approach_vo_rate_ratio": ate, "po_approach_vo_rate_ratio_exposed": att,
+            "po_approach_vo_rate_ratio_per_protocol": pp}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -9,7 +11,8 @@ from ..cohort import Cohort
 from ..schema import CODE_LISTS, RETURN_OUTCOMES
 from .absence import draw_absence, pupil_years
 from .episodes import OUTCOME_CODES, TYPES, EpisodeDraw, draw_episodes
-from .population import NEVER, PO_YEARS, VO_ID_OFFSET, Pupils, Schools, draw_pupils, draw_schools
+from .population import NEVER, PO_YEARS, VO_ID_OFFSET, Pupils, Schools, draw_pupils, draw_schools, exposure
+from .truths import truth
 from .scenario import Scenario
 
 __all__ = ["simulate"]
@@ -78,20 +81,19 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     schools = draw_schools(scenario, rng)
     pupils = draw_pupils(scenario, schools, rng)
-    adopt = schools.po_adopt_year[pupils.po_school]
-    exposed = adopt <= pupils.cohort + (scenario.approach.exposed_from_grade - 3)
-    eps = draw_episodes(scenario, schools, pupils, exposed, rng)
+    expo = exposure(scenario, schools, pupils)
+    eps = draw_episodes(scenario, schools, pupils, expo.dose, rng)
+    pupils = dataclasses.replace(pupils, followup_end=eps.followup_end)   # loss to follow-up in episodes
     rows = pupil_years(scenario, schools, pupils, eps)
-    columns, abs_truth = draw_absence(scenario, schools, pupils, rows, exposed, rng)
-    truth = _truth(scenario, schools, pupils, exposed, eps, abs_truth)
+    columns, abs_truth = draw_absence(scenario, schools, pupils, rows, expo, rng)
     seed_value = seed if isinstance(seed, (int, np.integer)) else None
     return Cohort(
-        schools=_schools_table(schools),
-        pupils=_pupils_table(pupils),
+        schools=_schools_table(scenario, schools),
+        pupils=_pupils_table(scenario, pupils),
         absence=_absence_table(scenario, pupils, rows, columns),
         episodes=_episodes_table(eps, pupils),
         interventions=_interventions_table(scenario, eps, pupils),
-        truth=truth, scenario=scenario, seed=seed_value,
+        truth=truth(scenario, schools, pupils, expo, eps, abs_truth), scenario=scenario, seed=seed_value,
     )
 
 
@@ -111,10 +113,11 @@ def _vo_id(index):
     return np.asarray(index, dtype=np.int64) + 1 + VO_ID_OFFSET
 
 
-def _schools_table(s: Schools) -> pd.DataFrame:
+def _schools_table(scen: Scenario, s: Schools) -> pd.DataFrame:
     n_po, n_vo = len(s.po_region), len(s.vo_region)
     adopt = pd.array(np.where(s.po_adopt_year == NEVER, 0, s.po_adopt_year), dtype="Int64")
     adopt[s.po_adopt_year == NEVER] = pd.NA
+    extra = {"mazl_offered": np.concatenate([s.po_mazl, s.vo_mazl])} if scen.consult.uptake > 0 else {}
     return pd.DataFrame({
         "school_id": np.concatenate([s.po_id, s.vo_id]),
         "region_id": np.concatenate([s.po_region, s.vo_region]).astype(np.int64) + 1,
@@ -122,10 +125,11 @@ def _schools_table(s: Schools) -> pd.DataFrame:
         "school_type": _cat(np.concatenate([np.where(s.po_sbo, "sbo", "bo"), np.full(n_vo, "vo")]), "school_type"),
         "approach_start_year": pd.concat([pd.Series(adopt), pd.Series(pd.array([pd.NA] * n_vo, dtype="Int64"))],
                                          ignore_index=True),
+        **extra,
     })
 
 
-def _pupils_table(p: Pupils) -> pd.DataFrame:
+def _pupils_table(scen: Scenario, p: Pupils) -> pd.DataFrame:
     in_vo = p.n_years > PO_YEARS
     vo_id = pd.array(_vo_id(p.vo_school), dtype="Int64")
     vo_id[~in_vo] = pd.NA
@@ -142,6 +146,7 @@ def _pupils_table(p: Pupils) -> pd.DataFrame:
         "special_needs": p.special,
         "vo_track": _cat(track, "vo_track"),
         "followup_end": _dates(p.followup_end),
+        **({"followup_start": _dates(p.observed_from)} if scen.population.mode == "open" else {}),
     })
 
 
@@ -151,7 +156,7 @@ def _absence_table(scen: Scenario, p: Pupils, rows, columns: dict[str, np.ndarra
     ordered = ["sick_days", "sick_reports", "sick_long_spells", "late_arrivals", "luxury_days", "unexcused_hours"]
     return pd.DataFrame({
         "pupil_id": rows.pupil.astype(np.int64) + 1,
-        "school_id": np.where(vo, _vo_id(p.vo_school[rows.pupil]), _po_id(p.po_school[rows.pupil])),
+        "school_id": np.where(vo, _vo_id(p.vo_school[rows.pupil]), _po_id(rows.po_school)),
         "school_year": rows.school_year.astype(np.int32),
         "level": pd.Categorical.from_codes(vo.astype(np.int8), categories=list(CODE_LISTS["level"])),
         "grade": np.where(vo, gi - PO_YEARS + 1, gi + 3).astype(np.int8),
@@ -159,6 +164,7 @@ def _absence_table(scen: Scenario, p: Pupils, rows, columns: dict[str, np.ndarra
         **{k: columns.pop(k) for k in ordered},
         "long_absence_days": rows.long_days,
         **{k + "_true": columns.pop(k + "_true") for k in ordered},
+        **columns,                                   # M@ZL signal and consult, when simulated
     }, copy=False)
 
 
@@ -183,37 +189,3 @@ def _interventions_table(scen: Scenario, e: EpisodeDraw, p: Pupils) -> pd.DataFr
         "intervention_type": _cat(names[e.iv_type] if len(names) else [], "intervention_type"),
         "start_date": _dates(e.iv_start),
     })
-
-
-def _truth(scen: Scenario, schools: Schools, pupils: Pupils, exposed: np.ndarray, e: EpisodeDraw,
-           abs_truth: dict) -> dict:
-    ap, ep = scen.approach, scen.episodes
-    lrv = e.type == 0
-    ret = np.isin(np.asarray(OUTCOME_CODES)[e.latent_cause], RETURN_OUTCOMES)
-    cif = {f"{m}m": float(np.mean(ret[lrv] & (e.latent_duration[lrv] <= days))) if lrv.any() else None
-           for m, days in ((3, 91), (6, 182))}
-    return {
-        **abs_truth,
-        "po_approach_vo_rate_ratio_conditional": ap.vo_unexcused_rate_ratio,
-        "po_approach_vo_episode_rate_ratio": ap.vo_episode_rate_ratio,
-        "po_approach_vo_sick_rate_ratio": ap.vo_sick_rate_ratio,
-        "po_approach_po_true_rate_ratio": ap.po_true_rate_ratio,
-        "intervention_hr": {name: iv.hr for name, iv in scen.interventions.items()},
-        "return_cif": cif,
-        "duration_shape": ep.shape,
-        "frailty_variance": ep.frailty_variance,
-        "design": ap.design,
-        "n_po_schools_adopting": int((schools.po_adopt_year != NEVER).sum()),
-        "share_pupils_exposed": float(exposed.mean()),
-        "notes": {
-            "po_approach_vo_rate_ratio": "marginal over pupils and schools: sum of expected VO unexcused hours of "
-                                         "all pupils with the approach / without it (potential outcomes)",
-            "po_approach_vo_rate_ratio_conditional": "conditional on pupil propensity, covariates and school effects",
-            "po_approach_vo_episode_rate_ratio": "conditional rate ratio of VO episode onset",
-            "po_approach_vo_sick_rate_ratio": "rate ratio of VO sick reports and sick days, the same for every pupil",
-            "intervention_hr": "cause-specific HR of return to school (own or other), conditional on pupil "
-                               "covariates and school frailty; time-varying from the intervention's start",
-            "return_cif": "share of LRV episodes ending in a return to school within 3 / 6 months of the first "
-                          "absence day, without censoring",
-        },
-    }

@@ -11,9 +11,14 @@ from scipy.stats import gamma as gamma_dist
 
 from .scenario import Approach, Population, Scenario
 
-GRADES = 10
-"""Years followed per pupil: PO groups 3-8 (grade index 0-5) and VO years 1-4 (6-9)."""
 PO_YEARS = 6
+"""PO years followed per pupil: groups 3-8 (grade index 0-5); VO years follow (index 6, ...)."""
+
+
+def n_grades(scen: Scenario) -> int:
+    """Years followed per pupil: six PO groups and ``population.vo_years`` VO years."""
+    return PO_YEARS + scen.population.vo_years
+
 NEVER = np.iinfo(np.int32).max
 """Adoption year of a school that never adopts."""
 
@@ -36,6 +41,9 @@ class Schools:
     vo_region: np.ndarray
     vo_effect: np.ndarray          # b_t
     vo_frailty: np.ndarray
+    po_fidelity: np.ndarray        # implementation fidelity of the approach (1 = full)
+    po_mazl: np.ndarray            # offers M@ZL consults (Consult)
+    vo_mazl: np.ndarray
 
     @property
     def po_id(self) -> np.ndarray:
@@ -61,6 +69,10 @@ class Pupils:
     u: np.ndarray              # PO propensity
     v: np.ndarray              # VO propensity
     followup_end: np.ndarray   # day number (days since 1970-01-01), inclusive
+    observed_from: np.ndarray  # first day observed (group 3, the open region's first year, or moving in)
+    po_school_first: np.ndarray  # PO school before a change of school (= po_school if none)
+    switch_index: np.ndarray   # grade index from which po_school is attended (0: from group 3)
+    n_grades: int = 10
 
     @property
     def n(self) -> int:
@@ -68,10 +80,14 @@ class Pupils:
 
     @property
     def n_years(self) -> np.ndarray:
-        """School years observed (grade index 0..n_years-1 have at least one day)."""
+        """School years simulated (grade index 0..n_years-1 have at least one day before follow-up ends)."""
         start = aug1(self.cohort)
         years = (self.followup_end - start) // 365 + 1
-        return np.clip(years, 0, GRADES).astype(np.int64)
+        return np.clip(years, 0, self.n_grades).astype(np.int64)
+
+    def po_school_at(self, pupil: np.ndarray, grade_index) -> np.ndarray:
+        """Index of the PO school attended by ``pupil`` in grade index ``grade_index``."""
+        return np.where(grade_index < self.switch_index[pupil], self.po_school_first[pupil], self.po_school[pupil])
 
 
 def aug1(year) -> np.ndarray:
@@ -99,12 +115,22 @@ def draw_schools(scen: Scenario, rng: np.random.Generator) -> Schools:
     po_effect = var.sd_po_school * ndtri(po_u[0])
     m = p.p_disadvantaged
     disadv_share = beta.ppf(po_u[2], 4 * m + 1e-9, 4 * (1 - m) + 1e-9)
+    detection_z = rng.normal(size=n_po)
+    adopt = adoption_years(scen.approach, po_region, _adoption_driver(scen, po_effect, disadv_share), rng)
+    ap, co = scen.approach, scen.consult
+    fidelity = np.ones(n_po)
+    if ap.fidelity_mean < 1:
+        k = ap.fidelity_concentration
+        fidelity = rng.beta(ap.fidelity_mean * k, (1 - ap.fidelity_mean) * k, n_po)
+    po_mazl, vo_mazl = np.zeros(n_po, dtype=bool), np.zeros(n_vo, dtype=bool)
+    if co.uptake > 0:
+        po_mazl, vo_mazl = rng.random(n_po) < co.school_share, rng.random(n_vo) < co.school_share
     return Schools(
         po_region=po_region, po_sbo=po_sbo, po_size=size, po_effect=po_effect,
-        po_detection_z=rng.normal(size=n_po), po_frailty=_gamma_frailty(theta, po_u[1]),
-        po_disadvantaged_share=disadv_share,
-        po_adopt_year=adoption_years(scen.approach, po_region, _adoption_driver(scen, po_effect, disadv_share), rng),
+        po_detection_z=detection_z, po_frailty=_gamma_frailty(theta, po_u[1]),
+        po_disadvantaged_share=disadv_share, po_adopt_year=adopt,
         vo_region=vo_region, vo_effect=var.sd_vo_school * ndtri(vo_u[0]), vo_frailty=_gamma_frailty(theta, vo_u[1]),
+        po_fidelity=fidelity, po_mazl=po_mazl, vo_mazl=vo_mazl,
     )
 
 
@@ -186,12 +212,53 @@ def adoption_years(ap: Approach, region: np.ndarray, z: np.ndarray, rng: np.rand
 
 
 def draw_pupils(scen: Scenario, schools: Schools, rng: np.random.Generator) -> Pupils:
-    """Pupils of ``n_cohorts`` grade cohorts of every PO school, with covariates, propensities and follow-up."""
-    p, var = scen.population, scen.variation
+    """Pupils of every PO school's grade cohorts, with covariates, propensities and follow-up.
+
+    ``population.mode = "cohorts"``: ``n_cohorts`` cohorts from ``first_cohort`` (a closed panel).
+    ``"open"``: the cohorts that fill every grade of the observed school years, observed from
+    ``first_cohort`` on, with each pupil who moves away replaced by one moving in (see
+    :class:`~verzuimmodel.simulate.scenario.Population`).
+    """
+    p = scen.population
+    grades = n_grades(scen)
     per_cohort = np.maximum(np.rint(schools.po_size / 8.0), 1).astype(np.int64)
-    po_school = np.repeat(np.arange(len(per_cohort)), per_cohort)
-    po_school = np.tile(po_school, p.n_cohorts)
-    cohort = np.repeat(p.first_cohort + np.arange(p.n_cohorts), per_cohort.sum())
+    study_end = np.datetime64(p.followup_end, "D").astype(np.int64)
+    if p.mode == "open":
+        last = int(np.datetime64(p.followup_end, "D").astype("datetime64[Y]").astype(int)) + 1970
+        last -= int(study_end < aug1(last))          # the school year holding the study end
+        cohorts = np.arange(p.first_cohort - grades + 1, last + 1)
+        window = int(aug1(p.first_cohort))
+    else:
+        cohorts = p.first_cohort + np.arange(p.n_cohorts)
+        window = None
+    po_school = np.tile(np.repeat(np.arange(len(per_cohort)), per_cohort), len(cohorts))
+    cohort = np.repeat(cohorts, per_cohort.sum())
+    start = aug1(cohort)
+    parts = [_members(scen, schools, po_school, cohort, start if window is None else np.maximum(start, window),
+                      rng)]
+    if window is not None:
+        # movers are replaced by pupils of the same cohort moving into the region that day (a few rounds)
+        by_region = np.argsort(schools.po_region[po_school], kind="stable")
+        bounds = np.searchsorted(schools.po_region[po_school][by_region], np.arange(p.n_regions + 1))
+        for _ in range(6):
+            last_part = parts[-1]
+            moved = np.flatnonzero(last_part["moved"] < np.minimum(study_end, aug1(last_part["cohort"] + grades) - 1))
+            if not len(moved):
+                break
+            region = schools.po_region[last_part["po_school_first"][moved]]
+            pick = bounds[region] + np.floor(rng.random(len(moved)) * (bounds[region + 1] - bounds[region]))
+            new_school = po_school[by_region[pick.astype(np.int64)]]
+            parts.append(_members(scen, schools, new_school, last_part["cohort"][moved],
+                                  np.maximum(last_part["moved"][moved] + 1, window), rng))
+    d = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    d["followup_end"] = np.minimum(np.minimum(d.pop("moved"), study_end), aug1(d["cohort"] + grades) - 1)
+    return Pupils(**d, n_grades=grades)
+
+
+def _members(scen: Scenario, schools: Schools, po_school: np.ndarray, cohort: np.ndarray, observed_from: np.ndarray,
+             rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Covariates, propensities, VO school, day of moving away and change of PO school of new pupils."""
+    p, var = scen.population, scen.variation
     n = len(po_school)
     sbo = schools.po_sbo[po_school]
     female = rng.random(n) < p.p_female
@@ -202,13 +269,25 @@ def draw_pupils(scen: Scenario, schools: Schools, rng: np.random.Generator) -> P
     rho = var.tracking_rho
     v = rho * u + np.sqrt(1 - rho**2) * rng.standard_normal(n)
     track = _draw_tracks(p, disadvantaged, special, u, rng)
+    first = po_school
+    switch = np.zeros(n, dtype=np.int64)
+    if p.po_switch_rate > 0:
+        # at most one change of PO school, in group 4-8: to a random school of the region
+        g = rng.geometric(p.po_switch_rate, n)
+        moves = g < PO_YEARS
+        region = schools.po_region[po_school]
+        counts = np.bincount(schools.po_region, minlength=p.n_regions)
+        offset = np.concatenate([[0], np.cumsum(counts)[:-1]])   # schools are sorted by region
+        other = offset[region] + np.floor(rng.random(n) * counts[region]).astype(np.int64)
+        po_school = np.where(moves, other, po_school)
+        switch = np.where(moves, g, 0)
     vo_school = _draw_feeders(p, schools, po_school, rng)
-    start = aug1(cohort)
-    moved = start + rng.exponential(365.0 / p.move_rate, n).astype(np.int64) if p.move_rate > 0 else np.full(n, NEVER)
-    study_end = np.datetime64(p.followup_end, "D").astype(np.int64)
-    followup_end = np.minimum(np.minimum(moved, study_end), aug1(cohort + GRADES) - 1)
-    return Pupils(po_school=po_school, vo_school=vo_school, cohort=cohort, female=female, disadvantaged=disadvantaged,
-                  chronic=chronic, special=special, track=track, u=u, v=v, followup_end=followup_end)
+    moved = observed_from + rng.exponential(365.0 / p.move_rate, n).astype(np.int64) if p.move_rate > 0 \
+        else np.full(n, NEVER, dtype=np.int64)
+    return {"po_school": po_school, "vo_school": vo_school, "cohort": cohort, "female": female,
+            "disadvantaged": disadvantaged, "chronic": chronic, "special": special, "track": track, "u": u, "v": v,
+            "moved": moved, "observed_from": np.asarray(observed_from, dtype=np.int64), "po_school_first": first,
+            "switch_index": switch}
 
 
 def _draw_tracks(p: Population, disadvantaged, special, u, rng) -> np.ndarray:
@@ -236,3 +315,24 @@ def _draw_feeders(p: Population, schools: Schools, po_school: np.ndarray, rng) -
         choice = np.searchsorted(flat, draw + 2.0 * row, side="right") - row * len(vo_idx)
         vo_school[members] = vo_idx[np.minimum(choice, len(vo_idx) - 1)]
     return vo_school
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Each pupil's exposure to the PO approach (see :class:`~verzuimmodel.simulate.scenario.Approach`)."""
+
+    dose: np.ndarray        # fidelity of the school attended in group exposed_from_grade if it had adopted by then
+    full_dose: np.ndarray   # the dose had every PO school adopted in time
+    assigned: np.ndarray    # the recorded (last) PO school had adopted by then: what an analysis sees
+    adopter: np.ndarray     # the recorded PO school adopts at some time
+
+
+def exposure(scen: Scenario, schools: Schools, pupils: Pupils) -> Exposure:
+    """Dose, dose under universal adoption, and assignment as recorded, per pupil."""
+    ge = scen.approach.exposed_from_grade - 3
+    school = pupils.po_school_at(np.arange(pupils.n), ge)
+    deadline = pupils.cohort + ge
+    fidelity = schools.po_fidelity[school]
+    recorded = schools.po_adopt_year[pupils.po_school]
+    return Exposure(dose=(schools.po_adopt_year[school] <= deadline) * fidelity, full_dose=fidelity,
+                    assigned=recorded <= deadline, adopter=recorded != NEVER)

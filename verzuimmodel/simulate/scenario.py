@@ -14,15 +14,14 @@ parameters are per day. Effects are on the log scale unless the name says ``_rat
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import tomli_w
+
+from ._toml import build, to_dict
 
 __all__ = [
     "Scenario",
@@ -33,7 +32,11 @@ __all__ = [
     "Recording",
     "Episodes",
     "Intervention",
+    "Severity",
     "Approach",
+    "Calendar",
+    "Consult",
+    "Estimands",
 ]
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -56,6 +59,25 @@ class Population:
     Each PO school sends its pupils to the VO schools of its region with probabilities drawn
     from a Dirichlet(``feeder_concentration``) distribution: small values make a PO school feed
     few VO schools; PO and VO school effects are therefore cross-classified, not nested.
+
+    VO is followed for ``vo_years`` years: 4 (default), up to 6 to include the 16-18-year-olds
+    under kwalificatieplicht (upper VO and MBO, counted together as VO years 5-6).
+
+    Partial exposure: in each PO year from group 4 on a pupil changes to another PO school of the
+    region with probability ``po_switch_rate`` (at most once). The pupils table records the last
+    PO school (group 8); the absence table the school of each year.
+
+    ``mode``:
+
+    - ``cohorts`` (default): a closed panel of ``n_cohorts`` grade cohorts from ``first_cohort``.
+    - ``open``: the region as a leerplicht/RMC monitor sees it. Every school year from
+      ``first_cohort`` to ``followup_end`` has all grades filled (the cohorts that are in group 3
+      in ``first_cohort - grades + 1`` ... ``followup_end``; ``n_cohorts`` is not used), each with a
+      new intake; a pupil who moves away is replaced by a pupil of the same cohort moving into a
+      random school of the region that day. Histories are simulated from group 3, but only what
+      happens from ``first_cohort`` on (or from moving in) is observed, so the pupils in the
+      first observed year carry their earlier episodes (recurrence) and the stock of long
+      absence is stationary.
     """
 
     n_regions: int = 1
@@ -77,6 +99,9 @@ class Population:
     p_special_needs: float = 0.03
     vmbo_share: float = 0.5
     havo_share: float = 0.25
+    vo_years: int = 4
+    po_switch_rate: float = 0.0
+    mode: Literal["cohorts", "open"] = "cohorts"
 
 
 @dataclass(frozen=True)
@@ -166,6 +191,26 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class Severity:
+    r"""Unmeasured episode severity: the confounder real evaluations cannot see.
+
+    Each LRV/AV/5a episode draws :math:`S \sim N(0, 1)`, recorded nowhere. It multiplies the return
+    hazard by :math:`\exp(-\sigma S - \sigma^2/2)` (``sd`` :math:`= \sigma`; mean multiplier 1, so
+    severe episodes last longer), shifts the log odds of referral to intervention ``j`` by
+    ``uptake_severity_j * S`` and its delay by the factor ``exp(-timing_severity_j * S)`` (see
+    :class:`Intervention`), and, from the day the episode is known (day 28 for LRV), adds loss to
+    follow-up with hazard ``loss_rate / 365 * exp(loss * S)`` per day: the episode is censored
+    then and the pupil leaves the data (moved away unannounced), so censoring is informative
+    when ``loss != 0``. ``loss_rate = 0`` and ``sd = 0`` (and no intervention using ``S``) leave
+    the model as without severity.
+    """
+
+    sd: float = 0.0
+    loss_rate: float = 0.0
+    loss: float = 0.0
+
+
+@dataclass(frozen=True)
 class Episodes:
     """Long-term absence episodes and their competing outcomes.
 
@@ -188,6 +233,10 @@ class Episodes:
     with school frailty ``Z ~ Gamma(1/frailty_variance, frailty_variance)`` (mean 1) of the
     school where the episode began and in-episode interventions ``j`` starting at ``s_j``.
     An episode ending in ``exemption`` is followed by a 5a episode from that day.
+
+    ``severity`` (off by default) adds an unmeasured episode severity that slows return, can
+    drive referral and loss to follow-up (see :class:`Severity`). ``hr_j`` may depend on the
+    pupil and on the start day (see :class:`Intervention`).
     """
 
     onset_po: float = 0.00045
@@ -217,17 +266,30 @@ class Episodes:
     ret_special_needs: float = -0.2
     ret_vo: float = -0.2
     frailty_variance: float = 0.3
+    severity: Severity = field(default_factory=lambda: Severity())
 
 
 @dataclass(frozen=True)
 class Intervention:
-    """One in-episode intervention type.
+    r"""One in-episode intervention type.
 
     Offered to an LRV or AV episode with probability
-    ``logistic(logit(uptake) + uptake_disadvantaged * dis + uptake_chronic * chronic)``; it would
-    start ``delay ~ Gamma(delay_shape, delay_mean / delay_shape)`` days after the first day of
-    absence and happens only if the episode is still running (and observed) then. From its start
-    the return hazard is multiplied by ``hr`` (conditional on covariates and school frailty).
+    ``logistic(logit(uptake) + uptake_disadvantaged * dis + uptake_chronic * chronic
+    + uptake_severity * S)``; it would start
+    ``delay = D * exp(-timing_severity * S)``, ``D ~ Gamma(delay_shape, delay_mean / delay_shape)``,
+    days after the first day of absence, and happens only if the episode is still running (and
+    observed) then (``S``: the unmeasured severity, :class:`Severity`; positive
+    ``uptake_severity`` / ``timing_severity``: the hardest cases are referred more often / sooner).
+    From its start :math:`s` the return hazard is multiplied by
+
+    .. math:: HR_i(s) = \exp\big[(\log hr + \delta_{dis}\,dis_i + \delta_{chr}\,chronic_i)
+              \cdot 2^{-(s - \bar d)/h}\big]
+
+    (``hr_disadvantaged`` :math:`=\delta_{dis}`, ``hr_chronic`` :math:`=\delta_{chr}`: effect
+    heterogeneity; ``effect_halflife_days`` :math:`=h`, :math:`\bar d` = ``delay_mean``: the later
+    it starts, the weaker; ``h = 0`` means no dependence on the start day). ``hr`` is thus the
+    hazard ratio for a pupil without those characteristics starting on day ``delay_mean``,
+    conditional on covariates, school frailty and severity.
     """
 
     uptake: float
@@ -236,6 +298,11 @@ class Intervention:
     delay_shape: float = 3.0
     uptake_disadvantaged: float = 0.0
     uptake_chronic: float = 0.0
+    uptake_severity: float = 0.0
+    timing_severity: float = 0.0
+    hr_disadvantaged: float = 0.0
+    hr_chronic: float = 0.0
+    effect_halflife_days: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -254,12 +321,16 @@ class Approach:
       (``absence``: schools with more absence adopt more often) or its standardised share of
       disadvantaged pupils (``disadvantaged``: a characteristic the registry measures exactly).
 
-    A pupil is *exposed* if the PO school had adopted by the pupil's group ``exposed_from_grade``.
-    Effects: exposed pupils' VO unexcused-hours rate is multiplied by ``vo_unexcused_rate_ratio``
-    (times ``exp(modifier_disadvantaged)`` if disadvantaged), VO sick reports by
-    ``vo_sick_rate_ratio`` and VO episode onset by ``vo_episode_rate_ratio``. While active at a
-    school, true PO unexcused absence, lateness and luxury absence are multiplied by
-    ``po_true_rate_ratio`` and recording improves (see :class:`Recording`).
+    A pupil is *exposed* if the PO school attended in group ``exposed_from_grade`` had adopted by
+    then; the *dose* :math:`d_i` is that school's implementation fidelity :math:`f_s` (1 when
+    ``fidelity_mean = 1``; else :math:`f_s \sim Beta(\mu\kappa, (1-\mu)\kappa)` with
+    ``fidelity_mean`` :math:`=\mu`, ``fidelity_concentration`` :math:`=\kappa`), 0 if not exposed.
+    Effects, on the log scale, are multiplied by the dose: exposed pupils' VO unexcused-hours rate
+    by ``(vo_unexcused_rate_ratio * exp(modifier_disadvantaged * dis_i)) ** d_i`` (effect
+    heterogeneity), VO sick reports by ``vo_sick_rate_ratio ** d_i`` and VO episode onset by
+    ``vo_episode_rate_ratio ** d_i``. While active at a school, true PO unexcused absence,
+    lateness and luxury absence are multiplied by ``po_true_rate_ratio`` and recording improves
+    (see :class:`Recording`).
     """
 
     design: Design = "staggered"
@@ -276,6 +347,82 @@ class Approach:
     vo_episode_rate_ratio: float = 0.8
     modifier_disadvantaged: float = 0.0
     po_true_rate_ratio: float = 0.95
+    fidelity_mean: float = 1.0
+    fidelity_concentration: float = 10.0
+
+
+@dataclass(frozen=True)
+class Calendar:
+    r"""Calendar time: trends, a shock year and VO registration that changes (all off by default).
+
+    For a pupil-year in school year :math:`y` (first calendar year), relative to
+    ``reference_year`` :math:`y_0`, the log rates gain
+
+    - unexcused absence (lateness, luxury days, unexcused hours):
+      ``unexcused_trend * (y - y0) + adopter_trend * (y - y0) * A_i``, where :math:`A_i = 1` for
+      pupils whose (last) PO school ever adopts the approach: a trend that differs between adopters
+      and the others breaks the parallel-trends assumption of difference-in-differences;
+    - sick reports: ``sick_trend * (y - y0)``; episode onset: ``episode_trend * (y - y0)``;
+    - in ``shock_year`` (a COVID-like school closure that no estimator is told about; 0 = none):
+      ``log shock_unexcused_rr``, ``log shock_sick_rr`` and ``log shock_episode_rr``.
+
+    VO registration of unexcused absence: a true count is thinned with probability
+    ``logistic(logit(vo_detection) + (vo_detection_trend + adopter_vo_detection_trend * A_i)
+    * (y - y0))`` (``vo_detection = 1`` and no trend: complete, as by default).
+    """
+
+    reference_year: int = 2016
+    unexcused_trend: float = 0.0
+    adopter_trend: float = 0.0
+    sick_trend: float = 0.0
+    episode_trend: float = 0.0
+    shock_year: int = 0
+    shock_unexcused_rr: float = 1.0
+    shock_sick_rr: float = 1.0
+    shock_episode_rr: float = 1.0
+    vo_detection: float = 1.0
+    vo_detection_trend: float = 0.0
+    adopter_vo_detection_trend: float = 0.0
+
+
+@dataclass(frozen=True)
+class Consult:
+    r"""M@ZL as it works: a JGZ consult for pupils who meet the sick-report criterion (off by default).
+
+    A pupil-year meets the criterion when the pupil has 4 (``criterion_reports``) sick reports
+    within 12 school weeks (``criterion_weeks``; report days uniform over the enrolled weeks) or
+    a report of more than 6 consecutive sick days (a long spell). Each school (PO and VO) offers
+    M@ZL with probability ``school_share`` (randomised by school, as in the trial); at an offering
+    school a pupil meeting the criterion for the first time gets a JGZ consult with probability
+    ``uptake``. From the next school year on, the consulted pupil's sick reports (and so sick
+    days) are thinned by ``sick_rate_ratio`` (binomial thinning of the Poisson count: the rate
+    ratio, conditional on everything else, is exactly ``sick_rate_ratio``). The trial's figure
+    (Vanneste et al. 2016: -36% sick days at 12 months, ``mazl_effect_sick_days`` in
+    ``data/calibration_targets.csv``) sets the ``mazl_consult`` scenario's 0.64. The in-episode
+    ``mazl`` intervention (:class:`Intervention`) is separate and may stay on beside it.
+    """
+
+    uptake: float = 0.0
+    school_share: float = 0.5
+    sick_rate_ratio: float = 0.64
+    criterion_reports: int = 4
+    criterion_weeks: int = 12
+
+
+@dataclass(frozen=True)
+class Estimands:
+    """Definitions of the estimands the simulator computes from potential outcomes.
+
+    ``treat_day``: the intervention strategy of the target trial, "start on day ``treat_day``
+    after the first day of absence if the pupil is still out" (default 56: four weeks after an
+    LRV episode is known), against "never start it"; ``horizons_days``: the horizons of the
+    absolute risks (3, 6 and 12 months); ``rmst_days``: the horizon of the restricted mean time
+    out of school.
+    """
+
+    treat_day: int = 56
+    horizons_days: tuple[float, ...] = (91.0, 182.0, 365.0)
+    rmst_days: int = 365
 
 
 def _default_interventions() -> dict[str, Intervention]:
@@ -298,9 +445,14 @@ class Scenario:
     episodes: Episodes = field(default_factory=Episodes)
     interventions: dict[str, Intervention] = field(default_factory=_default_interventions)
     approach: Approach = field(default_factory=Approach)
+    calendar: Calendar = field(default_factory=Calendar)
+    consult: Consult = field(default_factory=Consult)
+    estimands: Estimands = field(default_factory=Estimands)
 
     def __post_init__(self):
-        _check(self)
+        from .checks import check_scenario
+
+        check_scenario(self)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -333,7 +485,7 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: dict) -> "Scenario":
         """Build from a nested dict (as read from TOML); unknown or mistyped keys raise ``ValueError``."""
-        return _build(cls, data, "")
+        return build(cls, data, "")
 
     @classmethod
     def from_toml(cls, path) -> "Scenario":
@@ -349,7 +501,7 @@ class Scenario:
 
     def to_dict(self) -> dict:
         """Nested dict of all parameters (TOML-ready: no ``None`` values)."""
-        return _to_dict(self)
+        return to_dict(self)
 
     def to_toml(self, path=None) -> str:
         """Write the scenario as TOML to ``path`` (if given); return the TOML text."""
@@ -359,145 +511,3 @@ class Scenario:
         return text
 
 
-# -- TOML <-> dataclasses ---------------------------------------------------------------------
-
-def _to_dict(obj) -> dict:
-    out = {}
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if value is None:
-            continue
-        if dataclasses.is_dataclass(value):
-            value = _to_dict(value)
-        elif isinstance(value, dict):
-            value = {k: _to_dict(v) if dataclasses.is_dataclass(v) else v for k, v in value.items()}
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[f.name] = value
-    return out
-
-
-def _build(cls, data, where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"scenario key '{where or cls.__name__}': expected a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"scenario key '{_join(where, unknown[0])}': unknown key; expected one of "
-                         f"{', '.join(sorted(known))}")
-    kwargs = {k: _convert(hints[k], v, _join(where, k)) for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as e:  # pragma: no cover - all fields have defaults
-        raise ValueError(f"scenario key '{where}': {e}") from None
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _convert(hint, value, where: str):
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    if origin in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        return _convert(non_none[0], value, where)
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"scenario key '{where}': got {value!r}; expected one of {', '.join(map(str, args))}")
-        return value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"scenario key '{where}': expected a table")
-        return {k: _convert(args[1], v, _join(where, k)) for k, v in value.items()}
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"scenario key '{where}': expected a list of numbers, got {value!r}")
-        return tuple(_convert(float, v, where) for v in value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"scenario key '{where}': expected a number, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"scenario key '{where}': expected an integer, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ValueError(f"scenario key '{where}': expected a string, got {value!r}")
-        return value
-    return value
-
-
-# -- checks ----------------------------------------------------------------------------------
-
-def _require(ok: bool, key: str, expected: str, value) -> None:
-    if not ok:
-        raise ValueError(f"scenario key '{key}': got {value!r}; expected {expected}")
-
-
-def _check(s: Scenario) -> None:
-    p = s.population
-    _require(p.n_regions >= 1, "population.n_regions", "at least 1", p.n_regions)
-    _require(p.n_po_schools >= p.n_regions, "population.n_po_schools", "at least one per region", p.n_po_schools)
-    _require(p.n_vo_schools >= p.n_regions, "population.n_vo_schools", "at least one per region", p.n_vo_schools)
-    _require(p.n_cohorts >= 1, "population.n_cohorts", "at least 1", p.n_cohorts)
-    _require(p.n_po_pupils is None or p.n_po_pupils >= p.n_po_schools, "population.n_po_pupils",
-             "at least one pupil per school", p.n_po_pupils)
-    _require(len(p.po_size_band_edges) == len(p.po_size_band_weights) + 1, "population.po_size_band_edges",
-             "one more edge than po_size_band_weights", p.po_size_band_edges)
-    _require(all(a < b for a, b in zip(p.po_size_band_edges, p.po_size_band_edges[1:])) and
-             p.po_size_band_edges[0] > 0, "population.po_size_band_edges", "increasing positive sizes",
-             p.po_size_band_edges)
-    for name in ("sbo_share", "move_rate", "p_female", "p_disadvantaged", "p_chronic_illness", "p_special_needs",
-                 "vmbo_share", "havo_share"):
-        v = getattr(p, name)
-        _require(0 <= v <= 1, f"population.{name}", "a probability in [0, 1]", v)
-    _require(p.vmbo_share + p.havo_share <= 1, "population.havo_share", "vmbo_share + havo_share <= 1", p.havo_share)
-    try:
-        import numpy as np
-        np.datetime64(p.followup_end, "D")
-    except ValueError:
-        _require(False, "population.followup_end", "a date YYYY-MM-DD", p.followup_end)
-    v = s.variation
-    _require(-1 <= v.tracking_rho <= 1, "variation.tracking_rho", "a correlation in [-1, 1]", v.tracking_rho)
-    for name in ("sd_po_school", "sd_vo_school", "sd_year"):
-        _require(getattr(v, name) >= 0, f"variation.{name}", "a standard deviation >= 0", getattr(v, name))
-    a = s.absence
-    _require(a.school_days > 0, "absence.school_days", "a positive number of days", a.school_days)
-    for name in ("sick_reports", "late_arrivals", "luxury_days", "unexcused_hours"):
-        m = getattr(a, name)
-        _require(m.po_rate > 0 and m.vo_rate > 0, f"absence.{name}.po_rate", "positive rates", (m.po_rate, m.vo_rate))
-        _require(m.dispersion > 0, f"absence.{name}.dispersion", "a positive NB theta", m.dispersion)
-    _require(a.short_spell_mean >= 1, "absence.short_spell_mean", ">= 1 day", a.short_spell_mean)
-    _require(a.long_spell_mean >= 7, "absence.long_spell_mean", ">= 7 days", a.long_spell_mean)
-    r = s.recording
-    for name in ("po_detection_sick", "po_detection_unexcused"):
-        _require(0 < getattr(r, name) <= 1, f"recording.{name}", "a probability in (0, 1]", getattr(r, name))
-    e = s.episodes
-    _require(0 < e.shape, "episodes.shape", "a positive Weibull shape", e.shape)
-    _require(e.ret_scale > 0 and e.non_scale >= 0, "episodes.ret_scale", "positive hazard scales",
-             (e.ret_scale, e.non_scale))
-    _require(e.frailty_variance >= 0, "episodes.frailty_variance", ">= 0", e.frailty_variance)
-    _require(len(e.nonreturn_shares) == 3 and abs(sum(e.nonreturn_shares) - 1) < 1e-9 and
-             min(e.nonreturn_shares) >= 0, "episodes.nonreturn_shares",
-             "three shares (work, specialist_care, exemption) summing to 1", e.nonreturn_shares)
-    for name in ("own_school_share", "p_av"):
-        _require(0 <= getattr(e, name) <= 1, f"episodes.{name}", "a probability in [0, 1]", getattr(e, name))
-    from ..schema import INTERVENTION_TYPES
-    for name, iv in s.interventions.items():
-        _require(name in INTERVENTION_TYPES, f"interventions.{name}",
-                 "an intervention type: " + ", ".join(INTERVENTION_TYPES), name)
-        _require(0 <= iv.uptake <= 1, f"interventions.{name}.uptake", "a probability in [0, 1]", iv.uptake)
-        _require(iv.hr > 0, f"interventions.{name}.hr", "a positive hazard ratio", iv.hr)
-        _require(iv.delay_mean > 0 and iv.delay_shape > 0, f"interventions.{name}.delay_mean",
-                 "positive delay mean and shape", (iv.delay_mean, iv.delay_shape))
-    ap = s.approach
-    _require(0 <= ap.share_treated <= 1, "approach.share_treated", "a share in [0, 1]", ap.share_treated)
-    _require(ap.n_steps >= 1, "approach.n_steps", "at least 1", ap.n_steps)
-    _require(3 <= ap.exposed_from_grade <= 8, "approach.exposed_from_grade", "a PO group 3-8", ap.exposed_from_grade)
-    for name in ("vo_unexcused_rate_ratio", "vo_sick_rate_ratio", "vo_episode_rate_ratio", "po_true_rate_ratio"):
-        _require(getattr(ap, name) > 0, f"approach.{name}", "a positive rate ratio", getattr(ap, name))

@@ -137,7 +137,7 @@ def _pupils_table(scen: Scenario, p: Pupils) -> pd.DataFrame:
     track[~in_vo] = None
     return pd.DataFrame({
         "pupil_id": np.arange(1, p.n + 1, dtype=np.int64),
-        "po_school_id": _po_id(p.po_school),
+        "po_school_id": _po_id(p.recorded_po_school),
         "vo_school_id": vo_id,
         "cohort": p.cohort.astype(np.int64),
         "sex": _cat(np.where(p.female, "F", "M"), "sex"),

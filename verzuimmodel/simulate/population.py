@@ -85,6 +85,12 @@ class Pupils:
         years = (self.followup_end - start) // 365 + 1
         return np.clip(years, 0, self.n_grades).astype(np.int64)
 
+    @property
+    def recorded_po_school(self) -> np.ndarray:
+        """The PO school a registry records: the one attended in the last observed PO year."""
+        last = np.clip(self.n_years - 1, 0, PO_YEARS - 1)
+        return self.po_school_at(np.arange(self.n), last)
+
     def po_school_at(self, pupil: np.ndarray, grade_index) -> np.ndarray:
         """Index of the PO school attended by ``pupil`` in grade index ``grade_index``."""
         return np.where(grade_index < self.switch_index[pupil], self.po_school_first[pupil], self.po_school[pupil])
@@ -333,6 +339,6 @@ def exposure(scen: Scenario, schools: Schools, pupils: Pupils) -> Exposure:
     school = pupils.po_school_at(np.arange(pupils.n), ge)
     deadline = pupils.cohort + ge
     fidelity = schools.po_fidelity[school]
-    recorded = schools.po_adopt_year[pupils.po_school]
+    recorded = schools.po_adopt_year[pupils.recorded_po_school]
     return Exposure(dose=(schools.po_adopt_year[school] <= deadline) * fidelity, full_dose=fidelity,
                     assigned=recorded <= deadline, adopter=recorded != NEVER)

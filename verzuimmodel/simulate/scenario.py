@@ -307,7 +307,7 @@ class Intervention:
 
 @dataclass(frozen=True)
 class Approach:
-    """The PO preventive approach: who adopts when, and what it does.
+    r"""The PO preventive approach: who adopts when, and what it does.
 
     Adoption (year of first school year with the approach, per PO school):
 

@@ -9,7 +9,9 @@ The ``use`` column of the targets file says what a target is for:
 - ``solid``: a Dutch figure with a range; the shipped scenarios must fall within it.
 - ``prior``: English, clinical or press figures; reported, used as a guide only.
 - ``structural``: counts that set the size of the national scenario.
-- ``effect``: an intervention effect from a trial; not computable from a cohort.
+- ``effect``: an intervention effect from a trial; computed only from cohorts that record it
+  (``mazl_effect_sick_days``: cohorts with M@ZL signal and consult columns, such as the
+  ``mazl_consult`` world).
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ class _Context:
         self.absence_rate = (days_absent / a["enrolled_days"].clip(lower=1)).to_numpy()
         p = cohort.pupils
         first_day = pd.to_datetime(p["cohort"].astype(str) + "-08-01")
+        if "followup_start" in p.columns:                 # an open population: observed from moving in
+            first_day = first_day.where(first_day >= p["followup_start"], p["followup_start"])
         observed = (p["followup_end"] - first_day).dt.days.to_numpy() + 1
         self.pupil_years = float(np.clip(observed, 0, None).sum() / 365.0)
         self.scale = N_LEERPLICHTIG / self.pupil_years if self.pupil_years > 0 else np.nan
@@ -185,6 +189,32 @@ def vmbo_mazl_criterion(ctx: _Context):
     long_ = a["sick_long_spells"].to_numpy()[rows]
     short = a["sick_reports"].to_numpy()[rows] - long_
     return float(np.mean(1 - (1 - f) ** long_ * binom.cdf(3, short, f)))
+
+
+def mazl_effect_sick_days(ctx: _Context):
+    """Change in sick days after an M@ZL consult relative to control pupils, as in the trial: among
+    pupils meeting the criterion for the first time (``absence.mazl_signal``) and followed the next
+    school year, (next-year / this-year sick days per enrolled day) of the consulted pupils
+    (``absence.mazl_consult``) divided by the same ratio at schools that do not offer M@ZL
+    (``schools.mazl_offered``), minus 1. Only for cohorts with these columns."""
+    a = ctx.cohort.absence
+    if not {"mazl_signal", "mazl_consult"} <= set(a.columns) or "mazl_offered" not in ctx.cohort.schools:
+        return None
+    a = a.sort_values(["pupil_id", "school_year"], kind="stable")
+    pupil, year = a["pupil_id"].to_numpy(), a["school_year"].to_numpy()
+    signal = a["mazl_signal"].to_numpy(dtype=bool)
+    first = signal & (pd.Series(signal.astype(int)).groupby(pupil).cumsum().to_numpy() == 1)
+    has_next = np.r_[(pupil[1:] == pupil[:-1]) & (year[1:] == year[:-1] + 1), False]
+    rows = np.flatnonzero(first & has_next)
+    offered = ctx.cohort.schools.set_index("school_id")["mazl_offered"].astype(bool).reindex(
+        a["school_id"].to_numpy()[rows]).to_numpy(dtype=bool)
+    consulted = a["mazl_consult"].to_numpy(dtype=bool)[rows]
+    sick, days = a["sick_days"].to_numpy(float), a["enrolled_days"].to_numpy(float)
+
+    def change(r):
+        return (sick[r + 1].sum() / days[r + 1].sum()) / (sick[r].sum() / days[r].sum()) if len(r) >= 30 else np.nan
+
+    return change(rows[consulted]) / change(rows[~offered]) - 1
 
 
 def vo_medical_absence_rate(ctx: _Context):
@@ -346,7 +376,8 @@ def nl_vo_locations(ctx):
 
 _FIGURES: dict[str, Callable[[_Context], float | None]] = {
     f.__name__: f for f in (
-        po_any_absence, po_extensive_sick, sbo_extensive_sick, vmbo_mazl_criterion, vo_medical_absence_rate,
+        po_any_absence, po_extensive_sick, sbo_extensive_sick, vmbo_mazl_criterion, mazl_effect_sick_days,
+        vo_medical_absence_rate,
         nl_lrv_per_year, nl_thuiszit_over_3m, nl_lrv_4w_3m, nl_thuiszit_rate, nl_5a_exemptions,
         tracking_r_y6_y7, between_school_share, persistent_absence_primary, persistent_absence_secondary,
         return_6m_school_refusal, den_bosch_reports, nl_po_schools, nl_po_pupils, nl_bo_mean_school_size,

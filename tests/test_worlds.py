@@ -341,3 +341,22 @@ def test_open_region_has_a_stationary_stock_and_reports_turnover():
         assert len(at_end) == q.loc[i, "stock_end"] and len(at_start) == q.loc[i, "stock_start"]
         assert q.loc[i, "turnover"] == pytest.approx(len(at_end - at_start) / len(at_end))
     assert q["turnover"].between(0.05, 0.95).all()
+
+
+def test_every_world_key_is_documented_in_the_data_readme():
+    from pathlib import Path
+
+    from verzuimmodel.simulate.scenario import Calendar, Consult, Estimands, Severity
+
+    text = (Path(__file__).resolve().parent.parent / "data" / "README.md").read_text(encoding="utf-8")
+    keys = [f"episodes.severity.{f.name}" for f in dataclasses.fields(Severity)]
+    keys += [f"{section}.{f.name}" for section, cls in (("calendar", Calendar), ("consult", Consult),
+                                                         ("estimands", Estimands)) for f in dataclasses.fields(cls)]
+    keys += ["population.mode", "population.vo_years", "population.po_switch_rate", "approach.fidelity_mean",
+             "approach.fidelity_concentration", "approach.modifier_disadvantaged"]
+    keys += [f"interventions.<type>.{k}" for k in ("uptake_severity", "timing_severity", "hr_disadvantaged",
+                                                   "hr_chronic", "effect_halflife_days")]
+    missing = [k for k in keys if f"`{k}`" not in text]
+    assert not missing
+    for world in WORLDS:
+        assert f"`{world}`" in text

@@ -183,7 +183,8 @@ def vo_nb_glmm_sick(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
 
 
 @register("vo_did", estimand="po_approach_vo_rate_ratio")
-def vo_did(cohort: Cohort, exposed_from_grade: int = 7, n_boot: int = 199, seed: int = 0) -> Estimate:
+def vo_did(cohort: Cohort, exposed_from_grade: int = 7, n_boot: int = 199, seed: int = 0,
+           bias_correct: bool = True) -> Estimate:
     r"""Staggered difference-in-differences (Callaway & Sant'Anna 2021) on PO school x cohort rates.
 
     Units are PO schools, time :math:`t` the school year a cohort is in group 7, groups :math:`g`
@@ -193,9 +194,22 @@ def vo_did(cohort: Cohort, exposed_from_grade: int = 7, n_boot: int = 199, seed:
     treated at :math:`t`. The ATTs are averaged with weights by group size and turned into a rate
     ratio :math:`\bar Y^1 / (\bar Y^1 - ATT)` over the treated cells. SE: bootstrap over PO schools
     (``n_boot`` Poisson-weight replicates with a fixed ``seed``).
+
+    The log of that ratio is biased upwards by about half the variance of the log of the estimated
+    counterfactual :math:`\hat Y^0 = \bar Y^1 - ATT` (Jensen: :math:`E[-\log\hat Y^0] > -\log Y^0`;
+    about 0.02 for one region of 40 PO schools, where the empirical SE is 0.19, and it vanishes as
+    :math:`1/G`). This is the positive bias of +0.014 to +0.053 seen across designs before it was
+    removed: the estimate is bootstrap bias corrected, :math:`2\hat\theta - \bar\theta^*`
+    (``bias_correct=False`` gives the plain estimate). It targets the ATT, the effect among the
+    pupils of adopting schools (``truth["po_approach_vo_rate_ratio_exposed"]``); it holds under
+    any adoption that leaves the untreated schools' trend a valid counterfactual, including
+    adoption driven by the schools' (stable) absence level, and fails when adopters' absence
+    trends differ from the others' (the ``trend`` world).
     """
     cells = school_cohorts(vo_pupils(cohort, exposed_from_grade))
     log_rr, boot = did_rate_ratio(cells, n_boot=n_boot, seed=seed)
+    if bias_correct and np.isfinite(boot).sum() >= 2:
+        log_rr = 2 * log_rr - float(np.nanmean(boot))
     return Estimate(log_rr, float(np.nanstd(boot, ddof=1)), n_obs=int(cells["n"].sum()),
                     n_clusters=int(cells["po_school_id"].nunique()))
 

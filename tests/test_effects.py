@@ -33,10 +33,112 @@ def cohort():
 def test_registry():
     names = effects.available()
     assert set(FAST) <= set(names)
-    assert effects.get("vo_did").estimand == "po_approach_vo_rate_ratio"
+    # vo_did (group-time ATTs) targets the effect among the pupils of adopting schools, not the ATE
+    assert effects.get("vo_did").estimand == "po_approach_vo_rate_ratio_exposed"
     assert effects.get("po_recorded_naive").estimand == "po_approach_po_true_rate_ratio"
     with pytest.raises(ValueError, match="unknown estimator 'nope'"):
         effects.estimate(None, "nope")
+
+
+# (key, population, scope, contrast) each estimator declares
+DECLARED = {
+    "vo_nb_glm": ("po_approach_vo_rate_ratio", "ATE", "conditional", "ITT"),
+    "vo_nb_glmm": ("po_approach_vo_rate_ratio", "ATE", "conditional", "ITT"),
+    "vo_ipw": ("po_approach_vo_rate_ratio", "ATE", "marginal", "ITT"),
+    "vo_did": ("po_approach_vo_rate_ratio_exposed", "ATT", "marginal", "ITT"),
+    "vo_nb_glmm_sick": ("po_approach_vo_sick_rate_ratio", "ATE", "conditional", "ITT"),
+    "vo_episode_rate": ("po_approach_vo_episode_rate_ratio", "ATE", "conditional", "ITT"),
+    "po_recorded_naive": ("po_approach_po_true_rate_ratio", "ATE", "conditional", "ITT"),
+    "mazl_itt_sick": ("mazl_itt_sick_rate_ratio", "ATE", "marginal", "ITT"),
+    **{f"{prefix}_{kind}": (f"intervention_hr.{kind}", "ATE", "conditional", "per_protocol")
+       for prefix in ("tv_cox", "naive_cox") for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
+    "cluster_means": ("effect", "ATE", "marginal", "ITT"),
+    "gee": ("effect", "ATE", "marginal", "ITT"),
+    "lmm": ("effect", "ATE", "conditional", "ITT"),
+    "gee_logit": ("marginal_odds_ratio", "ATE", "marginal", "ITT"),
+    "gee_poisson": ("rate_ratio", "ATE", "marginal", "ITT"),
+}
+WORLD_OF = {"mazl_itt_sick": "mazl_consult"}
+"""Estimators whose truth exists only in a world that simulates what they need (default: ``default``)."""
+
+
+def _builtin():
+    return [n for n in effects.available() if effects.get(n).fn.__module__.startswith("verzuimmodel.")]
+
+
+def test_every_builtin_estimator_declares_its_target():
+    assert sorted(_builtin()) == sorted(DECLARED)
+    for name, (key, population, scope, contrast) in DECLARED.items():
+        e = effects.get(name)
+        t = e.target
+        assert isinstance(t, effects.Target) and (t.key, t.population, t.scope, t.contrast) == (
+            key, population, scope, contrast), name
+        assert e.estimand == key and t.description, name
+        assert t.kind == f"{population}, {scope}, {contrast}"
+
+
+def test_every_target_key_is_in_the_truth():
+    """Each built-in estimator's key is in the truth of a small simulated cohort of its world (cohort
+    estimators) or of a trial with the outcome it analyses (trial estimators), as a number of its scale."""
+    from verzuimmodel.evaluate.design import true_value
+    from verzuimmodel.evaluate.trials import TRIAL_ESTIMATOR_OUTCOMES
+
+    def small(world):
+        s = vm.Scenario.load(world)
+        return dataclasses.replace(s, population=dataclasses.replace(s.population, n_regions=1, n_po_schools=12,
+                                                                     n_vo_schools=3))
+
+    truths = {w: vm.simulate(small(w), seed=3).truth for w in {"default", *WORLD_OF.values()}}
+    for name in _builtin():
+        e = effects.get(name)
+        if e.data == "cohort":
+            truth = truths[WORLD_OF.get(name, "default")]
+        else:
+            outcome = TRIAL_ESTIMATOR_OUTCOMES[name][0]
+            truth = vm.evaluate.ParallelTrial(outcome=outcome).true_values()
+        value = true_value(truth, e.estimand)        # KeyError: the key is not in the truth
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (name, value)
+        assert value > 0 if e.scale == "log" else np.isfinite(value), (name, value)
+    # the ATT and the ATE are different entries
+    assert "po_approach_vo_rate_ratio_exposed" in truths["default"] and "po_approach_vo_rate_ratio" in truths["default"]
+
+
+def test_target_validates_its_kind():
+    assert effects.Target("k").kind == "ATE, marginal, ITT"
+    for kwargs, message in [(dict(population="ATC"), "estimand population: got 'ATC'; expected one of ATE, ATT"),
+                            (dict(scope="partial"), "estimand scope"),
+                            (dict(contrast="as_treated"), "estimand contrast: .*ITT, per_protocol"),
+                            (dict(key=""), "estimand key")]:
+        with pytest.raises(ValueError, match=message):
+            effects.Target(**{"key": "k", **kwargs})
+
+
+def test_register_with_a_target_or_a_key_and_kind():
+    from verzuimmodel.effects import registry
+
+    def fn(data):
+        return effects.Estimate(0.0, 1.0)
+
+    try:
+        effects.register("tmp_att", estimand="some_key", population="ATT", scope="conditional",
+                         contrast="per_protocol", estimand_description="words", data="trial")(fn)
+        t = effects.get("tmp_att").target
+        assert (t.key, t.population, t.scope, t.contrast, t.description) == (
+            "some_key", "ATT", "conditional", "per_protocol", "words")
+        target = effects.Target("other_key", population="ATT")
+        effects.register("tmp_target", estimand=target, data="trial")(fn)
+        assert effects.get("tmp_target").target is target and effects.get("tmp_target").estimand == "other_key"
+        with pytest.raises(ValueError, match="population given beside a Target"):
+            effects.register("tmp_bad", estimand=target, population="ATE")
+        with pytest.raises(ValueError, match="estimand scope"):
+            effects.register("tmp_bad", estimand="k", scope="both")
+        assert "tmp_bad" not in effects.available()
+        # the one-row table is unchanged: the kind lives on the estimator, not in the row
+        row = effects.estimate(None, "tmp_att")
+        assert list(row.columns) == effects.ESTIMATE_COLUMNS and row["estimand"].iloc[0] == "some_key"
+    finally:
+        for name in ("tmp_att", "tmp_target", "tmp_bad"):
+            registry._REGISTRY.pop(name, None)
 
 
 @pytest.mark.parametrize("name", FAST)

@@ -7,6 +7,8 @@ the ``verzuim diagnose`` / ``verzuim power`` commands: ``test_evaluate_cli.py``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -63,14 +65,18 @@ def flaky(data) -> Estimate:
 
 @dataclass(frozen=True)
 class NormalMean:
-    """A data model whose true value differs per replicate: theta ~ U(0.5, 1.5), y ~ N(theta, 1)."""
+    """A data model whose true value differs per replicate: theta ~ U(0.5, 1.5), y ~ N(theta, 1).
+
+    Its truth also holds ``theta_shifted`` = theta + 1 (another estimand, for designs whose
+    estimators target different keys)."""
 
     n: int = 40
 
     def simulate(self, seed):
         rng = np.random.default_rng(seed)
         theta = rng.uniform(0.5, 1.5)
-        return vm.evaluate.TrialData(pd.DataFrame({"y": rng.normal(theta, 1.0, self.n)}), {"theta": theta})
+        return vm.evaluate.TrialData(pd.DataFrame({"y": rng.normal(theta, 1.0, self.n)}),
+                                     {"theta": theta, "theta_shifted": theta + 1.0})
 
 
 def normal_mean(data) -> Estimate:
@@ -96,9 +102,13 @@ def test_estimators():
              "test_flaky": dict(estimand="effect", data="trial", scale="identity"),
              "test_normal_mean": dict(estimand="theta", data="trial", scale="identity"),
              "test_interruptible": dict(estimand="effect", data="trial", scale="identity"),
-             "test_other_estimand": dict(estimand="something_else", data="trial", scale="identity")}
+             "test_other_estimand": dict(estimand="something_else", data="trial", scale="identity"),
+             # the sample mean declared as an estimator of theta + 1, of another kind (for the kind columns)
+             "test_shifted_mean": dict(estimand="theta_shifted", data="trial", scale="identity", population="ATT",
+                                       scope="conditional", contrast="per_protocol")}
     fns = {"test_vo_poisson": vo_poisson, "test_flaky": flaky, "test_normal_mean": normal_mean,
-           "test_interruptible": interruptible, "test_other_estimand": trials.cluster_means}
+           "test_interruptible": interruptible, "test_other_estimand": trials.cluster_means,
+           "test_shifted_mean": normal_mean}
     for name, kw in added.items():
         register(name, **kw)(fns[name])
     yield
@@ -302,17 +312,32 @@ def test_gee_estimators_take_data_frames_and_check_outcomes():
 
 def test_design_estimand_from_the_estimators():
     d = vm.Design(SMALL, ["cluster_means", "gee"])
-    assert d.estimand == "effect" and d.estimators == ("cluster_means", "gee") and d.data_kind == "trial"
-    assert vm.Design(vm.evaluate.ParallelTrial(outcome="binary"), "gee_logit").estimand == "marginal_odds_ratio"
+    assert d.estimators == ("cluster_means", "gee") and d.data_kind == "trial"
+    # no forced estimand: each estimator is scored against the key it declares
+    assert d.estimand is None and d.targets == {"cluster_means": "effect", "gee": "effect"}
+    assert d.target_of("gee") == "effect"
+    b = vm.Design(vm.evaluate.ParallelTrial(outcome="binary"), "gee_logit")
+    assert b.estimand is None and b.target_of("gee_logit") == "marginal_odds_ratio"
+    with pytest.raises(ValueError, match="estimator 'lmm' is not in the design"):
+        d.target_of("lmm")
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.estimand = "x"
+
+
+def test_design_with_estimators_of_different_estimands():
+    d = vm.Design(NormalMean(), ["test_normal_mean", "test_shifted_mean"])
+    assert d.estimand is None
+    assert d.targets == {"test_normal_mean": "theta", "test_shifted_mean": "theta_shifted"}
+    forced = vm.Design(NormalMean(), ["test_normal_mean", "test_shifted_mean"], estimand="theta")
+    assert forced.estimand == "theta" and forced.targets == {"test_normal_mean": "theta", "test_shifted_mean": "theta"}
 
 
 @pytest.mark.parametrize("args, message", [
     ((SMALL, ["nope"]), "unknown estimator 'nope'"),
     ((SMALL, []), "at least one"),
     ((SMALL, ["gee", "gee"]), "unique"),
-    ((SMALL, ["cluster_means", "test_other_estimand"]), "different estimands"),
+    ((SMALL, ["cluster_means", "test_other_estimand"]),
+     "'test_other_estimand' targets 'something_else', which is not in the truth of a continuous ParallelTrial"),
     ((SMALL, ["cluster_means"], "odds_ratio"), "'odds_ratio' is not in the truth"),
     ((vm.evaluate.ParallelTrial(outcome="binary"), ["cluster_means"]), "'cluster_means' analyses continuous"),
     ((vm.Scenario(), ["cluster_means"]), "analyses trial data"),
@@ -324,9 +349,12 @@ def test_design_rejects(args, message):
         vm.Design(*args)
 
 
-def test_design_may_compare_an_estimator_with_another_estimand():
+def test_design_may_compare_an_estimator_with_another_estimand(tmp_path):
     d = vm.Design(vm.evaluate.ParallelTrial(outcome="binary"), ["gee_logit"], estimand="odds_ratio")
-    assert d.estimand == "odds_ratio"
+    assert d.estimand == "odds_ratio" and d.target_of("gee_logit") == "odds_ratio"
+    # a forced estimand is written to the design file and read back
+    assert 'estimand = "odds_ratio"' in d.to_toml(tmp_path / "forced.toml")
+    assert vm.Design.from_toml(tmp_path / "forced.toml") == d
 
 
 def test_design_toml_round_trip_trial(tmp_path):
@@ -335,7 +363,9 @@ def test_design_toml_round_trip_trial(tmp_path):
     path = tmp_path / "d.toml"
     d.to_toml(path)
     assert 'type = "stepped_wedge"' in path.read_text()
+    assert "estimand" not in path.read_text()     # each estimator its own target: nothing to write
     assert vm.Design.from_toml(path) == d
+    assert vm.Design.from_toml(path).estimand is None
 
 
 def test_design_toml_scenario_reference_inline_and_path(tmp_path):
@@ -491,6 +521,56 @@ def test_log_scale_estimators_are_measured_on_the_log_scale():
     assert diag.tidy()["true_value"].iloc[0] == pytest.approx(math.log(0.7))
 
 
+def test_each_estimator_is_scored_against_its_own_target():
+    d = vm.Design(NormalMean(), ["test_normal_mean", "test_shifted_mean"])
+    diag = vm.diagnose(d, n_sims=15, seed=9, progress=False)
+    reps = diag.replicates
+    truths = [NormalMean().simulate(replicate_seed(9, i)).truth for i in range(15)]
+    mean = reps[reps["estimator"] == "test_normal_mean"]
+    shifted = reps[reps["estimator"] == "test_shifted_mean"]
+    assert (mean["estimand"] == "theta").all() and (shifted["estimand"] == "theta_shifted").all()
+    assert mean["truth"].tolist() == [t["theta"] for t in truths]
+    assert shifted["truth"].tolist() == [t["theta_shifted"] for t in truths]
+    # the same estimate (the sample mean) on the same replicates, scored against two truths one apart
+    np.testing.assert_array_equal(mean["coef"].to_numpy(), shifted["coef"].to_numpy())
+    tidy = diag.tidy().set_index("estimator")
+    assert list(diag.tidy().columns) == DIAGNOSIS_COLUMNS
+    assert tidy.loc["test_normal_mean", "bias"] == pytest.approx(np.mean(mean["coef"] - mean["truth"]), rel=1e-12)
+    assert tidy.loc["test_shifted_mean", "bias"] == pytest.approx(
+        tidy.loc["test_normal_mean", "bias"] - 1.0, rel=1e-12)
+    # the declared kind of each estimand
+    assert tidy.loc["test_normal_mean", ["estimand", "population", "scope", "contrast"]].tolist() == [
+        "theta", "ATE", "marginal", "ITT"]
+    assert tidy.loc["test_shifted_mean", ["estimand", "population", "scope", "contrast"]].tolist() == [
+        "theta_shifted", "ATT", "conditional", "per_protocol"]
+
+
+def test_a_forced_estimand_scores_every_estimator_against_it():
+    d = vm.Design(NormalMean(), ["test_normal_mean", "test_shifted_mean"], estimand="theta")
+    diag = vm.diagnose(d, n_sims=6, seed=9, progress=False)
+    reps = diag.replicates
+    theta = [NormalMean().simulate(replicate_seed(9, i)).truth["theta"] for i in range(6)]
+    for name in ("test_normal_mean", "test_shifted_mean"):
+        r = reps[reps["estimator"] == name]
+        assert (r["estimand"] == "theta").all() and r["truth"].tolist() == theta
+    tidy = diag.tidy().set_index("estimator")
+    assert (tidy["estimand"] == "theta").all()
+    assert tidy.loc["test_shifted_mean", "bias"] == pytest.approx(tidy.loc["test_normal_mean", "bias"], rel=1e-12)
+    # the kind columns still say what each estimator declares, not what it was forced against
+    assert tidy.loc["test_shifted_mean", ["population", "scope", "contrast"]].tolist() == [
+        "ATT", "conditional", "per_protocol"]
+
+
+def test_a_truth_without_an_estimators_target_raises():
+    d = vm.Design(NormalMean(), ["test_normal_mean", "test_other_estimand"])   # no true_values(): found by diagnose
+    with pytest.raises(ValueError, match="estimand 'something_else' is not in the truth of replicate 0 "
+                                         r"\(the estimand of test_other_estimand\); its keys are theta, theta_shifted"):
+        vm.diagnose(d, n_sims=2, seed=1, progress=False)
+    with pytest.raises(ValueError, match="estimand 'nowhere' is not in the truth of replicate 0"):
+        vm.diagnose(vm.Design(NormalMean(), ["test_normal_mean"], estimand="nowhere"), n_sims=2, seed=1,
+                    progress=False)
+
+
 def test_diagnose_rejects_bad_arguments(tmp_path):
     d = vm.Design(SMALL, ["cluster_means"])
     for kwargs, message in [(dict(n_sims=0), "n_sims"), (dict(seed=-1), "seed"), (dict(backend="mpi"), "backend"),
@@ -507,7 +587,8 @@ def test_diagnose_a_scenario_end_to_end(tmp_path):
     scen = vm.Scenario.default()
     text = 'estimators = ["test_vo_poisson"]\nscenario = "default"\n'
     design = vm.Design.from_toml(_write(tmp_path / "d.toml", text))
-    assert design.scenario == scen and design.estimand == "po_approach_vo_rate_ratio"
+    assert design.scenario == scen and design.estimand is None
+    assert design.target_of("test_vo_poisson") == "po_approach_vo_rate_ratio"
     diag = vm.diagnose(design, n_sims=3, seed=8, progress=False)
     truths = [vm.simulate(scen, replicate_seed(8, i)).truth["po_approach_vo_rate_ratio"] for i in range(3)]
     reps = diag.replicates
@@ -517,6 +598,36 @@ def test_diagnose_a_scenario_end_to_end(tmp_path):
     assert tidy["true_value"] == pytest.approx(np.mean(np.log(truths)), rel=1e-12)
     assert tidy["n_failed"] == 0 and np.isfinite(tidy["bias"]) and np.isfinite(tidy["emp_se"])
     assert (reps["n_clusters"] == scen.population.n_po_schools).all()
+
+
+def _heterogeneous_region():
+    """The heterogeneous world (effect larger for disadvantaged pupils, adoption by disadvantage: ATE != ATT),
+    one region of 24 PO schools."""
+    s = vm.Scenario.load("heterogeneous")
+    return dataclasses.replace(s, population=dataclasses.replace(s.population, n_regions=1, n_po_schools=24,
+                                                                 n_vo_schools=5))
+
+
+def test_vo_did_is_scored_against_the_att_beside_an_ate_estimator():
+    scen = _heterogeneous_region()
+    design = vm.Design(scen, ["vo_did", "test_vo_poisson"])
+    assert design.targets == {"vo_did": "po_approach_vo_rate_ratio_exposed",
+                              "test_vo_poisson": "po_approach_vo_rate_ratio"}
+    diag = vm.diagnose(design, n_sims=2, seed=8, progress=False)
+    reps = diag.replicates
+    assert reps["error"].isna().all()
+    for i in range(2):
+        truth = vm.simulate(scen, seed=replicate_seed(8, i)).truth
+        ate, att = truth["po_approach_vo_rate_ratio"], truth["po_approach_vo_rate_ratio_exposed"]
+        assert abs(math.log(att) - math.log(ate)) > 0.01     # the two estimands differ in this world
+        r = reps[reps["replicate"] == i].set_index("estimator")
+        assert r.loc["vo_did", "truth"] == att and r.loc["vo_did", "true_value"] == pytest.approx(math.log(att))
+        assert r.loc["test_vo_poisson", "truth"] == ate
+        assert r.loc["vo_did", "estimand"] == "po_approach_vo_rate_ratio_exposed"
+    tidy = diag.tidy().set_index("estimator")
+    assert tidy.loc["vo_did", ["estimand", "population", "scope", "contrast"]].tolist() == [
+        "po_approach_vo_rate_ratio_exposed", "ATT", "marginal", "ITT"]
+    assert tidy.loc["test_vo_poisson", ["estimand", "population"]].tolist() == ["po_approach_vo_rate_ratio", "ATE"]
 
 
 def test_power_curve_over_a_scenario_parameter():
@@ -625,3 +736,29 @@ def test_store_belongs_to_one_design_and_seed(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="not a directory"):
         vm.diagnose(d, n_sims=3, seed=1, path=tmp_path / "file", progress=False)
+
+
+def test_stored_runs_resume_with_per_estimator_targets(tmp_path):
+    d = vm.Design(NormalMean(), ["test_normal_mean", "test_shifted_mean"])
+    full = vm.diagnose(d, n_sims=8, seed=2, progress=False)
+    path = tmp_path / "run"
+    vm.diagnose(d, n_sims=5, seed=2, path=path, chunk_size=2, progress=False)
+    meta = json.loads((path / "diagnose.json").read_text())
+    assert meta["targets"] == {"test_normal_mean": "theta", "test_shifted_mean": "theta_shifted"}
+    resumed = vm.diagnose(d, n_sims=8, seed=2, path=path, progress=False)
+    pd.testing.assert_frame_equal(resumed.replicates, full.replicates)
+    pd.testing.assert_frame_equal(resumed.tidy(), full.tidy())
+    # the same estimators scored against another truth are another design
+    with pytest.raises(ValueError, match="another design or seed"):
+        vm.diagnose(dataclasses.replace(d, estimand="theta"), n_sims=8, seed=2, path=path, progress=False)
+
+
+def test_store_fingerprint_of_a_one_estimand_design_is_unchanged(tmp_path):
+    """A design whose estimators are all scored against one key is fingerprinted as when the design
+    carried that key as its estimand, so runs stored before per-estimator targets still resume."""
+    d = vm.Design(SMALL, ["cluster_means", "gee"])
+    vm.diagnose(d, n_sims=2, seed=1, path=tmp_path / "run", progress=False)
+    stored = json.loads((tmp_path / "run" / "diagnose.json").read_text())["fingerprint"]
+    forced = dataclasses.replace(d, estimand="effect")
+    assert stored == hashlib.sha256(f"{forced!r}|seed=1".encode()).hexdigest()
+    vm.diagnose(forced, n_sims=3, seed=1, path=tmp_path / "run", progress=False)   # the same scoring: resumes

@@ -4,6 +4,6 @@
 table; :class:`~verzuimmodel.evaluate.Design` refers to them by name.
 """
 
-from .registry import ESTIMATE_COLUMNS, Estimate, Estimator, available, estimate, get, register
+from .registry import ESTIMATE_COLUMNS, Estimate, Estimator, Target, available, estimate, get, register
 
-__all__ = ["ESTIMATE_COLUMNS", "Estimate", "Estimator", "available", "estimate", "get", "register"]
+__all__ = ["ESTIMATE_COLUMNS", "Estimate", "Estimator", "Target", "available", "estimate", "get", "register"]

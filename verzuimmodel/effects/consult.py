@@ -70,7 +70,9 @@ def mazl_signal_years(cohort: Cohort) -> pd.DataFrame:
     return out[(out["next_days"] > 0) & out["offered"].notna()].reset_index(drop=True)
 
 
-@register("mazl_itt_sick", estimand="mazl_itt_sick_rate_ratio")
+@register("mazl_itt_sick", estimand="mazl_itt_sick_rate_ratio", population="ATE", scope="marginal", contrast="ITT",
+          estimand_description="rate ratio of next-year sick days among pupils first meeting the M@ZL "
+                               "criterion, school offers M@ZL vs not")
 def mazl_itt_sick(cohort: Cohort) -> Estimate:
     """Intention-to-treat rate ratio of next-year sick days, school offers M@ZL vs not, among pupils
     meeting the M@ZL criterion for the first time (see the module docstring)."""

@@ -38,8 +38,17 @@ adoption (bias 0.014-0.028 on the log scale, each within three Monte Carlo SE). 
 the schools' latent absence level ``vo_ipw`` keeps a bias of 0.027 (Monte Carlo SE 0.006) and
 ``vo_nb_glm`` one of 0.14; ``vo_did`` is unbiased.
 
-The estimators of VO unexcused hours target ``truth["po_approach_vo_rate_ratio"]`` (equal to the
-conditional rate ratio when the effect is the same for every pupil); ``vo_nb_glmm_sick`` targets
+Each estimator declares its estimand (:class:`~verzuimmodel.effects.Target`: truth key, ATE or
+ATT, marginal or conditional, intention to treat) and is diagnosed against it. ``vo_ipw``
+targets the marginal ATE ``truth["po_approach_vo_rate_ratio"]``: every PO school adopting in time
+vs none. ``vo_nb_glm`` and ``vo_nb_glmm`` estimate a rate ratio conditional on covariates and
+school (and pupil) effects and are compared with the same marginal key: the two are equal when
+the effect is the same for every pupil (a log link with additive random intercepts is
+collapsible), and differ when it is not (the ``heterogeneous`` world). ``vo_did`` targets the ATT,
+``truth["po_approach_vo_rate_ratio_exposed"]``: the marginal rate ratio among the pupils of the
+schools that adopted, which differs from the ATE when the effect is heterogeneous and adoption
+follows who benefits. All are intention to treat: exposure is the adoption of the PO school
+attended in group ``exposed_from_grade``, as implemented. ``vo_nb_glmm_sick`` targets
 ``truth["po_approach_vo_sick_rate_ratio"]``, ``vo_episode_rate``
 ``truth["po_approach_vo_episode_rate_ratio"]``; ``po_recorded_naive`` targets the true effect
 on PO absence, ``truth["po_approach_po_true_rate_ratio"]``, and misses it because the approach also
@@ -93,7 +102,10 @@ def _check_exposure(d: pd.DataFrame) -> None:
         raise ValueError("no contrast: every pupil in the analysis is exposed, or none is")
 
 
-@register("vo_nb_glm", estimand="po_approach_vo_rate_ratio")
+@register("vo_nb_glm", estimand="po_approach_vo_rate_ratio", population="ATE", scope="conditional", contrast="ITT",
+          estimand_description="rate ratio of VO unexcused hours given covariates, cohort and VO school, "
+                               "PO school adopted in time vs not; equals the marginal ATE when the effect "
+                               "is the same for every pupil")
 def vo_nb_glm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     r"""NB regression of VO unexcused hours on PO exposure, covariates, cohort and VO school; SE clustered
     by PO school with the Mancl–DeRouen small-sample correction and a t reference with :math:`G - 1` df.
@@ -138,7 +150,10 @@ def nb_cluster_cr3(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray, clusters)
     return fit.params, fit.bse, kappa
 
 
-@register("vo_nb_glmm", estimand="po_approach_vo_rate_ratio")
+@register("vo_nb_glmm", estimand="po_approach_vo_rate_ratio", population="ATE", scope="conditional", contrast="ITT",
+          estimand_description="rate ratio of VO unexcused hours given the pupil, PO and VO school intercepts, "
+                               "PO school adopted in time vs not; equals the marginal ATE when the effect "
+                               "is the same for every pupil")
 def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7, outcome: str = "unexcused_hours") -> Estimate:
     r"""NB mixed model of VO pupil-years with random intercepts for pupil, PO school and VO school.
 
@@ -171,7 +186,9 @@ def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7, outcome: str = "unex
                     n_clusters=int(d["po_school_id"].nunique()))
 
 
-@register("vo_nb_glmm_sick", estimand="po_approach_vo_sick_rate_ratio")
+@register("vo_nb_glmm_sick", estimand="po_approach_vo_sick_rate_ratio", population="ATE", scope="conditional",
+          contrast="ITT", estimand_description="rate ratio of VO sick reports given the pupil, PO and VO "
+                                               "school intercepts, PO school adopted in time vs not")
 def vo_nb_glmm_sick(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     """NB mixed model of VO sick reports (ziekmeldingen) per pupil-year, as ``vo_nb_glmm``.
 
@@ -182,7 +199,9 @@ def vo_nb_glmm_sick(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     return vo_nb_glmm(cohort, exposed_from_grade, outcome="sick_reports")
 
 
-@register("vo_did", estimand="po_approach_vo_rate_ratio")
+@register("vo_did", estimand="po_approach_vo_rate_ratio_exposed", population="ATT", scope="marginal", contrast="ITT",
+          estimand_description="rate ratio of VO unexcused hours among the pupils of PO schools that adopted "
+                               "in time, the approach as implemented vs none")
 def vo_did(cohort: Cohort, exposed_from_grade: int = 7, n_boot: int = 199, seed: int = 0,
            bias_correct: bool = True) -> Estimate:
     r"""Staggered difference-in-differences (Callaway & Sant'Anna 2021) on PO school x cohort rates.
@@ -251,7 +270,9 @@ def did_rate_ratio(cells: pd.DataFrame, n_boot: int = 199, seed: int = 0) -> tup
     return float(log_rr[0]), log_rr[1:]
 
 
-@register("vo_ipw", estimand="po_approach_vo_rate_ratio")
+@register("vo_ipw", estimand="po_approach_vo_rate_ratio", population="ATE", scope="marginal", contrast="ITT",
+          estimand_description="rate ratio of VO unexcused hours of all pupils, every PO school adopting in "
+                               "time vs none")
 def vo_ipw(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     r"""Inverse probability of adoption weighting with a school-level propensity model (scikit-learn).
 
@@ -315,7 +336,9 @@ def _school_features(cohort: Cohort, d: pd.DataFrame, first: int) -> pd.DataFram
     return f.fillna(f.mean()).fillna(0.0)
 
 
-@register("po_recorded_naive", estimand="po_approach_po_true_rate_ratio")
+@register("po_recorded_naive", estimand="po_approach_po_true_rate_ratio", population="ATE", scope="conditional",
+          contrast="ITT", estimand_description="rate ratio of true PO unexcused hours, approach running vs "
+                                               "not (the estimator sees recorded hours and misses it)")
 def po_recorded_naive(cohort: Cohort) -> Estimate:
     """Recorded PO unexcused hours per day with vs without the approach running (Poisson, school-year
     effects, SE clustered by school). Biased: the approach also makes schools record more absence."""
@@ -331,7 +354,9 @@ def po_recorded_naive(cohort: Cohort) -> Estimate:
     return _poisson_exposed(po["unexcused_hours"], X, po["days"], po["school_id"])
 
 
-@register("vo_episode_rate", estimand="po_approach_vo_episode_rate_ratio")
+@register("vo_episode_rate", estimand="po_approach_vo_episode_rate_ratio", population="ATE", scope="conditional",
+          contrast="ITT", estimand_description="rate ratio of VO long-term absence onsets given covariates "
+                                               "and cohort, PO school adopted in time vs not")
 def vo_episode_rate(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     """Poisson regression of VO long-term absence onsets per VO year on exposure, covariates and
     cohort; SE clustered by PO school (targets the onset rate ratio)."""

@@ -2,8 +2,10 @@
 
 For each intervention type two estimators: ``tv_cox_<type>`` (time-varying Cox, the
 ``time_varying`` method of :func:`~verzuimmodel.survival.time_to_return`) and ``naive_cox_<type>``
-(time-fixed "ever received"), both targeting ``truth["intervention_hr"][type]`` (a conditional
-hazard ratio), so a design can diagnose the immortal-time bias of the naive analysis.
+(time-fixed "ever received"), both targeting ``truth["intervention_hr"][type]``: a hazard ratio
+conditional on covariates, school frailty and severity (``scope="conditional"``), over all
+episodes (``"ATE"``), of the intervention as received from the day it starts
+(``"per_protocol"``). So a design can diagnose the immortal-time bias of the naive analysis.
 """
 
 from __future__ import annotations
@@ -53,4 +55,8 @@ def _make(kind: str, method: str, name: str):
 for _kind in INTERVENTION_TYPES:
     for _method, _prefix in (("time_varying", "tv_cox"), ("naive", "naive_cox")):
         _name = f"{_prefix}_{_kind}"
-        register(_name, estimand=f"intervention_hr.{_kind}")(_make(_kind, _method, _name))
+        register(_name, estimand=f"intervention_hr.{_kind}", population="ATE", scope="conditional",
+                 contrast="per_protocol",
+                 estimand_description=f"hazard ratio of return to school with {_kind} as received (from its "
+                                      f"start) vs without, conditional on covariates, school and severity")(
+            _make(_kind, _method, _name))

@@ -6,7 +6,8 @@
     trial = vm.evaluate.SteppedWedgeTrial(n_clusters=12, n_periods=5, cluster_period_size=20, icc=0.05, effect=0.3)
     design = vm.Design(scenario=trial, estimators=["cluster_means", "gee"])
     diag = vm.diagnose(design, n_sims=1000, seed=1, backend="processes")
-    diag.tidy()        # bias, empirical/model SE, coverage, power, ... each with its Monte Carlo SE
+    diag.tidy()        # per estimator, against the estimand it declares (key, ATE/ATT, marginal/conditional,
+                       # ITT/per protocol): bias, empirical/model SE, coverage, power, ... each with its MCSE
     vm.power_curve(design, vary={"n_clusters": [6, 9, 12]}, n_sims=500, seed=1)
     vm.sample_size(design, parameter="n_clusters", target_power=0.8, estimator="cluster_means")
 

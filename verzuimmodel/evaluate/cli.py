@@ -152,7 +152,9 @@ def diagnose_command(
     tidy = diag.tidy()
     _atomic(out / "diagnosis.csv", lambda p: tidy.to_csv(p, index=False))
     _save_figure(plot_diagnosis(tidy, level=1 - design.alpha), out / "diagnosis.png")
-    console.print(_table(tidy[SHOWN], f"{design.name}: {sims} replicates, estimand {design.estimand}"))
+    keys = list(dict.fromkeys(design.targets.values()))
+    console.print(_table(tidy[SHOWN], f"{design.name}: {sims} replicates, "
+                                      f"estimand{'s' if len(keys) > 1 else ''} {', '.join(keys)}"))
     if len(diag.failures):
         typer.echo(f"{int(tidy['n_failed'].sum())} failed fit(s); first: {diag.failures['error'].iloc[0]}", err=True)
     console.print(f"written: {out / 'diagnosis.csv'}, {out / 'diagnosis.png'}")

@@ -1,18 +1,28 @@
-"""A design: data model, estimand and estimators, composed (in the spirit of DeclareDesign).
+"""A design: data model, estimands and estimators, composed (in the spirit of DeclareDesign).
 
 ::
 
-    design = vm.Design(scenario=vm.Scenario.default(), estimators=["vo_nb_glmm", "vo_did"],
-                       estimand="po_approach_vo_rate_ratio")
+    design = vm.Design(scenario=vm.Scenario.default(), estimators=["vo_nb_glmm", "vo_did"])
+    design.target_of("vo_did")       # "po_approach_vo_rate_ratio_exposed": each estimator its own target
     trial = vm.evaluate.SteppedWedgeTrial(n_clusters=12, n_periods=5, cluster_period_size=20, icc=0.05, effect=0.3)
-    design = vm.Design(trial, ["lmm", "cluster_means"])          # estimand "effect" from the estimators
+    design = vm.Design(trial, ["lmm", "cluster_means"])          # both target "effect"
+    design = vm.Design(vm.Scenario.default(), ["vo_did"],        # forced: one key for every estimator
+                       estimand="po_approach_vo_rate_ratio")     #   (here the ATT estimator against the ATE)
     design = vm.Design.from_toml("design.toml"); design.to_toml("copy.toml")
+
+Each registered estimator declares the estimand it targets (a
+:class:`~verzuimmodel.effects.Target`: truth key, ATE or ATT, marginal or conditional, intention
+to treat or per protocol). By default a design scores every estimator against its own target, so
+estimators of different estimands (``vo_nb_glmm`` of the ATE and ``vo_did`` of the ATT, say) can
+be diagnosed together on the same replicates. ``estimand="key"`` forces one truth key for every
+estimator: for comparing an estimator with a quantity it does not target, on purpose (a
+conditional estimator with a marginal truth, the ATT estimator with the ATE).
 
 A design file (TOML)::
 
     name = "stepped wedge, 12 schools"
     estimators = ["cluster_means", "gee"]
-    estimand = "effect"            # optional: by default the estimand the estimators target
+    estimand = "effect"            # optional: force one truth key; by default each estimator's own
     alpha = 0.05                   # optional: test level; intervals are 1 - alpha
 
     [trial]                        # a trial generator ...
@@ -49,7 +59,7 @@ _DESIGN_KEYS = ("name", "estimators", "estimand", "alpha", "scenario", "trial")
 
 @dataclass(frozen=True)
 class Design:
-    """A design to diagnose: a data model, an estimand and the estimators of it.
+    """A design to diagnose: a data model and estimators, each scored against its estimand.
 
     Parameters
     ----------
@@ -62,10 +72,13 @@ class Design:
         Names of registered estimators (:func:`verzuimmodel.effects.available`) for this kind of
         data (``"cohort"`` for a Scenario, ``"trial"`` otherwise).
     estimand : str, optional
+        ``None`` (default): every estimator is scored against its own declared target
+        (``vm.effects.get(name).target.key``); the estimators may target different estimands.
         A key of each replicate's ``truth`` (dotted for nested entries, e.g.
-        ``"intervention_hr.kernpartnerteam"``). By default the estimand the estimators are
-        registered for (they must agree). An estimator may be compared with another estimand than
-        its own on purpose (e.g. a marginal estimator with a conditional truth).
+        ``"intervention_hr.kernpartnerteam"``) forces that one truth for every estimator: for
+        comparing an estimator with a quantity it does not target, on purpose (e.g. a conditional
+        estimator with a marginal truth). ``design.estimand`` is what was given (``None`` unless
+        forced); :meth:`target_of` and :attr:`targets` give the key each estimator is scored against.
     alpha : float
         Level of the tests (power, type S); intervals have level ``1 - alpha``.
     name : str
@@ -74,8 +87,9 @@ class Design:
     Raises
     ------
     ValueError
-        Unknown estimators, estimators for another kind of data or outcome, estimators targeting
-        different estimands without ``estimand``, or an estimand the trial does not have.
+        Unknown estimators, estimators for another kind of data or outcome, or (for a trial, whose
+        truth is known in advance) an estimand the trial does not have: the forced one, or an
+        estimator's own target.
     """
 
     scenario: Any
@@ -114,23 +128,27 @@ class Design:
                 if allowed is not None and outcome not in allowed:
                     raise ValueError(f"design estimators: '{e.name}' analyses {', '.join(allowed)} outcomes, "
                                      f"not {outcome}")
-        if self.estimand is None:
-            targets = sorted({e.estimand for e in objs})
-            if len(targets) > 1:
-                raise ValueError("design estimand: the estimators target different estimands ("
-                                 + ", ".join(f"{e.name}: {e.estimand}" for e in objs) + "); give estimand=")
-            object.__setattr__(self, "estimand", targets[0])
-        elif not isinstance(self.estimand, str) or not self.estimand:
+        if self.estimand is not None and (not isinstance(self.estimand, str) or not self.estimand):
             raise ValueError(f"design estimand: expected a key of the truth, got {self.estimand!r}")
         known = getattr(self.scenario, "true_values", None)
         if kind == "trial" and callable(known):
             truth = known()
-            try:
-                true_value(truth, self.estimand)
-            except KeyError:
-                keys = ", ".join(k for k, v in truth.items() if isinstance(v, (int, float)) and k != "icc")
-                raise ValueError(f"design estimand: '{self.estimand}' is not in the truth of a {outcome} "
-                                 f"{type(self.scenario).__name__}; expected one of {keys}") from None
+            keys = ", ".join(k for k, v in truth.items() if isinstance(v, (int, float)) and k != "icc")
+            where = f"the truth of a {outcome} {type(self.scenario).__name__}"
+            if self.estimand is not None:
+                try:
+                    true_value(truth, self.estimand)
+                except KeyError:
+                    raise ValueError(f"design estimand: '{self.estimand}' is not in {where}; "
+                                     f"expected one of {keys}") from None
+            else:
+                for e in objs:
+                    try:
+                        true_value(truth, e.estimand)
+                    except KeyError:
+                        raise ValueError(f"design estimators: '{e.name}' targets '{e.estimand}', which is not in "
+                                         f"{where} (its keys: {keys}); give estimand= to compare it with "
+                                         f"another") from None
 
     # -- parts ------------------------------------------------------------------------------------
     @property
@@ -141,6 +159,18 @@ class Design:
     def estimator_objects(self) -> tuple[Estimator, ...]:
         """The registered :class:`~verzuimmodel.effects.Estimator` of each name."""
         return tuple(get(name) for name in self.estimators)
+
+    def target_of(self, name: str) -> str:
+        """The truth key estimator ``name`` is scored against: the forced ``estimand`` if given,
+        else the key of the estimator's declared target (``ValueError`` if not in the design)."""
+        if name not in self.estimators:
+            raise ValueError(f"estimator '{name}' is not in the design ({', '.join(self.estimators)})")
+        return self.estimand if self.estimand is not None else get(name).estimand
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """``{estimator: truth key it is scored against}``, in the design's order (see :meth:`target_of`)."""
+        return {name: self.target_of(name) for name in self.estimators}
 
     def draw(self, seed):
         """One replicate of the data model (a Cohort or a TrialData) from ``seed``."""
@@ -244,9 +274,12 @@ class Design:
             raise ValueError(f"design file {path.name}: {e}") from None
 
     def to_dict(self) -> dict:
-        """The design as a dict (TOML-ready). A shipped scenario is referenced by name."""
-        out: dict[str, Any] = {"name": self.name, "estimators": list(self.estimators), "estimand": self.estimand,
-                               "alpha": self.alpha}
+        """The design as a dict (TOML-ready). A shipped scenario is referenced by name; ``estimand``
+        appears only when forced (each estimator's own target otherwise)."""
+        out: dict[str, Any] = {"name": self.name, "estimators": list(self.estimators)}
+        if self.estimand is not None:
+            out["estimand"] = self.estimand
+        out["alpha"] = self.alpha
         model = self.scenario
         if isinstance(model, Scenario):
             try:

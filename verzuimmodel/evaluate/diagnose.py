@@ -3,9 +3,14 @@
 ::
 
     diag = vm.diagnose(design, n_sims=1000, seed=1, backend="processes", path="runs/sw12")
-    diag.tidy()          # per estimator: bias, empirical and model SE, coverage, power, ... with MCSEs
+    diag.tidy()          # per estimator: its estimand and the kind of it, bias, empirical and model SE,
+                         # coverage, power, ... with MCSEs
     diag.replicates      # one row per replicate and estimator
     diag.failures        # the first error messages of failed fits
+
+Each estimator is scored against the truth of the estimand it declares (its
+:class:`~verzuimmodel.effects.Target`), or against the design's forced ``estimand``
+(:meth:`Design.target_of <verzuimmodel.evaluate.Design.target_of>`).
 
 Replicate ``i`` uses stream ``i`` of ``np.random.SeedSequence(seed).spawn(n_sims)``, so the numbers
 are the same on every backend, for any number of workers and chunk size, and when a stopped run
@@ -14,6 +19,7 @@ is resumed from ``path``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -41,12 +47,14 @@ __all__ = ["Diagnosis", "diagnose", "REPLICATE_COLUMNS", "DIAGNOSIS_COLUMNS", "r
 
 REPLICATE_COLUMNS = ["replicate", "estimator", "estimand", "scale", "truth", "true_value", "coef", "std_error", "df",
                      "ci_low", "ci_high", "p_value", "reject", "covers", "n_obs", "n_clusters", "error", "warning"]
-"""Columns of :attr:`Diagnosis.replicates`. ``coef``, ``ci_low``, ``ci_high`` and ``true_value``
-are on the analysis scale (log scale for ratio estimators); ``truth`` is the replicate's true
-value as given in its ``truth`` dict; ``error`` is missing for a successful fit; ``warning`` holds
+"""Columns of :attr:`Diagnosis.replicates`. ``estimand`` is the truth key the row's estimator is
+scored against (:meth:`Design.target_of`); ``truth`` is the replicate's true value of it as given
+in its ``truth`` dict; ``coef``, ``ci_low``, ``ci_high`` and ``true_value`` are on the analysis
+scale (log scale for ratio estimators); ``error`` is missing for a successful fit; ``warning`` holds
 the first warning the fit raised (e.g. a boundary fit or no convergence), if any."""
 
-DIAGNOSIS_COLUMNS = ["estimator", "estimand", "scale", "n_sims", "n_failed", "n_warned", *MEASURES]
+DIAGNOSIS_COLUMNS = ["estimator", "estimand", "population", "scope", "contrast", "scale", "n_sims", "n_failed",
+                     "n_warned", *MEASURES]
 """Columns of :meth:`Diagnosis.tidy`."""
 
 _TIMING_COLUMNS = ["simulate_seconds", "fit_seconds"]
@@ -68,6 +76,9 @@ class _Task:
     seed: int
     estimators: tuple[Estimator, ...]
     blas_threads: int | None = 1
+    targets: tuple[str, ...] = ()
+    """The truth key each estimator is scored against (``design.target_of``), in order; empty:
+    looked up from the design."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,14 @@ class Diagnosis:
     def tidy(self) -> pd.DataFrame:
         """Performance of each estimator (:data:`DIAGNOSIS_COLUMNS`), with Monte Carlo SEs.
 
+        ``estimand`` is the truth key the estimator was scored against: its own declared target,
+        or the design's forced ``estimand``. ``population`` (``"ATE"``/``"ATT"``), ``scope``
+        (``"marginal"``/``"conditional"``) and ``contrast`` (``"ITT"``/``"per_protocol"``) are
+        the kind of estimand the estimator *declares* (:class:`~verzuimmodel.effects.Target`),
+        also when the design forces another key: then they describe what the estimator
+        estimates, not the truth it is compared with (a forced comparison shows as an
+        ``estimand`` other than ``vm.effects.get(estimator).target.key``).
+
         Measures are computed over the successful replicates (``n_sims - n_failed``; the
         ``n_warned`` of them that raised a warning are included), on the
         analysis scale: for ratio estimators (``scale == "log"``) estimates, standard errors,
@@ -108,14 +127,16 @@ class Diagnosis:
         """
         rows = []
         reps = self.replicates
-        for name in self.design.estimators:
+        for est in self.design.estimator_objects():
+            name, target = est.name, est.target
             r = reps[reps["estimator"] == name]
             ok = r[r["error"].isna()]
             perf = performance(ok["coef"], ok["std_error"], ok["true_value"], ok["ci_low"], ok["ci_high"],
                                ok["p_value"], alpha=self.design.alpha)
             if len(ok) == 0:
                 perf["true_value"] = float(r["true_value"].mean())
-            rows.append({"estimator": name, "estimand": self.design.estimand,
+            rows.append({"estimator": name, "estimand": self.design.target_of(name),
+                         "population": target.population, "scope": target.scope, "contrast": target.contrast,
                          "scale": r["scale"].iloc[0] if len(r) else None,
                          "n_sims": len(r), "n_failed": int(r["error"].notna().sum()),
                          "n_warned": int((r["error"].isna() & r["warning"].notna()).sum()), **perf})
@@ -174,7 +195,9 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     -------
     Diagnosis
         ``tidy()`` gives per estimator the Morris et al. (2019) performance measures with Monte
-        Carlo SEs. For estimators with ``scale="log"`` (ratios) they are computed on the log
+        Carlo SEs, each against the estimand the estimator declares (or the design's forced
+        ``estimand``), with the declared kind of it (ATE/ATT, marginal/conditional,
+        ITT/per protocol). For estimators with ``scale="log"`` (ratios) they are computed on the log
         scale, with true value ``log(truth)``; the true value is taken from each replicate's
         ``truth`` (it may vary between replicates) and ``true_value`` reports its mean. Power is
         the share of replicates rejecting ``H0: no effect`` at ``design.alpha``. Failed fits
@@ -187,8 +210,8 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     Raises
     ------
     ValueError
-        Bad arguments; a replicate's truth lacks the estimand (or it is not a positive ratio for a
-        log-scale estimator); ``path`` holds another design's replicates.
+        Bad arguments; a replicate's truth lacks an estimator's estimand (or it is not a number, or
+        not a positive ratio for a log-scale estimator); ``path`` holds another design's replicates.
     ImportError
         An estimator needs a module that is not available.
     """
@@ -201,7 +224,8 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size: got {chunk_size!r}; expected a positive integer")
     check_arguments(backend, workers, scheduler)
-    task = _Task(design, int(seed), design.estimator_objects(), blas_threads)
+    task = _Task(design, int(seed), design.estimator_objects(), blas_threads,
+                 tuple(design.target_of(name) for name in design.estimators))
     store = _Store(Path(path), design, int(seed)) if path is not None else None
     frames = store.load(n_sims) if store is not None else []
     done = set()
@@ -255,6 +279,7 @@ def _run_replicates(task: _Task, indices) -> dict[str, list]:
     cols: dict[str, list] = {c: [] for c in [*REPLICATE_COLUMNS, *_TIMING_COLUMNS]}
     design = task.design
     alpha = design.alpha
+    targets = task.targets or tuple(design.target_of(e.name) for e in task.estimators)
     record = _one_replicate_thread()
     for i in indices:
         t0 = time.perf_counter()
@@ -266,23 +291,30 @@ def _run_replicates(task: _Task, indices) -> dict[str, list]:
         except Exception as e:  # a failed draw fails every estimator of this replicate
             sim_error = "simulate: " + _message(e)
         sim_s = time.perf_counter() - t0
-        truth = math.nan
+        truths = {key: math.nan for key in targets}
         if sim_error is None:
-            try:
-                truth = true_value(data.truth, design.estimand)
-            except KeyError:
-                raise ValueError(f"estimand '{design.estimand}' is not in the truth of replicate {i}; "
-                                 f"its keys are {', '.join(map(str, data.truth))}") from None
-            if isinstance(truth, bool) or not isinstance(truth, (int, float, np.floating, np.integer)):
-                raise ValueError(f"estimand '{design.estimand}': the truth is {truth!r}, expected a number")
-            truth = float(truth)
-        for est in task.estimators:
-            row = _fit(est, data if sim_error is None else None, truth, design.estimand, alpha, sim_error, record)
+            for key in truths:
+                names = ", ".join(e.name for e, k in zip(task.estimators, targets) if k == key)
+                truths[key] = _truth(data.truth, key, int(i), names)
+        for est, key in zip(task.estimators, targets):
+            row = _fit(est, data if sim_error is None else None, truths[key], key, alpha, sim_error, record)
             cols["replicate"].append(int(i))
             for k, v in row.items():
                 cols[k].append(v)
             cols["simulate_seconds"].append(sim_s)
     return cols
+
+
+def _truth(truth: dict, key: str, i: int, names: str) -> float:
+    """The true value of estimand ``key`` (of estimators ``names``) in replicate ``i``'s ``truth``."""
+    try:
+        value = true_value(truth, key)
+    except KeyError:
+        raise ValueError(f"estimand '{key}' is not in the truth of replicate {i} (the estimand of {names}); "
+                         f"its keys are {', '.join(map(str, truth))}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"estimand '{key}' (of {names}): the truth is {value!r}, expected a number")
+    return float(value)
 
 
 def _one_replicate_thread() -> bool:
@@ -431,14 +463,15 @@ class _progress:
 class _Store:
     """Replicate rows kept as a Parquet dataset: ``part-<first>-<last>-<id>.parquet`` per chunk.
 
-    ``diagnose.json`` records the fingerprint of the design and seed the rows belong to.
+    ``diagnose.json`` records the fingerprint of the design and seed the rows belong to: of the
+    design's data model, estimators, level and the truth key each estimator is scored against.
     """
 
     META = "diagnose.json"
 
     def __init__(self, path: Path, design: Design, seed: int):
         self.path = path
-        fingerprint = hashlib.sha256(f"{design!r}|seed={seed}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(_fingerprint_text(design, seed).encode()).hexdigest()
         if path.exists() and not path.is_dir():
             raise ValueError(f"path '{path}' exists and is not a directory")
         path.mkdir(parents=True, exist_ok=True)
@@ -456,7 +489,8 @@ class _Store:
             except ValueError:
                 toml = None
             self._atomic_write(meta, json.dumps({"fingerprint": fingerprint, "name": design.name, "seed": seed,
-                                                 "estimators": list(design.estimators), "design_toml": toml},
+                                                 "estimators": list(design.estimators),
+                                                 "targets": design.targets, "design_toml": toml},
                                                 indent=2).encode("utf-8"))
 
     def load(self, n_sims: int) -> list[pd.DataFrame]:
@@ -488,3 +522,20 @@ class _Store:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _fingerprint_text(design: Design, seed: int) -> str:
+    """What a stored run belongs to: the design with the truth key of each estimator.
+
+    When every estimator is scored against one key the text is that of the design with that key
+    as its estimand (as stored runs were fingerprinted when a design had one estimand), so a run
+    stored then resumes as long as its estimators are still scored against the same truth; with
+    several keys, the key of each estimator is appended.
+    """
+    targets = design.targets
+    keys = set(targets.values())
+    if len(keys) == 1:
+        key = keys.pop()
+        text = repr(design) if design.estimand == key else repr(dataclasses.replace(design, estimand=key))
+        return f"{text}|seed={seed}"
+    return f"{design!r}|targets={sorted(targets.items())}|seed={seed}"

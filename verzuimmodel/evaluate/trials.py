@@ -47,6 +47,10 @@ name                      outcome     estimand                  method
 ``gee_logit``             binary      ``marginal_odds_ratio``   GEE, logit link, exchangeable, as ``gee``
 ``gee_poisson``           count       ``rate_ratio``            GEE, Poisson log link, exchangeable, as ``gee``
 ========================  ==========  ========================  =========================================
+
+Every trial estimator targets an intention-to-treat effect over all clusters (``"ATE"``,
+``"ITT"``: the randomised assignment); ``lmm`` is conditional on the cluster effect, which for a
+continuous outcome equals the marginal mean difference; the others are marginal.
 """
 
 from __future__ import annotations
@@ -434,7 +438,8 @@ def _check_count(y: np.ndarray) -> None:
         raise ValueError("trial data: column 'y' must hold non-negative counts for a count-outcome estimator")
 
 
-@register("cluster_means", estimand="effect", data="trial", scale="identity")
+@register("cluster_means", estimand="effect", data="trial", scale="identity", population="ATE", scope="marginal",
+          contrast="ITT", estimand_description="mean difference, clusters assigned to the intervention vs not")
 def cluster_means(data) -> Estimate:
     """Cluster-level analysis: t-test on cluster means (one period) or, with several periods,
     OLS of cluster-period means on treat with cluster and period fixed effects.
@@ -503,28 +508,33 @@ def _gee(data, family: str) -> Estimate:
     return Estimate(float(res.params[1]), float(res.bse[1]), df=float(k - 2), n_obs=len(y), n_clusters=k)
 
 
-@register("gee", estimand="effect", data="trial", scale="identity")
+@register("gee", estimand="effect", data="trial", scale="identity", population="ATE", scope="marginal", contrast="ITT",
+          estimand_description="mean difference, clusters assigned to the intervention vs not")
 def gee(data) -> Estimate:
     """GEE (statsmodels), Gaussian, exchangeable working correlation, ``y ~ treat (+ period)``;
     Mancl-DeRouen bias-reduced sandwich SE and a t reference with ``K - 2`` df."""
     return _gee(data, "gaussian")
 
 
-@register("gee_logit", estimand="marginal_odds_ratio", data="trial", scale="log")
+@register("gee_logit", estimand="marginal_odds_ratio", data="trial", scale="log", population="ATE", scope="marginal",
+          contrast="ITT", estimand_description="population-averaged odds ratio, assigned vs not")
 def gee_logit(data) -> Estimate:
     """GEE (statsmodels), logit link, exchangeable: the population-averaged odds ratio;
     Mancl-DeRouen SE and a t reference with ``K - 2`` df."""
     return _gee(data, "binomial")
 
 
-@register("gee_poisson", estimand="rate_ratio", data="trial", scale="log")
+@register("gee_poisson", estimand="rate_ratio", data="trial", scale="log", population="ATE", scope="marginal",
+          contrast="ITT", estimand_description="rate ratio, assigned vs not (marginal = conditional: log link)")
 def gee_poisson(data) -> Estimate:
     """GEE (statsmodels), Poisson log link, exchangeable: the rate ratio (robust to
     overdispersion); Mancl-DeRouen SE and a t reference with ``K - 2`` df."""
     return _gee(data, "poisson")
 
 
-@register("lmm", estimand="effect", data="trial", scale="identity")
+@register("lmm", estimand="effect", data="trial", scale="identity", population="ATE", scope="conditional",
+          contrast="ITT", estimand_description="mean difference given the cluster effect (= marginal: "
+                                               "identity link), assigned vs not")
 def lmm(data) -> Estimate:
     """Linear mixed model ``y ~ treat (+ period dummies) + (1 | cluster)`` by REML
     (:class:`verzuimmodel.mixed.LinearMixed`), with Satterthwaite df when it reports them."""

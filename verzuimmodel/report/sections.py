@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..disclosure import MIN_COUNT
 from ..schema import OUTCOMES
-from .results import APPROACH_PREFIX, MONTHS, RETURN_TO_SCHOOL, Results
+from .results import APPROACH_PREFIX, MONTHS, RETURN_TO_SCHOOL, Results, same_quantity
 
 __all__ = ["Messages", "messages", "Fmt", "Table", "Cell", "context", "LANGUAGES"]
 
@@ -272,7 +272,7 @@ def _summary(res: Results, m: Messages, f: Fmt) -> dict:
                      estimator=m.label("estimators", res.primary),
                      design=m.label("designs", res.overview["design"] or "unknown"))
         others = est[(est["estimator"] != res.primary) & ~est["cautionary"] & est["estimate"].notna()
-                     & (est["estimand"] == r["estimand"])]
+                     & same_quantity(est["estimand"], r["estimand"])]
         if len(others):
             text += " " + m.fmt("summary.approach_range", low=f.ratio(others["estimate"].min()),
                                 high=f.ratio(others["estimate"].max()), n=len(others))

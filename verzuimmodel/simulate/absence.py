@@ -11,7 +11,11 @@ with ``prop_i = u_i`` (PO) or ``v_i`` (VO), ``school_iy = a_s`` (PO) or ``b_t + 
 enrolled school days outside long-term absence episodes. Sick days are built from sick reports
 (see :class:`~verzuimmodel.simulate.scenario.Absence`). Recorded PO counts are binomial thinnings
 of the true counts (see :class:`~verzuimmodel.simulate.scenario.Recording`); VO is recorded
-completely.
+completely unless the calendar says otherwise. ``school_iy`` uses the PO school attended that
+year (pupils may change school). The approach's terms are scaled by the pupil's dose (the
+fidelity of the school that had it in time, 0 if none); calendar terms (trends, adopter-specific
+trends, a shock year) are added per school year (:class:`~verzuimmodel.simulate.scenario.Calendar`);
+M@ZL consults thin later sick reports (:mod:`verzuimmodel.simulate.consult`).
 """
 
 from __future__ import annotations

@@ -50,6 +50,15 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
     5. **Yearly absence** (sick reports and days, lateness, luxury absence, unexcused hours):
        negative binomial counts with exposure; PO records thinned by a detection probability
        the approach raises. See :mod:`verzuimmodel.simulate.absence`.
+    6. **The worlds' ingredients** (all off in ``default``; on in the named worlds): an unmeasured
+       episode severity that slows return and can drive referral, its timing and loss to
+       follow-up (:class:`~verzuimmodel.simulate.scenario.Severity`); intervention effects that
+       differ by pupil and fade with a later start (:class:`~verzuimmodel.simulate.scenario.Intervention`);
+       calendar trends, adopter-specific trends, a shock year and VO registration trends
+       (:class:`~verzuimmodel.simulate.scenario.Calendar`); changes of PO school and
+       implementation fidelity (dose) of the approach; M@ZL consults by the sick-report criterion
+       (:mod:`verzuimmodel.simulate.consult`); an open-population region with intake, movers and
+       the 16-18-year-olds (``population.mode = "open"``).
 
     Parameters
     ----------
@@ -63,8 +72,10 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
         With ``truth``:
 
         - ``po_approach_vo_rate_ratio``: marginal rate ratio of VO unexcused hours per school day,
-          every pupil with vs without the approach, from potential outcomes (expected values given
-          the drawn latent variables). ``..._exposed``: the same among exposed pupils.
+          every PO school adopting in time vs none (ATE, intention to treat, as implemented), from
+          potential outcomes (expected values given the drawn latent variables).
+          ``..._exposed``: the same among pupils whose recorded PO school adopted in time (ATT);
+          ``..._per_protocol``: every pupil fully exposed.
         - ``po_approach_vo_rate_ratio_conditional``: the rate ratio conditional on pupil and school
           effects (for a non-disadvantaged pupil).
         - ``po_approach_vo_episode_rate_ratio``: conditional rate ratio of VO episode onset.
@@ -74,6 +85,11 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
         - ``intervention_hr``: ``{type: HR}``, the hazard ratio of return to school (own or other
           school) from the start of the intervention, conditional on pupil covariates and school
           frailty.
+        - ``intervention_risk``: ``{type: {...}}``, the target trial's estimands: the share of LRV
+          and AV episodes in a suitable place by 3, 6 and 12 months with the intervention started
+          on ``estimands.treat_day`` vs never, their difference and ratio, and the restricted mean
+          days out of school (see :mod:`verzuimmodel.simulate.truths`).
+        - ``mazl_itt_sick_rate_ratio``, ``mazl_sick_rate_ratio``: M@ZL consult effects (when on).
         - ``return_cif``: cumulative incidence of return to school by 3 and 6 months among LRV
           episodes (from latent, uncensored durations).
         - ``duration_shape``, ``frailty_variance``, ``notes`` (what each entry is conditional on), ...

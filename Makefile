@@ -22,8 +22,8 @@ BROWSER_SETUP = command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev
 
 demo: $(STAMP)
 	@$(BROWSER_SETUP)
-	$(BIN)/verzuim simulate --scenario default --seed 1 --out output/default --calibration
-	$(BIN)/verzuim report --scenario default --seed 1 --out reports
+	$(BIN)/verzuim simulate --scenario default --seed 1 --out output/default --calibration --overwrite
+	$(BIN)/verzuim report --scenario default --seed 1 --out reports --overwrite
 
 test: $(STAMP)
 	@$(BROWSER_SETUP)

@@ -165,8 +165,35 @@ def test_simulate_bad_scenario(tmp_path, monkeypatch, simulator, scenario, toml,
 def test_simulate_does_not_replace_other_directories(tmp_path, simulator):
     (tmp_path / "notes.txt").write_text("keep me")
     line = error_line(runner.invoke(app, ["simulate", "--out", str(tmp_path)]))
-    assert "holds files that are not part of a cohort (notes.txt)" in line
+    assert f"'{tmp_path}' holds files verzuimmodel did not write (notes.txt)" in line
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_simulate_never_replaces_a_real_export(tmp_path, simulator):
+    """A directory holding a user's export (files named like the cohort tables) is never replaced,
+    not even with --overwrite: only the package's own output (its marker) can be."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for name, df in small_cohort().items():
+        df.to_csv(export / f"{name}.csv", index=False)
+    before = {p.name: p.read_bytes() for p in export.iterdir()}
+    for extra in ([], ["--overwrite"]):
+        line = error_line(runner.invoke(app, ["simulate", "--out", str(export), "--format", "csv", *extra]))
+        assert str(export) in line and "did not write" in line
+        assert {p.name: p.read_bytes() for p in export.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def test_simulate_replaces_its_own_output_only_with_overwrite(tmp_path, default_cohort):
+    out = write_cohort(default_cohort, tmp_path / "c", fmt="csv")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    line = error_line(runner.invoke(app, ["simulate", "--seed", "1", "--out", str(out)]))
+    assert str(out) in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    result = runner.invoke(app, ["simulate", "--seed", "1", "--out", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (out / "pupils.parquet").is_file() and not (out / "pupils.csv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["c"]
 
 
 def test_simulate_with_calibration(tmp_path, wide_console, default_cohort):

@@ -762,3 +762,89 @@ def test_store_fingerprint_of_a_one_estimand_design_is_unchanged(tmp_path):
     forced = dataclasses.replace(d, estimand="effect")
     assert stored == hashlib.sha256(f"{forced!r}|seed=1".encode()).hexdigest()
     vm.diagnose(forced, n_sims=3, seed=1, path=tmp_path / "run", progress=False)   # the same scoring: resumes
+
+
+# -- the replicate store: the package's own directory, one writer; workers die with their parent ----
+
+def test_store_is_never_a_users_directory_and_is_replaced_only_with_overwrite(tmp_path):
+    from verzuimmodel.outputs import OutputExistsError
+
+    d = vm.Design(SMALL, ["cluster_means"])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(OutputExistsError, match="did not write"):
+            vm.diagnose(d, n_sims=2, seed=1, path=mine, progress=False, overwrite=overwrite)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    run = tmp_path / "run"
+    vm.diagnose(d, n_sims=3, seed=1, path=run, progress=False)
+    with pytest.raises(ValueError, match="overwrite"):
+        vm.diagnose(d, n_sims=3, seed=2, path=run, progress=False)
+    fresh = vm.diagnose(d, n_sims=3, seed=2, path=run, progress=False, overwrite=True)
+    pd.testing.assert_frame_equal(fresh.replicates, vm.diagnose(d, n_sims=3, seed=2, progress=False).replicates)
+    assert json.loads((run / "diagnose.json").read_text())["seed"] == 2
+    assert len(_stored(run)) == 3
+
+
+def test_store_has_one_writer(tmp_path):
+    from verzuimmodel.outputs import OutputLockedError, output_lock
+
+    d = vm.Design(SMALL, ["cluster_means"])
+    path = tmp_path / "run"
+    with output_lock(path):
+        with pytest.raises(OutputLockedError, match="another process"):
+            vm.diagnose(d, n_sims=2, seed=1, path=path, progress=False)
+    assert not path.exists()
+    vm.diagnose(d, n_sims=2, seed=1, path=path, progress=False)
+    assert len(_stored(path)) == 2
+
+
+def test_processes_workers_die_with_a_killed_parent():
+    """``kill -9`` of a run on the processes backend takes its workers with it (PR_SET_PDEATHSIG).
+
+    psutil comes with dask.distributed; it also makes sure a pid reused after a worker died is never
+    taken for that worker."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    code = ("import verzuimmodel as vm\n"
+            "trial = vm.evaluate.ParallelTrial(n_clusters=8, cluster_size=10, icc=0.05, effect=0.5)\n"
+            "vm.diagnose(vm.Design(trial, ['cluster_means']), n_sims=200000, seed=1, backend='processes',\n"
+            "            workers=2, chunk_size=200, progress=False)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def running(procs):
+        out = []
+        for p in procs:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    workers: list = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:
+            assert parent.poll() is None, "the run ended before its workers started"
+            time.sleep(0.2)
+            workers = running(psutil.Process(parent.pid).children(recursive=True))
+        assert len(workers) >= 2, "the processes backend started no workers"
+        time.sleep(1.0)                                    # the workers are running replicates
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while running(workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running(workers) == [], "workers outlived their killed parent"
+    finally:
+        parent.kill()
+        parent.wait()
+        for p in running(workers):      # psutil checks the process is still that worker before killing it
+            p.kill()

@@ -54,7 +54,8 @@ def test_diagnose_writes_csv_and_png_and_resumes(design_file, tmp_path):
     assert list(tidy.columns) == DIAGNOSIS_COLUMNS and tidy["estimator"].tolist() == ["cluster_means", "gee"]
     assert (out / "diagnosis.png").read_bytes()[:4] == b"\x89PNG"
     assert "parallel, 8 schools" in result.stdout and "cluster_means" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["diagnosis.csv", "diagnosis.png", "replicates"]
+    assert sorted(p.name for p in out.iterdir()) == [".verzuimmodel-output", "diagnosis.csv", "diagnosis.png",
+                                                     "replicates"]
     again = runner.invoke(app, [*args[:-1], "--backend", "processes", "--workers", "2", "--no-progress"])
     assert again.exit_code == 0, again.output
     pd.testing.assert_frame_equal(pd.read_csv(out / "diagnosis.csv"), tidy)
@@ -119,3 +120,72 @@ def test_power_bad_vary_exit_2(design_file, tmp_path, vary, message):
     result = runner.invoke(app, ["power", str(design_file), "--vary", vary, "--sims", "2", "--out", str(out)])
     assert message in error_line(result)
     assert not out.exists()
+
+
+# -- outputs: never destroy what the package did not write; one writer; formulas ------------------
+
+def test_diagnose_never_writes_into_a_users_directory(design_file, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "diagnosis.csv").write_text("my own table\n")
+    for extra in ([], ["--overwrite"]):
+        line = error_line(runner.invoke(app, ["diagnose", str(design_file), "--sims", "2", "--out", str(out),
+                                              "--no-progress", *extra]))
+        assert str(out) in line and "did not write" in line
+        assert [p.name for p in out.iterdir()] == ["diagnosis.csv"]
+        assert (out / "diagnosis.csv").read_text() == "my own table\n"
+
+
+def test_diagnose_another_run_in_the_same_directory_needs_overwrite(design_file, tmp_path):
+    out = tmp_path / "out"
+    args = ["diagnose", str(design_file), "--sims", "4", "--out", str(out), "--no-progress"]
+    assert runner.invoke(app, [*args, "--seed", "1"]).exit_code == 0
+    first = (out / "diagnosis.csv").read_bytes()
+    line = error_line(runner.invoke(app, [*args, "--seed", "2"]))
+    assert str(out / "replicates") in line and "--overwrite" in line
+    assert (out / "diagnosis.csv").read_bytes() == first
+    again = runner.invoke(app, [*args, "--seed", "2", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert (out / "diagnosis.csv").read_bytes() != first
+
+
+def test_diagnose_second_writer_gets_a_clear_error(design_file, tmp_path):
+    from verzuimmodel.outputs import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out):
+        line = error_line(runner.invoke(app, ["diagnose", str(design_file), "--sims", "2", "--out", str(out),
+                                              "--no-progress"]))
+    assert str(out) in line and "another process" in line
+    assert not out.exists()
+
+
+@pytest.fixture
+def formula_estimator():
+    """cluster_means registered under a name a spreadsheet would run as a formula."""
+    from verzuimmodel.effects import registry
+    from verzuimmodel.evaluate import trials
+
+    name = '=HYPERLINK("http://evil.example","x")'
+    registry.register(name, estimand="effect", data="trial", scale="identity")(trials.cluster_means)
+    yield name
+    registry._REGISTRY.pop(name, None)
+
+
+def test_diagnosis_csv_escapes_text_and_keeps_numbers(tmp_path, formula_estimator):
+    import csv
+
+    design = tmp_path / "design.toml"
+    design.write_text(DESIGN.replace('"gee"]', "'" + formula_estimator + "']"))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["diagnose", str(design), "--sims", "6", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with open(out / "diagnosis.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["estimator"] for r in rows] == ["cluster_means", "'" + formula_estimator]
+    tidy = pd.read_csv(out / "diagnosis.csv")
+    for column in ("bias", "emp_se", "coverage", "power", "n_sims"):
+        assert pd.api.types.is_numeric_dtype(tidy[column]), column
+    assert all(not r["bias"].startswith("'") for r in rows)
+    negative = [r["bias"] for r in rows if float(r["bias"]) < 0]
+    assert all(v.startswith("-") for v in negative)               # a negative number is written as a number

@@ -11,7 +11,7 @@ import pytest
 from cohort_factory import N_PUPILS, small_cohort
 from verzuimmodel import io
 from verzuimmodel.cohort import Cohort
-from verzuimmodel.io import read_cohort, write_cohort
+from verzuimmodel.io import OUTPUT_MARKER, read_cohort, write_cohort
 from verzuimmodel.schema import TABLES, SchemaError, validate_cohort
 
 
@@ -171,7 +171,7 @@ def test_unreadable_files_name_the_table(tmp_path):
 def test_round_trip(tmp_path, cohort, valid, fmt):
     path = write_cohort(cohort, tmp_path / "cohort", fmt=fmt)
     assert path == tmp_path / "cohort"
-    assert sorted(p.name for p in path.iterdir()) == sorted(f"{name}.{fmt}" for name in TABLES)
+    assert sorted(p.name for p in path.iterdir()) == sorted([OUTPUT_MARKER, *(f"{name}.{fmt}" for name in TABLES)])
     assert_tables_equal(read_cohort(path), valid)
 
 
@@ -213,15 +213,15 @@ def test_scenario_round_trip(tmp_path, valid):
 
 def test_write_replaces_an_existing_cohort(tmp_path, cohort, valid):
     path = write_cohort(cohort, tmp_path / "cohort", fmt="parquet")
-    write_cohort(cohort, path, fmt="csv")
-    assert sorted(p.name for p in path.iterdir()) == sorted(f"{name}.csv" for name in TABLES)
+    write_cohort(cohort, path, fmt="csv", overwrite=True)
+    assert sorted(p.name for p in path.iterdir()) == sorted([OUTPUT_MARKER, *(f"{name}.csv" for name in TABLES)])
     assert [p.name for p in tmp_path.iterdir()] == ["cohort"]
     assert_tables_equal(read_cohort(path), valid)
 
 
 def test_write_refuses_to_replace_other_directories(tmp_path, cohort):
     (tmp_path / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not part of a cohort \\(notes.txt\\)"):
+    with pytest.raises(FileExistsError, match="holds files verzuimmodel did not write \\(notes.txt\\)"):
         write_cohort(cohort, tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
     with pytest.raises(FileExistsError, match="not a directory"):
@@ -260,31 +260,14 @@ def test_failed_write_leaves_old_cohort_and_no_temporary_directory(tmp_path, coh
 
     monkeypatch.setitem(io._WRITERS, "parquet", fail_on_absence)
     with pytest.raises(OSError, match="disk full"):
-        write_cohort(cohort, path, fmt="parquet")
+        write_cohort(cohort, path, fmt="parquet", overwrite=True)
     assert [f.name for f in written] == ["schools.parquet", "pupils.parquet"]
     assert not any(f.exists() for f in written)
     assert [p.name for p in tmp_path.iterdir()] == ["cohort"]
     assert snapshot(path) == before
 
 
-def test_failed_rename_restores_old_cohort(tmp_path, cohort, monkeypatch):
-    path = write_cohort(cohort, tmp_path / "cohort", fmt="csv")
-    before = snapshot(path)
-    replace = io.os.replace
-    calls = []
-
-    def fail_second_rename(src, dst):
-        calls.append((src, dst))
-        if len(calls) == 2:  # old aside, then the new one into place: fails
-            raise OSError("rename failed")
-        replace(src, dst)
-
-    monkeypatch.setattr(io.os, "replace", fail_second_rename)
-    with pytest.raises(OSError, match="rename failed"):
-        write_cohort(cohort, path, fmt="parquet")
-    assert len(calls) == 3  # the third puts the old one back
-    assert [p.name for p in tmp_path.iterdir()] == ["cohort"]
-    assert snapshot(path) == before
+# a failed rename while replacing: tests/test_outputs.py (the one helper all outputs use)
 
 
 def test_write_creates_missing_parents(tmp_path, cohort):

@@ -132,3 +132,94 @@ def test_cli_monitor_writes_tables_and_charts(tmp_path):
     # an existing directory that verzuimmodel did not write is never replaced
     clash = runner.invoke(app, ["monitor", str(cohort_dir), "--out", str(cohort_dir)])
     assert clash.exit_code == 2 and (cohort_dir / "pupils.parquet").exists()
+
+
+# -- outputs: never destroy what the package did not write; formulas; no episodes -----------------
+
+def _no_episodes() -> Cohort:
+    """A valid cohort without episodes or interventions."""
+    from cohort_factory import small_cohort
+
+    from verzuimmodel.schema import validate_cohort
+
+    t = small_cohort()
+    t["episodes"], t["interventions"] = empty_table("episodes"), empty_table("interventions")
+    return Cohort(**validate_cohort(t))
+
+
+def _monitor(*args):
+    from typer.testing import CliRunner
+
+    from verzuimmodel.cli import app
+
+    return CliRunner().invoke(app, ["monitor", *map(str, args)])
+
+
+def _error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_cli_monitor_reruns_replace_only_its_own_output_with_overwrite(tmp_path):
+    data = hand_made([("AV", "2020-01-01", "2020-04-01", "own_school")]).to_parquet(tmp_path / "cohort")
+    out = tmp_path / "mon"
+    assert _monitor(data, "--out", out).exit_code == 0
+    first = (out / "quarterly.csv").read_bytes()
+    line = _error_line(_monitor(data, "--out", out))                 # a rerun must ask
+    assert str(out) in line and "--overwrite" in line
+    (out / "aantekeningen.docx").write_bytes(b"mijn notities")
+    line = _error_line(_monitor(data, "--out", out, "--overwrite"))  # a user's own file: never replaced
+    assert "aantekeningen.docx" in line
+    assert (out / "aantekeningen.docx").read_bytes() == b"mijn notities"
+    assert (out / "quarterly.csv").read_bytes() == first
+    (out / "aantekeningen.docx").unlink()
+    assert _monitor(data, "--out", out, "--overwrite").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort", "mon"]
+
+
+def test_cli_monitor_second_writer_gets_a_clear_error(tmp_path):
+    from verzuimmodel.outputs import output_lock
+
+    data = hand_made([("AV", "2020-01-01", "2020-04-01", "own_school")]).to_parquet(tmp_path / "cohort")
+    out = tmp_path / "mon"
+    with output_lock(out):
+        line = _error_line(_monitor(data, "--out", out))
+    assert str(out) in line and "another process" in line
+    assert not out.exists()
+
+
+def test_cli_monitor_escapes_formulas_in_its_csv(tmp_path):
+    import csv
+
+    c = hand_made([("AV", "2020-01-01", "2020-04-01", "own_school")] * 12)
+    evil = '=HYPERLINK("http://evil.example","klik")'
+    c = Cohort(c.schools.assign(region_id=evil), c.pupils, c.absence, c.episodes, c.interventions)
+    data = c.to_csv(tmp_path / "cohort")
+    assert _monitor(data, "--out", tmp_path / "mon", "--by", "region").exit_code == 0
+    with open(tmp_path / "mon" / "quarterly.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["group"] for r in rows} == {"'" + evil}
+    av = [r for r in rows if r["case_type"] == "AV" and r["quarter"] == "2020Q1"][0]
+    assert av["inflow"] == "12" and av["outflow"] == "0"            # numbers stay numbers
+    with open(tmp_path / "mon" / "durations.csv", newline="", encoding="utf-8") as f:
+        assert {r["group"] for r in csv.DictReader(f)} == {"'" + evil}
+
+
+def test_quarterly_and_durations_without_episodes_are_empty_tables(cohort):
+    empty = _no_episodes()
+    q, d = quarterly(empty), running_durations(empty)
+    assert list(q.columns) == list(quarterly(cohort).columns) and len(q) == 0
+    assert list(d.columns) == list(running_durations(cohort).columns) and len(d) == 0
+    assert list(quarterly(empty, by=None, min_count=0).columns) == list(q.columns)
+
+
+def test_cli_monitor_without_episodes(tmp_path):
+    data = _no_episodes().to_parquet(tmp_path / "cohort")
+    r = _monitor(data, "--out", tmp_path / "mon")
+    assert r.exit_code == 0, r.output
+    assert "no episodes in the data" in r.stdout and "Traceback" not in r.output
+    q = pd.read_csv(tmp_path / "mon" / "quarterly.csv")
+    assert len(q) == 0 and list(q.columns) == list(quarterly(_no_episodes()).columns)
+    assert len(pd.read_csv(tmp_path / "mon" / "durations.csv")) == 0

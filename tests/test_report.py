@@ -507,7 +507,7 @@ def test_failure_while_writing_leaves_no_half_written_report(cohort, tmp_path, m
     shutil.copytree(built, old)
     before = {p.name: p.read_bytes() for p in old.iterdir()}
     with pytest.raises(RuntimeError, match="printer on fire"):
-        report.build(cohort, out=old, n_sims=0, progress=False)
+        report.build(cohort, out=old, n_sims=0, progress=False, overwrite=True)
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
@@ -578,3 +578,58 @@ def test_signal_section_shows_the_signal_evaluation(tmp_path):
     auc = t[(t["signal"] == "logistic_spline") & (t["metric"] == "auc") & (t["group"] == "all")
             & (t["validation"] == "grouped_cv")]["value"].iloc[0]
     assert f"{auc:.2f}".replace(".", ",") in html
+
+
+# =============================================================================================
+# outputs: an earlier report is replaced only when asked; one writer at a time
+# =============================================================================================
+
+def test_an_earlier_report_is_replaced_only_with_overwrite(cohort, tmp_path):
+    from verzuimmodel.outputs import OutputExistsError
+
+    out = report.build(cohort, out=tmp_path / "r", n_sims=0, pdf=False, progress=False, sections=["monitor"])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        report.build(cohort, out=out, n_sims=0, pdf=False, progress=False, sections=["monitor"], lang="en")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    report.build(cohort, out=out, n_sims=0, pdf=False, progress=False, sections=["monitor"], lang="en",
+                 overwrite=True)
+    assert '<html lang="en">' in (out / report.HTML_NAME).read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_cli_report_second_writer_and_rerun(tmp_path, cohort):
+    from verzuimmodel.outputs import output_lock
+
+    data = cohort.to_parquet(tmp_path / "cohort")
+    out = tmp_path / "reports"
+    with output_lock(out):
+        result = runner.invoke(app, ["report", "--data", str(data), "--out", str(out), "--no-pdf", "--n-sims", "0"])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert str(out) in line and "another process" in line
+    assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["report", "--data", str(data), "--out", str(out), "--no-pdf", "--n-sims", "0",
+                                 "--overwrite"])
+    assert result.exit_code == 2 and "notes.txt" in _one_line_error(result)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# =============================================================================================
+# a cohort without episodes or interventions
+# =============================================================================================
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_report_without_episodes_or_interventions(cohort, tmp_path, lang):
+    from verzuimmodel.schema import empty_table
+
+    empty = dataclasses.replace(cohort, episodes=empty_table("episodes"), interventions=empty_table("interventions"))
+    out = report.build(empty, out=tmp_path / "r", lang=lang, n_sims=0, pdf=False, progress=False,
+                       sections=["return", "monitor"])
+    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    m = report.messages(lang)
+    assert m["return"]["no_episodes"] in text and m["monitor"]["no_episodes"] in text
+    for raw in ("Error", "NaTType", "to_period", m.fmt("monitor.none", error="").strip()):
+        assert raw not in text

@@ -12,7 +12,7 @@ Public names::
     vm.report.build(scenario="default", seed=1, out="reports/")   # effect report, HTML + PDF
 """
 
-from . import calibration, effects, evaluate, mixed, monitor, plotting, schema, signal, survival
+from . import calibration, effects, evaluate, mixed, monitor, outputs, plotting, schema, signal, survival
 from .cohort import Cohort
 from .evaluate import Design, diagnose, power_curve, sample_size
 from .io import read_cohort
@@ -24,5 +24,5 @@ from . import report  # noqa: E402  (last: it reads the results of everything ab
 __version__ = "0.1.0"
 
 __all__ = ["Cohort", "Design", "Scenario", "SchemaError", "calibration", "diagnose", "effects", "evaluate", "mixed",
-           "monitor", "plotting", "power_curve", "read_cohort", "report", "sample_size", "schema", "signal",
+           "monitor", "outputs", "plotting", "power_curve", "read_cohort", "report", "sample_size", "schema", "signal",
            "simulate", "survival"]

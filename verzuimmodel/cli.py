@@ -2,14 +2,21 @@
 
 ::
 
-    verzuim simulate --scenario default --seed 1 --out output/default [--format csv] [--calibration]
+    verzuim simulate --scenario default --seed 1 --out output/default [--format csv] [--calibration] [--overwrite]
     verzuim validate output/default
     verzuim calibrate --scenario default --seed 1
-    verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en]
+    verzuim monitor output/default --out monitor [--by region] [--overwrite]
+    verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en] [--overwrite]
 
 Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range; 2 bad
-input (invalid cohort, missing file, bad scenario, bad option), reported as one line
-``error: ...`` on stderr. Output is written atomically, so bad input never leaves partial files.
+input (invalid cohort, missing file, bad scenario, bad option, an output directory that may not
+be written), reported as one line ``error: ...`` on stderr.
+
+Outputs (:mod:`verzuimmodel.outputs`) are written atomically, so bad input never leaves partial
+files. ``--out`` must be a new or empty directory; an earlier output of the same kind is replaced
+only with ``--overwrite``, and a directory verzuimmodel did not write (or one to which other files
+were added) never. A second command writing the same ``--out`` at the same time is refused (exit 2).
+Text cells of the CSV files that a spreadsheet would run as formulas are escaped.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from rich.table import Table
 from ._cli_errors import bad_input
 from .cohort import Cohort
 from .io import check_target, read_cohort, write_cohort
+from .outputs import output_directory, to_csv
 
 __all__ = ["app"]
 
@@ -52,6 +60,10 @@ class OutputFormat(str, Enum):
     parquet = "parquet"
     csv = "csv"
 
+
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an earlier output of verzuimmodel in --out. A directory verzuimmodel did not "
+                        "write (or one to which other files were added) is never replaced.")]
 
 ScenarioOption = Annotated[str, typer.Option(
     "--scenario", help="'default', 'national', the name of a scenario shipped with the package, or a .toml file.")]
@@ -128,19 +140,20 @@ def _failed_solid(table: pd.DataFrame) -> pd.DataFrame:
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(
-        "--out", help="Directory to write the cohort to (replaced if it holds only a cohort).")],
+        "--out", help="Directory to write the cohort to: new or empty (an earlier cohort: with --overwrite).")],
     scenario: ScenarioOption = "default",
     seed: SeedOption = 1,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="File format of the tables.")] = OutputFormat.parquet,
     calibration: Annotated[bool, typer.Option("--calibration", help="Also print the calibration table.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Simulate a cohort and write it to a directory."""
     with bad_input():
-        check_target(out)  # before the long simulation
+        check_target(out, overwrite)  # before the long simulation
         loaded = _load_scenario(scenario)
     cohort = _simulate(loaded, seed)
     with bad_input(), status_console.status(f"Writing {out} ..."):
-        write_cohort(cohort, out, fmt=fmt.value)
+        write_cohort(cohort, out, fmt=fmt.value, overwrite=overwrite)
     console.print(_counts_table(cohort, f"Cohort written to {out}"))
     if calibration:
         _calibration(cohort)
@@ -160,12 +173,13 @@ def validate(
 @app.command()
 def monitor(
     path: Annotated[Path, typer.Argument(help="Cohort directory or workbook (as `verzuim validate`).")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the monitor tables and charts.")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="Directory for the monitor tables and charts: new or empty (an earlier monitor: with "
+                      "--overwrite).")],
     by: Annotated[str, typer.Option("--by", help="'region', 'school' or 'all'.")] = "region",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """The quarterly thuiszitters monitor: stock and flow per quarter (CSV and charts, counts < 10 hidden)."""
-    from . import plotting
-    from .io import output_directory
     from .monitor import quarterly, running_durations
 
     if by not in ("region", "school", "all"):
@@ -174,25 +188,37 @@ def monitor(
     with bad_input():
         cohort = read_cohort(path)
         group = None if by == "all" else by
-        with status_console.status("Counting stock and flow ..."), output_directory(out) as tmp:
+        with status_console.status("Counting stock and flow ..."), output_directory(out, overwrite) as tmp:
             table = quarterly(cohort, by=group)
             durations = running_durations(cohort, by=group)
-            table.to_csv(tmp / "quarterly.csv", index=False)
-            durations.to_csv(tmp / "durations.csv", index=False)
-            import matplotlib.pyplot as plt
-
-            for case in ("LRV", "LRV_3m", "AV", "5a"):
-                fig = plotting.stock_flow(table, case)
-                fig.savefig(tmp / f"stock_flow_{case}.png", dpi=120)
-                plt.close(fig)
-            fig = plotting.running_durations(durations, "LRV")
-            fig.savefig(tmp / "durations_LRV.png", dpi=120)
-            plt.close(fig)
+            to_csv(table, tmp / "quarterly.csv")
+            to_csv(durations, tmp / "durations.csv")
+            if len(table):
+                _monitor_charts(table, durations, tmp)
+    if table.empty:
+        what = "no episodes in the data" if cohort.episodes.empty else "no episode in the data is a monitored case"
+        console.print(f"{what}: the monitor tables in {escape(str(out))} are empty")
+        return
     last = table.loc[table["quarter"] == table["quarter"].max(),
                      ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover"]]
     counts = ["stock_start", "inflow", "outflow", "stock_end"]
     last[counts] = last[counts].astype(object).where(last[counts].notna(), "< 10")
     console.print(_frame_table(last, f"Last quarter (counts under 10 shown as '< 10') -> {out}"))
+
+
+def _monitor_charts(table: pd.DataFrame, durations: pd.DataFrame, folder: Path) -> None:
+    """Stock and flow per case type, and the running durations of LRV, as PNG files in ``folder``."""
+    import matplotlib.pyplot as plt
+
+    from . import plotting
+
+    for case in ("LRV", "LRV_3m", "AV", "5a"):
+        fig = plotting.stock_flow(table, case)
+        fig.savefig(folder / f"stock_flow_{case}.png", dpi=120)
+        plt.close(fig)
+    fig = plotting.running_durations(durations, "LRV")
+    fig.savefig(folder / "durations_LRV.png", dpi=120)
+    plt.close(fig)
 
 
 @app.command()
@@ -232,8 +258,9 @@ app.command("power")(power_command)
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Directory for report.html and report.pdf (written atomically).")]
-    = Path("reports"),
+    out: Annotated[Path, typer.Option(
+        "--out", help="Directory for report.html and report.pdf (written atomically): new or empty (an earlier "
+                      "report: with --overwrite).")] = Path("reports"),
     scenario: Annotated[str | None, typer.Option(
         "--scenario", help="Scenario to simulate ('default', 'national', a shipped name or a .toml file); with "
                            "--data, the design the diagnosis simulates. Default: 'default' without --data.")] = None,
@@ -249,6 +276,7 @@ def report(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
     backend: Annotated[str, typer.Option("--backend", help="Where the diagnosis runs: serial, processes or dask.")]
     = "processes",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Write the effect report (HTML and PDF): return to school, the PO approach's effect, the quality of
     the evidence; counts under 10 hidden."""
@@ -267,6 +295,7 @@ def report(
             raise FileNotFoundError(f"--data: cohort not found: '{data}' does not exist")
         path = _report.build(data, scenario=scenario, seed=seed, lang=lang, out=out,
                              n_sims=_report.DEFAULT_N_SIMS if n_sims is None else n_sims,
-                             sections=[*_report.DEFAULT_SECTIONS, *extra], pdf=pdf, backend=backend, progress=True)
+                             sections=[*_report.DEFAULT_SECTIONS, *extra], pdf=pdf, backend=backend, progress=True,
+                             overwrite=overwrite)
     files = ", ".join(str(path / name) for name in (_report.HTML_NAME, _report.PDF_NAME) if (path / name).exists())
     console.print(f"Report written: {escape(files)}")

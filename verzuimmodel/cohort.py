@@ -51,21 +51,26 @@ class Cohort:
     def is_simulated(self) -> bool:
         return bool(self.truth)
 
-    def to_parquet(self, path: str | Path) -> Path:
+    def to_parquet(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write every table (and ``truth.json`` / ``scenario.toml`` when simulated) to directory ``path``.
 
-        Written atomically: files go to a temporary directory beside ``path`` that is renamed
-        into place, so an interrupted write leaves either the old directory or the new one.
+        Written atomically: files go to a temporary directory beside ``path`` that then takes its
+        place, so an interrupted write leaves either the old directory or the new one. ``path``
+        must be new or empty; an earlier output of the package is replaced only with
+        ``overwrite=True``, and a directory the package did not write never (see
+        :func:`verzuimmodel.io.write_cohort`).
         """
         from .io import write_cohort
 
-        return write_cohort(self, path, fmt="parquet")
+        return write_cohort(self, path, fmt="parquet", overwrite=overwrite)
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write every table as CSV to directory ``path`` (atomically, as :meth:`to_parquet`)."""
+    def to_csv(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write every table as CSV to directory ``path`` (atomically, as :meth:`to_parquet`; text
+        cells a spreadsheet would run as a formula are escaped, and read back exactly by
+        :func:`verzuimmodel.read_cohort`)."""
         from .io import write_cohort
 
-        return write_cohort(self, path, fmt="csv")
+        return write_cohort(self, path, fmt="csv", overwrite=overwrite)
 
     def summary(self) -> pd.DataFrame:
         """Row counts per table."""

@@ -6,8 +6,17 @@ with one sheet per table. A simulated cohort's directory also holds ``truth.json
 values), ``scenario.toml`` (the scenario it was drawn from) and ``cohort.json`` (its seed).
 
 Every table read goes through :func:`verzuimmodel.schema.validate_cohort`, so a cohort that
-reads without error is valid. Writing is atomic: a cohort directory is either the old one or the
-complete new one, never half written.
+reads without error is valid. Writing goes through :mod:`verzuimmodel.outputs`: it is atomic (a
+cohort directory is either the old one or the complete new one, never half written), it replaces
+only a directory the package wrote itself (its marker ``.verzuimmodel-output``) and only with
+``overwrite=True``, and one writer at a time.
+
+CSV and Excel tables are written with formula escaping (:func:`verzuimmodel.outputs.escape_formulas`):
+a text cell beginning with ``= + - @``, a tab or a carriage return (or with ``'``) gets a leading
+``'``, so a spreadsheet never runs an identifier such as ``=HYPERLINK(...)`` as a formula. A cohort
+export is also a data file that the package reads back, so :func:`read_cohort` removes that one
+``'`` again — but only from the CSV and Excel files of a directory that carries the package's
+marker (which only escaped exports do); a registry export is read exactly as it is.
 """
 
 from __future__ import annotations
@@ -15,10 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -28,9 +34,12 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
+from .outputs import (OUTPUT_MARKER, check_output, escape_formulas, is_output, output_directory,
+                      recover_for_reading, to_csv, unescape_formulas)
 from .schema import TABLES, SchemaError, empty_table, validate_cohort
 
-__all__ = ["FORMATS", "REQUIRED_TABLES", "read_cohort", "write_cohort", "check_target"]
+__all__ = ["FORMATS", "REQUIRED_TABLES", "read_cohort", "write_cohort", "check_target", "OUTPUT_MARKER",
+           "output_directory"]
 
 Format = Literal["parquet", "csv", "xlsx"]
 FORMATS: tuple[str, ...] = ("parquet", "csv", "xlsx")
@@ -46,9 +55,6 @@ META_FILE = "cohort.json"
 
 _EXCEL_MAX_ROWS = 1_048_575
 """Data rows that fit on an Excel sheet (1,048,576 rows including the header)."""
-
-_COHORT_FILES = frozenset({f"{t}.{ext}" for t in TABLES for ext in FORMATS} | {TRUTH_FILE, SCENARIO_FILE, META_FILE})
-"""File names a cohort directory may hold (a directory holding others is never replaced)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,9 +96,13 @@ def read_cohort(path: str | os.PathLike, *, tables: Mapping[str, str | os.PathLi
     -----
     CSV files must be UTF-8 (a byte-order mark is fine); the separator is ``,`` or ``;`` (as in
     Dutch Excel exports, where a decimal comma is then also accepted), detected from the header.
-    Identifier and code columns are read as text, so leading zeros survive.
+    Identifier and code columns are read as text, so leading zeros survive. In a directory the
+    package wrote (it carries ``.verzuimmodel-output``), the formula escaping of its CSV and Excel
+    files is undone (see the module docstring). A cohort directory that a killed write left aside
+    (``.<name>.old-<id>``, see :mod:`verzuimmodel.outputs`) is put back first.
     """
     path = Path(path)
+    recover_for_reading(path)
     if not path.exists():
         raise FileNotFoundError(f"cohort not found: '{path}' does not exist")
     for name in tables or ():
@@ -153,7 +163,12 @@ def _read_file(name: str, file: Path) -> pd.DataFrame:
     reader = readers.get(file.suffix.lower())
     if reader is None:
         raise SchemaError(name, None, f"cannot read '{file.name}'", expected="a .csv, .parquet or .xlsx file")
-    return _tidy_header(_parse(name, file, lambda: reader(name, file)))
+    df = _tidy_header(_parse(name, file, lambda: reader(name, file)))
+    if reader is not _read_parquet and is_output(file.parent):  # written by _write_csv / _write_excel
+        for c in TABLES[name].columns:
+            if c.kind in ("id", "code", "str") and c.name in df.columns:
+                df[c.name] = unescape_formulas(df[c.name])
+    return df
 
 
 def _parse(name: str | None, file: Path, read) -> Any:
@@ -220,39 +235,35 @@ def _read_extras(folder: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def check_target(path: str | os.PathLike) -> Path:
+def check_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Check that :func:`write_cohort` may write to ``path``, before doing long work.
 
-    ``path`` may be new, or an existing directory that holds only cohort files (which is then
-    replaced). Returns ``path`` as a :class:`~pathlib.Path`.
+    ``path`` may be new, an empty directory, or (with ``overwrite``) an earlier output of the
+    package (:func:`verzuimmodel.outputs.check_output`). Returns ``path`` as a :class:`~pathlib.Path`.
 
     Raises
     ------
-    FileExistsError
-        ``path`` is a file, or a directory holding other files than a cohort's.
+    verzuimmodel.outputs.OutputExistsError
+        A ``FileExistsError``: ``path`` is a file, a directory the package did not write (such as a
+        registry export), or an earlier output and ``overwrite`` is false.
     """
-    path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise FileExistsError(f"'{path}' exists and is not a directory; not replacing it")
-        foreign = sorted(p.name for p in path.iterdir() if p.name not in _COHORT_FILES)
-        if foreign:
-            raise FileExistsError(f"'{path}' holds files that are not part of a cohort ("
-                                  + ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-                                  + "); not replacing it")
-    return path
+    return check_output(path, overwrite)
 
 
-def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet") -> Path:
+def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet", *,
+                 overwrite: bool = False) -> Path:
     """Validate a cohort and write it to directory ``path``, one file per table.
 
     Parameters
     ----------
     cohort : the cohort.
-    path : the directory to write. An existing directory is replaced, provided it holds only
-        cohort files (see :func:`check_target`). Missing parent directories are created.
+    path : the directory to write: new, or empty. Missing parent directories are created.
     fmt : ``"parquet"`` (via pyarrow; dtypes including categories round-trip), ``"csv"`` (UTF-8,
         comma-separated, ISO dates) or ``"xlsx"`` (one workbook per table; at most 1,048,575 rows).
+        Text cells of CSV and Excel tables are formula-escaped (see the module docstring).
+    overwrite : replace an earlier output of the package at ``path``. A directory the package did
+        not write (no marker ``.verzuimmodel-output``), or one to which other files were added, is
+        never replaced.
 
     Returns
     -------
@@ -261,11 +272,12 @@ def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet
 
     Notes
     -----
-    Atomic: everything is written to a temporary directory beside ``path`` which is then renamed
-    into place (an existing ``path`` is renamed aside first and deleted last). If anything fails,
-    the temporary directory is removed and an existing ``path`` is left as it was. Besides the
-    tables, a simulated cohort gets ``truth.json`` (numpy values converted to plain JSON),
-    ``scenario.toml`` (``cohort.scenario.to_toml``) and ``cohort.json`` (the seed).
+    Atomic (:func:`verzuimmodel.outputs.output_directory`): everything is written to a temporary
+    directory beside ``path`` that then takes its place in one step, and the directory is locked
+    while it is written. If anything fails, the temporary directory is removed and an existing
+    ``path`` is left as it was. Besides the tables, a simulated cohort gets ``truth.json`` (numpy
+    values converted to plain JSON), ``scenario.toml`` (``cohort.scenario.to_toml``) and
+    ``cohort.json`` (the seed).
 
     Raises
     ------
@@ -274,54 +286,21 @@ def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet
     SchemaError
         The cohort is invalid (nothing is written).
     FileExistsError
-        ``path`` may not be replaced (see :func:`check_target`).
+        ``path`` may not be replaced (:class:`~verzuimmodel.outputs.OutputExistsError`).
+    OSError
+        Another process is writing ``path`` (:class:`~verzuimmodel.outputs.OutputLockedError`).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
-    path = check_target(path)
+    path = check_target(path, overwrite)
     tables = validate_cohort(cohort.tables, copy=False)
     if fmt == "xlsx":
         _check_excel_size(tables)
-    with _atomic(path) as tmp:
+    with output_directory(path, overwrite) as tmp:
         for name, df in tables.items():
             _WRITERS[fmt](df, tmp / f"{name}.{fmt}", name)
         _write_extras(cohort, tmp)
     return path
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary directory beside ``path`` that replaces ``path`` when the block succeeds."""
-    target = path.absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        _move_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-OUTPUT_MARKER = ".verzuimmodel-output"
-
-
-@contextmanager
-def output_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Write an output directory (tables, plots, reports) atomically.
-
-    Yields a temporary directory; when the block finishes without error it is renamed to
-    ``path``. An existing ``path`` is replaced only if it is empty or was written this way (it
-    holds the marker file ``.verzuimmodel-output``); otherwise ``FileExistsError``, before any work.
-    On an error nothing is left behind and an existing ``path`` is untouched.
-    """
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / OUTPUT_MARKER).exists())):
-        raise FileExistsError(f"'{path}' exists and was not written by verzuimmodel; not replacing it")
-    with _atomic(path) as tmp:
-        (tmp / OUTPUT_MARKER).write_text("written by verzuimmodel\n", encoding="utf-8")
-        yield tmp
 
 
 def _write_parquet(df: pd.DataFrame, file: Path, name: str) -> None:
@@ -329,11 +308,11 @@ def _write_parquet(df: pd.DataFrame, file: Path, name: str) -> None:
 
 
 def _write_csv(df: pd.DataFrame, file: Path, name: str) -> None:
-    df.to_csv(file, index=False, encoding="utf-8")
+    to_csv(df, file)
 
 
 def _write_excel(df: pd.DataFrame, file: Path, name: str) -> None:
-    df.to_excel(file, sheet_name=name, index=False)
+    escape_formulas(df).to_excel(file, sheet_name=name, index=False)
 
 
 _WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "xlsx": _write_excel}
@@ -378,18 +357,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise TypeError(f"cannot write a {type(value).__name__} to {TRUTH_FILE}")
-
-
-def _move_into_place(new: Path, target: Path) -> None:
-    """Rename directory ``new`` to ``target``, replacing an existing ``target`` only at the end."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -6,18 +6,28 @@ it finishes (in completion order). What every chunk needs (the design, the estim
 serialised once with cloudpickle, so estimators defined in a notebook or a test work on every
 backend. Replicate ``i`` draws its data from ``SeedSequence(seed).spawn(n)[i]`` wherever it runs,
 so the backend and the number of workers never change the results.
+
+Workers of the ``processes`` backend die with the process that started them, also when it is
+killed with ``kill -9`` and cannot shut its pool down (:func:`_die_with_parent`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Literal
 
 import cloudpickle
 from threadpoolctl import threadpool_limits
+
+from ..outputs import pid_alive
 
 __all__ = ["BACKENDS", "Backend", "check_arguments", "map_chunks", "default_workers"]
 
@@ -98,8 +108,46 @@ def map_chunks(fn: Callable[[Any, Sequence[int]], Any], shared: Any, chunks: Seq
         yield from _dask(fn, payload, chunks, workers, scheduler, dask_processes)
 
 
+_PR_SET_PDEATHSIG = 1
+PARENT_CHECK_SECONDS = 1.0
+"""How often a worker checks that its parent is alive where ``PR_SET_PDEATHSIG`` is unavailable."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """Initializer of a pool worker: end this worker when process ``parent`` (the pool's owner) ends.
+
+    A pool shuts its workers down when it is closed, but a parent killed with ``kill -9`` closes
+    nothing: its workers would wait for work forever, each holding its memory. On Linux the kernel
+    sends this worker SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``; strictly, when the
+    parent's thread that started the worker ends: the pool is started and used by one thread, the
+    one that iterates :func:`map_chunks`); elsewhere a daemon
+    thread checks every :data:`PARENT_CHECK_SECONDS` that the parent is still there and otherwise
+    ends the worker.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            ok = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+        except (OSError, AttributeError):  # pragma: no cover - no libc
+            ok = False
+        if ok:
+            if not pid_alive(parent):  # it died before the signal was set up
+                os._exit(1)
+            return
+    threading.Thread(target=_watch_parent, args=(parent, os.getppid()), daemon=True,  # pragma: no cover
+                     name="verzuimmodel-parent-watch").start()
+
+
+def _watch_parent(parent: int, ppid: int) -> None:  # pragma: no cover - only where prctl is missing
+    """End this worker once the parent is gone (or this worker was handed to another parent)."""
+    while pid_alive(parent) and os.getppid() == ppid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
 def _processes(fn, payload: bytes, chunks, workers: int) -> Iterator[Any]:
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
     try:
         pending = {pool.submit(_call, fn, payload, chunk) for chunk in chunks}
         while pending:

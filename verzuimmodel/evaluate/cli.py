@@ -10,13 +10,18 @@ in ``replicates/`` (a Parquet dataset; running the same command again resumes or
 ``power`` writes ``power.csv`` and ``power.png`` (replicates under ``replicates/<point>/``).
 Bad input (a bad design file, option or output directory) is one line ``error: ...`` on stderr
 and exit code 2; result files are written to a temporary name and then renamed.
+
+``--out`` is a run directory (:func:`verzuimmodel.outputs.run_directory`): new or empty, or the
+directory of an earlier run, which is resumed (the same design and seed) or, with ``--overwrite``,
+started afresh. A directory verzuimmodel did not write is never written into, and while a run
+writes ``--out`` a second run on it is refused. Text cells of the CSV tables that a spreadsheet
+would run as formulas are escaped (:func:`verzuimmodel.outputs.escape_formulas`).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +33,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._cli_errors import bad_input
+from ..outputs import run_directory, to_csv, write_file
 
 __all__ = ["diagnose_command", "power_command"]
 
@@ -48,7 +54,12 @@ class BackendChoice(str, Enum):
 DesignArgument = Annotated[Path, typer.Argument(help="Design file (TOML).", show_default=False)]
 SimsOption = Annotated[int, typer.Option("--sims", help="Number of simulated replicates (per point).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed; replicate i uses stream i of SeedSequence(seed).")]
-OutOption = Annotated[Path, typer.Option("--out", help="Output directory (created; reruns resume from it).")]
+OutOption = Annotated[Path, typer.Option(
+    "--out", help="Output directory: new or empty, or an earlier run's (resumed; another design or seed needs "
+                  "--overwrite). Never a directory verzuimmodel did not write.")]
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="Discard the earlier run in --out and start afresh (never a directory verzuimmodel did "
+                        "not write, or one to which other files were added).")]
 BackendOption = Annotated[BackendChoice, typer.Option("--backend", help="Where the replicates run.")]
 SchedulerOption = Annotated[str | None, typer.Option(
     "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")]
@@ -56,27 +67,24 @@ WorkersOption = Annotated[int | None, typer.Option("--workers", help="Worker pro
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")]
 
 
-def _out_dir(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"'{out}' exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+RUN_NAMES = ("diagnosis.csv", "diagnosis.png", "power.csv", "power.png", "replicates", ".*.tmp-*")
+"""What ``diagnose`` and ``power`` write into ``--out`` (with temporary files of killed runs)."""
 
 
-def _atomic(target: Path, write) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _run_dir(out: Path, overwrite: bool):
+    """``--out`` as a locked run directory (a run written before the marker existed is recognised)."""
+    def legacy(p: Path) -> bool:
+        rep = p / "replicates"
+        return rep.is_dir() and any((q / "diagnose.json").is_file() for q in [rep, *rep.iterdir()])
+
+    return run_directory(out, overwrite, names=RUN_NAMES, legacy=legacy)
 
 
 def _save_figure(fig, target: Path) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        _atomic(target, lambda p: fig.savefig(p, dpi=120, format="png"))
+        write_file(target, lambda p: fig.savefig(p, dpi=120, format="png"))
     finally:
         plt.close(fig)
 
@@ -138,20 +146,22 @@ def diagnose_command(
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
     progress: ProgressOption = True,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Diagnose a design: bias, SEs, coverage and power of its estimators over simulated replicates."""
     from . import Design, diagnose
     from .plots import plot_diagnosis
 
-    with bad_input():
-        design = Design.from_toml(design_file)
-        _check_run(sims, seed, backend, scheduler, workers)
-        out = _out_dir(out)
-        diag = diagnose(design, n_sims=sims, seed=seed, backend=backend.value, scheduler=scheduler,
-                        workers=workers, path=out / "replicates", progress=progress)
-    tidy = diag.tidy()
-    _atomic(out / "diagnosis.csv", lambda p: tidy.to_csv(p, index=False))
-    _save_figure(plot_diagnosis(tidy, level=1 - design.alpha), out / "diagnosis.png")
+    with ExitStack() as locked:
+        with bad_input():
+            design = Design.from_toml(design_file)
+            _check_run(sims, seed, backend, scheduler, workers)
+            locked.enter_context(_run_dir(out, overwrite))
+            diag = diagnose(design, n_sims=sims, seed=seed, backend=backend.value, scheduler=scheduler,
+                            workers=workers, path=out / "replicates", progress=progress)
+        tidy = diag.tidy()
+        write_file(out / "diagnosis.csv", lambda p: to_csv(tidy, p))
+        _save_figure(plot_diagnosis(tidy, level=1 - design.alpha), out / "diagnosis.png")
     keys = list(dict.fromkeys(design.targets.values()))
     console.print(_table(tidy[SHOWN], f"{design.name}: {sims} replicates, "
                                       f"estimand{'s' if len(keys) > 1 else ''} {', '.join(keys)}"))
@@ -172,6 +182,7 @@ def power_command(
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
     progress: ProgressOption = True,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Simulated power over a grid of design parameters (a power curve)."""
     from . import Design, power_curve
@@ -185,11 +196,13 @@ def power_command(
             raise ValueError(f"--target: got {target}; expected a power in (0, 1)")
         for combo in _points(grid):  # every point valid before any runs
             design.with_parameters(combo)
-        out = _out_dir(out)
-        table = power_curve(design, vary=grid, n_sims=sims, seed=seed, backend=backend.value, scheduler=scheduler,
-                            workers=workers, path=out / "replicates", progress=progress)
-    _atomic(out / "power.csv", lambda p: table.to_csv(p, index=False))
-    _save_figure(plot_power_curve(table, target_power=target), out / "power.png")
+    with ExitStack() as locked:
+        with bad_input():
+            locked.enter_context(_run_dir(out, overwrite))
+            table = power_curve(design, vary=grid, n_sims=sims, seed=seed, backend=backend.value,
+                                scheduler=scheduler, workers=workers, path=out / "replicates", progress=progress)
+        write_file(out / "power.csv", lambda p: to_csv(table, p))
+        _save_figure(plot_power_curve(table, target_power=target), out / "power.png")
     shown = [*grid, "estimator", "power", "power_mcse", "formula_power", "n_failed"]
     console.print(_table(table[shown], f"{design.name}: power ({sims} replicates per point)"))
     console.print(f"written: {out / 'power.csv'}, {out / 'power.png'}")

@@ -28,8 +28,8 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
-from contextlib import closing, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import special
 
 from ..effects.registry import Estimator
+from ..outputs import run_directory, write_file
 from .backends import Backend, check_arguments, default_workers, map_chunks
 from .design import Design, true_value
 from .measures import MEASURES, performance
@@ -153,7 +154,7 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
              scheduler: Any = None, workers: int | None = None, path: str | os.PathLike | None = None,
              progress: bool = True, chunk_size: int | None = None,
              on_chunk: Callable[[pd.DataFrame], None] | None = None, dask_processes: bool = True,
-             blas_threads: int | None = 1, label: str | None = None) -> Diagnosis:
+             blas_threads: int | None = 1, label: str | None = None, overwrite: bool = False) -> Diagnosis:
     """Run every estimator of ``design`` on ``n_sims`` simulated replicates.
 
     Parameters
@@ -176,6 +177,9 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
         resumes from there: replicates already stored are read, not rerun, and the final numbers
         equal those of an uninterrupted run. The directory belongs to one design and seed;
         another design or seed raises ``ValueError``. A larger ``n_sims`` extends a stored run.
+        It must be new, empty or such a store (marked ``.verzuimmodel-output``, see
+        :func:`verzuimmodel.outputs.run_directory`), and is locked while the run writes it: a
+        second run on the same ``path`` raises :class:`~verzuimmodel.outputs.OutputLockedError`.
     progress : bool
         Show a progress bar on stderr.
     chunk_size : int, optional
@@ -190,6 +194,9 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
         over replicates); ``None`` leaves the BLAS settings alone.
     label : str, optional
         Text of the progress bar (default: the design's name).
+    overwrite : bool
+        Discard the replicates stored in ``path`` and start afresh (also those of another design
+        or seed). A directory that verzuimmodel did not write is never touched.
 
     Returns
     -------
@@ -212,6 +219,11 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     ValueError
         Bad arguments; a replicate's truth lacks an estimator's estimand (or it is not a number, or
         not a positive ratio for a log-scale estimator); ``path`` holds another design's replicates.
+    FileExistsError
+        ``path`` is a directory that verzuimmodel did not write
+        (:class:`~verzuimmodel.outputs.OutputExistsError`).
+    OSError
+        Another run is writing ``path`` (:class:`~verzuimmodel.outputs.OutputLockedError`).
     ImportError
         An estimator needs a module that is not available.
     """
@@ -226,29 +238,30 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     check_arguments(backend, workers, scheduler)
     task = _Task(design, int(seed), design.estimator_objects(), blas_threads,
                  tuple(design.target_of(name) for name in design.estimators))
-    store = _Store(Path(path), design, int(seed)) if path is not None else None
-    frames = store.load(n_sims) if store is not None else []
-    done = set()
-    for f in frames:
-        done.update(f["replicate"].tolist())
-    todo = [i for i in range(n_sims) if i not in done]
-    n_workers = 1 if backend == "serial" else (workers or default_workers())
-    size = chunk_size or max(1, min(50, math.ceil(len(todo) / (8 * n_workers))))
-    chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-    t0 = time.perf_counter()
-    bar = _progress(progress, label or design.name, n_sims, n_sims - len(todo))
-    with bar as advance, _blas_limit(blas_threads):  # here too: threads of a dask LocalCluster share it
-        with closing(map_chunks(_run_chunk, task, chunks, backend=backend, workers=workers, scheduler=scheduler,
-                                dask_processes=dask_processes)) as results:
-            for cols in results:
-                frame = _frame(cols)
-                if store is not None:
-                    store.write(frame)
-                frames.append(frame)
-                advance(frame["replicate"].nunique())
-                if on_chunk is not None:
-                    on_chunk(frame)
-    wall = time.perf_counter() - t0
+    opened = _Store.open(Path(path), design, int(seed), overwrite) if path is not None else nullcontext()
+    with opened as store:  # locked: one run at a time writes a store
+        frames = store.load(n_sims) if store is not None else []
+        done = set()
+        for f in frames:
+            done.update(f["replicate"].tolist())
+        todo = [i for i in range(n_sims) if i not in done]
+        n_workers = 1 if backend == "serial" else (workers or default_workers())
+        size = chunk_size or max(1, min(50, math.ceil(len(todo) / (8 * n_workers))))
+        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+        t0 = time.perf_counter()
+        bar = _progress(progress, label or design.name, n_sims, n_sims - len(todo))
+        with bar as advance, _blas_limit(blas_threads):  # here too: threads of a dask LocalCluster share it
+            with closing(map_chunks(_run_chunk, task, chunks, backend=backend, workers=workers,
+                                    scheduler=scheduler, dask_processes=dask_processes)) as results:
+                for cols in results:
+                    frame = _frame(cols)
+                    if store is not None:
+                        store.write(frame)
+                    frames.append(frame)
+                    advance(frame["replicate"].nunique())
+                    if on_chunk is not None:
+                        on_chunk(frame)
+        wall = time.perf_counter() - t0
     allrows = _frame_concat(frames, design)
     return Diagnosis(design=design, n_sims=n_sims, seed=int(seed),
                      replicates=allrows[REPLICATE_COLUMNS].reset_index(drop=True),
@@ -465,22 +478,32 @@ class _Store:
 
     ``diagnose.json`` records the fingerprint of the design and seed the rows belong to: of the
     design's data model, estimators, level and the truth key each estimator is scored against.
+    The directory is a run directory of :mod:`verzuimmodel.outputs` (marked, locked while open).
     """
 
     META = "diagnose.json"
+    NAMES = (META, "part-*.parquet", ".part-*.tmp", f".{META}.tmp-*")
+    """What a store holds (a store holding anything else is never replaced)."""
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path, design: Design, seed: int, overwrite: bool = False) -> Iterator[_Store]:
+        """The store at ``path``, locked while the block runs (``overwrite``: emptied first)."""
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"path '{path}' exists and is not a directory")
+        with run_directory(path, overwrite, names=cls.NAMES, legacy=lambda p: (p / cls.META).is_file()):
+            yield cls(path, design, seed)
 
     def __init__(self, path: Path, design: Design, seed: int):
         self.path = path
         fingerprint = hashlib.sha256(_fingerprint_text(design, seed).encode()).hexdigest()
-        if path.exists() and not path.is_dir():
-            raise ValueError(f"path '{path}' exists and is not a directory")
-        path.mkdir(parents=True, exist_ok=True)
         meta = path / self.META
         if meta.exists():
             stored = json.loads(meta.read_text(encoding="utf-8"))
             if stored.get("fingerprint") != fingerprint:
                 raise ValueError(f"path '{path}' holds replicates of another design or seed "
-                                 f"({stored.get('name')!r}, seed {stored.get('seed')}); use another path")
+                                 f"({stored.get('name')!r}, seed {stored.get('seed')}); use another path, or "
+                                 f"discard them with --overwrite (overwrite=True)")
         else:
             if any(p.name.startswith("part-") for p in path.iterdir()):
                 raise ValueError(f"path '{path}' holds replicate files without {self.META}; use another path")
@@ -488,10 +511,10 @@ class _Store:
                 toml = design.to_toml()
             except ValueError:
                 toml = None
-            self._atomic_write(meta, json.dumps({"fingerprint": fingerprint, "name": design.name, "seed": seed,
-                                                 "estimators": list(design.estimators),
-                                                 "targets": design.targets, "design_toml": toml},
-                                                indent=2).encode("utf-8"))
+            text = json.dumps({"fingerprint": fingerprint, "name": design.name, "seed": seed,
+                               "estimators": list(design.estimators), "targets": design.targets,
+                               "design_toml": toml}, indent=2)
+            write_file(meta, lambda p: p.write_text(text, encoding="utf-8"))
 
     def load(self, n_sims: int) -> list[pd.DataFrame]:
         for stale in self.path.glob(".part-*.tmp"):
@@ -511,15 +534,6 @@ class _Store:
         try:
             frame.to_parquet(tmp, index=False)
             os.replace(tmp, self.path / name)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    @staticmethod
-    def _atomic_write(target: Path, data: bytes) -> None:
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -36,6 +36,7 @@ import itertools
 import math
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..outputs import run_directory
 from .design import Design
 from .diagnose import diagnose
 from .trials import ParallelTrial, SteppedWedgeTrial
@@ -120,7 +122,7 @@ def formula_power(trial: Any, alpha: float = 0.05, reference: str = "z") -> floa
 # -- simulated power ------------------------------------------------------------------------------
 
 def power_curve(design: Design, vary: dict[str, Sequence], n_sims: int = 500, seed: int = 1,
-                path: str | os.PathLike | None = None, **diagnose_kwargs) -> pd.DataFrame:
+                path: str | os.PathLike | None = None, overwrite: bool = False, **diagnose_kwargs) -> pd.DataFrame:
     """Simulated power (and every other performance measure) over a grid of data-model parameters.
 
     Parameters
@@ -134,7 +136,11 @@ def power_curve(design: Design, vary: dict[str, Sequence], n_sims: int = 500, se
         Per grid point. Every point uses the same seed (common random numbers), which makes the
         curve smoother than independent draws would.
     path : path, optional
-        Keep each point's replicates under ``path / "<param>=<value>,..."`` (resumable).
+        Keep each point's replicates under ``path / "<param>=<value>,..."`` (resumable). ``path``
+        must be new, empty or such a directory; it is locked while the curve runs
+        (:func:`verzuimmodel.outputs.run_directory`).
+    overwrite : bool
+        Discard what ``path`` holds and start afresh (never a directory verzuimmodel did not write).
     **diagnose_kwargs
         ``backend``, ``workers``, ``scheduler``, ``progress``, ... passed to :func:`diagnose`.
 
@@ -159,15 +165,18 @@ def power_curve(design: Design, vary: dict[str, Sequence], n_sims: int = 500, se
         point = dict(zip(names, combo))
         designs.append((point, design.with_parameters(point)))  # validate every point before running any
     rows = []
-    for point, d in designs:
-        label = ",".join(f"{k}={v}" for k, v in point.items())
-        sub = None if path is None else Path(path) / label
-        diag = diagnose(d, n_sims=n_sims, seed=seed, path=sub, label=label, **diagnose_kwargs)
-        tidy = diag.tidy()
-        for k in reversed(names):
-            tidy.insert(0, k, point[k])
-        tidy["formula_power"] = formula_power(d.scenario, d.alpha)
-        rows.append(tidy)
+    opened = nullcontext() if path is None else run_directory(
+        path, overwrite, names=("*=*",), legacy=lambda p: any((q / "diagnose.json").is_file() for q in p.iterdir()))
+    with opened:
+        for point, d in designs:
+            label = ",".join(f"{k}={v}" for k, v in point.items())
+            sub = None if path is None else Path(path) / label
+            diag = diagnose(d, n_sims=n_sims, seed=seed, path=sub, label=label, **diagnose_kwargs)
+            tidy = diag.tidy()
+            for k in reversed(names):
+                tidy.insert(0, k, point[k])
+            tidy["formula_power"] = formula_power(d.scenario, d.alpha)
+            rows.append(tidy)
     return pd.concat(rows, ignore_index=True)
 
 

@@ -30,7 +30,8 @@ from ..cohort import Cohort
 from ..disclosure import MIN_COUNT, suppress_counts, suppress_shares
 from ..schema import OUTCOMES
 
-__all__ = ["quarterly", "monitored_episodes", "running_durations", "CASE_TYPES"]
+__all__ = ["quarterly", "monitored_episodes", "running_durations", "CASE_TYPES", "QUARTERLY_COLUMNS",
+           "DURATION_COLUMNS"]
 
 CASE_TYPES = {"LRV": ("LRV", 28), "LRV_3m": ("LRV", 91), "AV": ("AV", 0), "5a": ("5a", 0)}
 """Monitored case type -> (episode type, counting day)."""
@@ -51,8 +52,8 @@ def monitored_episodes(cohort: Cohort, by: Literal["region", "school"] | None = 
     e = cohort.episodes
     followup = cohort.pupils.set_index("pupil_id")["followup_end"]
     last = pd.Timestamp(data_end) if data_end is not None else followup.max()
-    start = e["start_date"]
-    end_date = e["end_date"].fillna(followup.reindex(e["pupil_id"]).set_axis(e.index))
+    start = pd.to_datetime(e["start_date"])               # (an empty table may hold no dates at all)
+    end_date = pd.to_datetime(e["end_date"]).fillna(followup.reindex(e["pupil_id"]).set_axis(e.index))
     censored = (e["outcome"] == "censored").to_numpy()
     running = censored & (end_date >= last).to_numpy()
     b = np.where(running, np.datetime64("NaT"), np.where(censored, end_date + pd.Timedelta(days=1), end_date))
@@ -94,6 +95,21 @@ def _quarters(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     return q[(q + pd.offsets.QuarterBegin(startingMonth=1)) <= last + pd.Timedelta(days=1)]
 
 
+QUARTERLY_COLUMNS = ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover",
+                     "recurrent_inflow", "outcome_within_3m", *[f"outflow_{o}" for o in OUTCOMES]]
+"""Columns of :func:`quarterly`."""
+
+DURATION_COLUMNS = ["quarter", "group", "case_type", "duration", "count"]
+"""Columns of :func:`running_durations`."""
+
+
+def _empty(columns: list[str], counts: list[str]) -> pd.DataFrame:
+    """A table without rows: text columns, whole-number ``counts`` and shares (floats)."""
+    kinds = {c: "int64" if c in counts else "float64" if c in ("turnover", "outcome_within_3m") else object
+             for c in columns}
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in kinds.items()})
+
+
 def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, start=None, end=None,
               data_end=None, min_count: int = MIN_COUNT) -> pd.DataFrame:
     """Quarterly stock and flow per group and case type (see the module docstring).
@@ -109,9 +125,21 @@ def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region",
     Returns
     -------
     DataFrame: ``quarter, group, case_type, stock_start, inflow, outflow, stock_end, turnover,
-    recurrent_inflow, outcome_within_3m, outflow_<outcome>...``.
+    recurrent_inflow, outcome_within_3m, outflow_<outcome>...`` (:data:`QUARTERLY_COLUMNS`).
+    Without any monitored episode (a cohort without episodes, or whose episodes never become a
+    case) the table has these columns and no rows.
     """
     ep = monitored_episodes(cohort, by, data_end)
+    out = _empty(QUARTERLY_COLUMNS, COUNT_COLUMNS) if ep.empty else _flows(ep, start, end)
+    if min_count:
+        out = suppress_shares(out, "turnover", "stock_end", min_count)
+        out = suppress_shares(out, "outcome_within_3m", "inflow", min_count)
+        out = suppress_counts(out, COUNT_COLUMNS, min_count)
+    return out[QUARTERLY_COLUMNS]
+
+
+def _flows(ep: pd.DataFrame, start, end) -> pd.DataFrame:
+    """The unsuppressed rows of :func:`quarterly` from the monitored episodes ``ep`` (at least one)."""
     last = ep.attrs["data_end"]
     q0 = pd.Timestamp(start) if start is not None else ep["a"].min()
     quarters = _quarters(q0, pd.Timestamp(end) if end is not None else last)
@@ -149,26 +177,24 @@ def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region",
             turnover = np.where(counts["stock_end"] > 0, new / counts["stock_end"], np.nan)
         rows.append(pd.DataFrame({"quarter": quarters.to_period("Q").astype(str), "group": g, "case_type": c,
                                   **counts, "turnover": turnover, "outcome_within_3m": share3}))
-    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["quarter", "group", "case_type"])
+    out = pd.concat(rows, ignore_index=True)
     order = {c: i for i, c in enumerate(CASE_TYPES)}
-    out = out.sort_values(["group", "case_type", "quarter"], key=lambda s: s.map(order) if s.name == "case_type"
-                          else s).reset_index(drop=True)
-    cols = ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover",
-            "recurrent_inflow", "outcome_within_3m", *[f"outflow_{o}" for o in OUTCOMES]]
-    if min_count:
-        out = suppress_shares(out, "turnover", "stock_end", min_count)
-        out = suppress_shares(out, "outcome_within_3m", "inflow", min_count)
-        out = suppress_counts(out, COUNT_COLUMNS, min_count)
-    return out[cols]
+    return out.sort_values(["group", "case_type", "quarter"], key=lambda s: s.map(order) if s.name == "case_type"
+                           else s).reset_index(drop=True)
 
 
 def running_durations(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, data_end=None,
                       min_count: int = MIN_COUNT) -> pd.DataFrame:
     """How long the running cases have lasted at the end of each quarter: counts per duration band.
 
-    Columns: ``quarter, group, case_type, duration`` (band since the first day of absence), ``count``.
+    Columns: ``quarter, group, case_type, duration`` (band since the first day of absence), ``count``
+    (:data:`DURATION_COLUMNS`); no rows without any monitored episode.
     """
     ep = monitored_episodes(cohort, by, data_end)
+    if ep.empty:
+        out = _empty(DURATION_COLUMNS, ["count"])
+        out["duration"] = pd.Categorical([], categories=DURATION_LABELS, ordered=True)
+        return suppress_counts(out, ["count"], min_count) if min_count else out
     last = ep.attrs["data_end"]
     quarters = _quarters(ep["a"].min(), last)
     rows = []

@@ -10,7 +10,8 @@ from typing import Any, Iterator, Sequence
 import jinja2
 
 from ..cohort import Cohort
-from ..io import OUTPUT_MARKER, output_directory, read_cohort
+from ..io import read_cohort
+from ..outputs import check_output, output_directory
 from .results import DEFAULT_N_SIMS, Results, collect
 from .sections import context, messages
 
@@ -31,7 +32,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = None, seed: int = 1,
           lang: str = "nl", out: str | os.PathLike = "reports/", n_sims: int = DEFAULT_N_SIMS,
           sections: Sequence[str] | None = None, pdf: bool = True, backend: str = "processes",
-          progress: bool = True) -> Path:
+          progress: bool = True, overwrite: bool = False) -> Path:
     """Write an effect report (``report.html`` and ``report.pdf``) to directory ``out``.
 
     Parameters
@@ -43,14 +44,16 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         (default: the cohort's own scenario, when it is a simulated cohort).
     seed : seed of the simulated cohort and of the diagnosis.
     lang : ``"nl"`` (default) or ``"en"``.
-    out : output directory; written atomically (:func:`verzuimmodel.io.output_directory`): it is
-        replaced only if it is empty or an earlier verzuimmodel output, and on any error it is left
-        as it was (a new directory is not created).
+    out : output directory, new or empty; written atomically and locked while the report is made
+        (:func:`verzuimmodel.outputs.output_directory`): on any error it is left as it was (a new
+        directory is not created), and a second build into it at the same time is refused.
     n_sims : replicates of the design diagnosis (``0`` leaves the diagnosis out).
     sections : the sections to include, from :data:`SECTIONS` (default :data:`DEFAULT_SECTIONS`).
     pdf : also print ``report.pdf`` with headless Chromium.
     backend : where the diagnosis replicates run (``serial``, ``processes``, ``dask``).
     progress : show a progress bar on stderr.
+    overwrite : replace an earlier report in ``out``. A directory verzuimmodel did not write, or
+        one to which other files were added, is never replaced.
 
     Returns
     -------
@@ -64,32 +67,36 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
     FileNotFoundError
         The cohort path does not exist; Chromium is missing (with ``pdf=True``).
     FileExistsError
-        ``out`` holds files that verzuimmodel did not write.
+        ``out`` holds files that verzuimmodel did not write, or an earlier report and ``overwrite``
+        is false (:class:`~verzuimmodel.outputs.OutputExistsError`).
+    OSError
+        Another process is writing ``out`` (:class:`~verzuimmodel.outputs.OutputLockedError`).
     """
     m = messages(lang)                                   # ValueError for an unknown language
     chosen = _sections(sections)
     if not isinstance(n_sims, int) or isinstance(n_sims, bool) or n_sims < 0:
         raise ValueError(f"n_sims: got {n_sims!r}; expected a whole number >= 0")
     out = Path(out)
-    _check_out(out)
+    check_output(out, overwrite)
     if pdf:
         from .pdf import require_chromium
 
         require_chromium()
     data, design_scenario = _load(cohort, scenario, seed)     # bad input fails here, before any output
-    with _progress(progress, m, n_sims if n_sims and set(chosen) & {"summary", "quality"} else 0) as bar:
+    with output_directory(out, overwrite) as tmp, \
+            _progress(progress, m, n_sims if n_sims and set(chosen) & {"summary", "quality"} else 0) as bar:
+        # out is locked while the analyses run: a second build into it fails at once
         results = collect(data, sections=chosen, design_scenario=design_scenario, n_sims=n_sims, seed=seed,
                           backend=backend, step=bar.step, advance=bar.advance)
         bar.step("figures")
         html = render_html(results, lang=lang, sections=chosen)
         bar.step("write")
-        with output_directory(out) as tmp:
-            (tmp / HTML_NAME).write_text(html, encoding="utf-8")
-            if pdf:
-                bar.step("pdf")
-                from .pdf import print_pdf
+        (tmp / HTML_NAME).write_text(html, encoding="utf-8")
+        if pdf:
+            bar.step("pdf")
+            from .pdf import print_pdf
 
-                print_pdf(tmp / HTML_NAME, tmp / PDF_NAME)
+            print_pdf(tmp / HTML_NAME, tmp / PDF_NAME)
         bar.step("done")
     return out
 
@@ -122,12 +129,6 @@ def _sections(sections: Sequence[str] | None) -> list[str]:
     if not sections:
         raise ValueError(f"sections: expected at least one of {', '.join(SECTIONS)}")
     return [s for s in SECTIONS if s in set(sections)]
-
-
-def _check_out(out: Path) -> None:
-    """Fail before any work when ``out`` may not be replaced (the rule of ``output_directory``)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / OUTPUT_MARKER).exists())):
-        raise FileExistsError(f"'{out}' exists and was not written by verzuimmodel; not replacing it")
 
 
 def _scenario(spec: Any):

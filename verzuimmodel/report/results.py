@@ -88,7 +88,9 @@ class Results:
         interventions) plus ``cautionary`` (naive estimators), or None with
         ``diagnosis_status`` saying why (``unavailable``, ``no_scenario``, ``failed``, ``off``).
     calibration, monitor, schools : see :func:`collect`.
-    errors : section -> message of an analysis that could not be run.
+    errors : section -> message of an analysis that could not be run, or a reason for an empty
+        section: ``"no_episodes"`` (the cohort has no episodes), ``"no_cases"`` (no episode became
+        a monitored case), ``"too_few"`` (fewer than 10 episodes).
     """
 
     overview: dict
@@ -214,6 +216,9 @@ def _return(cohort: Cohort, res: Results, ids: frozenset[str]) -> None:
     from ..survival.nonparametric import AalenJohansen
     from ..survival.prepare import CAUSE_CODES, episodes_table
 
+    if cohort.episodes.empty:         # nothing to describe: a note, not empty tables or an error
+        res.errors["return"] = "no_episodes"
+        return
     eps = episodes_table(cohort)
     counts = eps["outcome"].value_counts()
     counts[RETURN_TO_SCHOOL] = int(eps["returned"].sum())
@@ -428,6 +433,9 @@ def _monitor(cohort: Cohort, res: Results) -> None:
         res.monitor = quarterly(cohort, by=None)   # counts under 10 already suppressed
     except Exception as e:
         res.errors["monitor"] = _message(e, _identifiers(cohort))
+        return
+    if res.monitor.empty:                          # the section says why, in words
+        res.errors["monitor"] = "no_episodes" if cohort.episodes.empty else "no_cases"
 
 
 SIGNAL_BOOTSTRAP = 100

@@ -239,7 +239,8 @@ def _summary(res: Results, m: Messages, f: Fmt) -> dict:
         else:
             findings.append(m.fmt("summary.return_none"))
     elif "return" in res.errors:
-        findings.append(m.fmt("summary.return_none"))
+        findings.append(m.fmt("return.no_episodes") if res.errors["return"] == "no_episodes"
+                        else m.fmt("summary.return_none"))
     # 2. in-episode interventions (time-varying), with the naive contrast
     eff = res.effects
     if eff is not None and not eff.empty:
@@ -318,7 +319,8 @@ def _return(res: Results, m: Messages, f: Fmt) -> dict:
     out: dict[str, Any] = {"note": ""}
     if "return" in res.errors:
         err = res.errors["return"]
-        out["note"] = m.fmt("return.too_few", min=MIN_COUNT) if err == "too_few" else m.fmt("return.error", error=err)
+        out["note"] = (m.fmt(f"return.{err}", min=MIN_COUNT) if err in ("too_few", "no_episodes")
+                       else m.fmt("return.error", error=err))
     pts = res.curve_points
     outcomes = [RETURN_TO_SCHOOL, *OUTCOMES]
     if pts is not None:
@@ -494,7 +496,9 @@ def _monitor(res: Results, m: Messages, f: Fmt) -> dict:
     q = m["monitor"]
     out: dict[str, Any] = {"note": ""}
     if res.monitor is None or res.monitor.empty:
-        out["note"] = m.fmt("monitor.none", error=res.errors.get("monitor", ""))
+        err = res.errors.get("monitor", "")
+        known = err in ("no_episodes", "no_cases")
+        out["note"] = m.fmt(f"monitor.{err}") if known else m.fmt("monitor.none", error=err)
         return out
     t = res.monitor
     last = sorted(t["quarter"].unique())[-MONITOR_QUARTERS:]

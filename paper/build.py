@@ -1,9 +1,11 @@
 """Regenerate the paper's simulation study: tables, figures and the numbers quoted in paper.md.
 
-Run: ``python paper/build.py`` (or ``make paper``). Writes ``paper/results/*.csv``,
+Run: ``python paper/build.py`` (or ``make paper-study``; about an hour on two cores, most of it the
+1,000-replicate cells of the factorial study and the mixed models). Writes ``paper/results/*.csv``,
 ``paper/results/values.json``, ``paper/figures/*.png`` and renders ``paper/paper.md`` from
 ``paper/paper.template.md`` (every ``{{ name }}`` is a value from ``values.json``), so the text
-can only quote what the study produced. ``--render-only`` re-renders from the stored values.
+can only quote what the study produced. ``--render-only`` (``make paper``) re-renders from the
+stored results in seconds; ``--only worlds`` reruns one study.
 
 Everything is seeded; the numbers depend on the package, not on the machine or the backend.
 """
@@ -21,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from worlds import N_KEY, study_worlds, verdicts  # noqa: E402  (the factorial study, beside this file)
+
 RESULTS = HERE / "results"
 FIGURES = HERE / "figures"
 SEED = 20261123
 
-N_SIMS_EPISODES = 100
 N_SIMS_APPROACH = 150
 N_SIMS_TRIALS = 1000
 
@@ -41,36 +45,18 @@ def region(n_regions: int, **approach):
         approach=dataclasses.replace(s.approach, **approach))
 
 
-def study_episodes(backend: str) -> pd.DataFrame:
-    """Aim 1: naive vs time-varying Cox for in-episode interventions (3-region cohorts)."""
-    import verzuimmodel as vm
-
-    rows = []
-    for kind in ("kernpartnerteam", "mazl"):
-        design = vm.Design(region(3), estimators=[f"tv_cox_{kind}", f"naive_cox_{kind}"],
-                           estimand=f"intervention_hr.{kind}", name=kind)
-        rows.append(vm.diagnose(design, n_sims=N_SIMS_EPISODES, seed=SEED, backend=backend, progress=True).tidy())
-    return pd.concat(rows, ignore_index=True)
-
-
-# Aim 2: per adoption design (label: approach settings), the estimators meant for it and the naive ones,
-# grouped by the estimand they target
-_VO = "po_approach_vo_rate_ratio"
+# Aim 2: per adoption design (label: approach settings), the estimators meant for it and the naive ones; each
+# estimator is scored against the estimand it declares
 APPROACH_STUDY = {
-    "parallel": ({"design": "parallel"}, {
-        _VO: ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_ipw"],
-        "po_approach_vo_sick_rate_ratio": ["vo_nb_glmm_sick"],
-        "po_approach_vo_episode_rate_ratio": ["vo_episode_rate"],
-        "po_approach_po_true_rate_ratio": ["po_recorded_naive"]}),
-    "stepped_wedge": ({"design": "stepped_wedge"}, {
-        _VO: ["vo_nb_glm", "vo_nb_glmm", "vo_did"],
-        "po_approach_vo_episode_rate_ratio": ["vo_episode_rate"]}),
-    "staggered": ({"design": "staggered"}, {_VO: ["vo_nb_glm", "vo_nb_glmm", "vo_did"]}),
+    "parallel": ({"design": "parallel"}, ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_ipw", "vo_nb_glmm_sick",
+                                          "vo_episode_rate", "po_recorded_naive"]),
+    "stepped_wedge": ({"design": "stepped_wedge"}, ["vo_nb_glm", "vo_nb_glmm", "vo_did", "vo_episode_rate"]),
+    "staggered": ({"design": "staggered"}, ["vo_nb_glm", "vo_nb_glmm", "vo_did"]),
     # schools with more (latent) absence adopt more often
-    "observational": ({"design": "observational"}, {_VO: ["vo_nb_glm", "vo_did", "vo_ipw"]}),
+    "observational": ({"design": "observational"}, ["vo_nb_glm", "vo_did", "vo_ipw"]),
     # schools with more disadvantaged pupils adopt more often (measured: selection on observables)
     "observational_measured": ({"design": "observational", "adoption_driver": "disadvantaged",
-                                "confounding": 1.5}, {_VO: ["vo_did", "vo_ipw"]}),
+                                "confounding": 1.5}, ["vo_did", "vo_ipw"]),
 }
 
 
@@ -89,12 +75,10 @@ def study_approach(backend: str) -> pd.DataFrame:
     import verzuimmodel as vm
 
     rows = []
-    for label, (approach, groups) in APPROACH_STUDY.items():
-        scen = region(2, share_treated=0.5, **approach)
-        for estimand, estimators in groups.items():
-            d = vm.Design(scen, estimators=estimators, estimand=estimand, name=label)
-            t = vm.diagnose(d, n_sims=N_SIMS_APPROACH, seed=SEED, backend=backend, progress=True).tidy()
-            rows.append(t.assign(design=label))
+    for label, (approach, estimators) in APPROACH_STUDY.items():
+        d = vm.Design(region(2, share_treated=0.5, **approach), estimators=estimators, name=label)
+        t = vm.diagnose(d, n_sims=N_SIMS_APPROACH, seed=SEED, backend=backend, progress=True).tidy()
+        rows.append(t.assign(design=label))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -117,17 +101,26 @@ def study_power(backend: str) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def values(episodes: pd.DataFrame, approach: pd.DataFrame, power: pd.DataFrame) -> dict:
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def values(worlds: pd.DataFrame, approach: pd.DataFrame, power: pd.DataFrame) -> dict:
     """The numbers quoted in the text, rounded as printed."""
-    v: dict[str, str] = {"n_sims_episodes": str(N_SIMS_EPISODES), "n_sims_approach": str(N_SIMS_APPROACH),
+    v: dict[str, str] = {"n_sims_key": str(N_KEY), "n_sims_approach": str(N_SIMS_APPROACH),
                          "n_sims_trials": str(N_SIMS_TRIALS)}
-    for _, r in episodes.iterrows():
-        key = r["estimator"]
+    for _, r in worlds.iterrows():
+        key = f"w_{slug(r['cell'])}_{r['estimator']}"
+        v[f"{key}_n"] = f"{r['n_sims']:,}"
         v[f"{key}_bias"] = f"{r['bias']:.3f}"
         v[f"{key}_bias_mcse"] = f"{r['bias_mcse']:.3f}"
-        v[f"{key}_coverage"] = f"{r['coverage']:.2f}"
-        v[f"{key}_mean_hr"] = f"{np.exp(r['mean_estimate']):.2f}"
-        v[f"{key}_true_hr"] = f"{np.exp(r['true_value']):.2f}"
+        v[f"{key}_coverage"] = f"{r['coverage']:.3f}"
+        v[f"{key}_coverage_mcse"] = f"{r['coverage_mcse']:.3f}"
+        v[f"{key}_power"] = f"{r['power']:.3f}"
+        v[f"{key}_power_mcse"] = f"{r['power_mcse']:.3f}"
+        v[f"{key}_mean"] = f"{np.exp(r['mean_estimate']):.2f}"
+        v[f"{key}_true"] = f"{np.exp(r['true_value']):.2f}"
+        v[f"{key}_emp_se"] = f"{r['emp_se']:.3f}"
     for _, r in approach.iterrows():
         key = f"{r['design']}_{r['estimator']}"
         v[f"{key}_emp_se"] = f"{r['emp_se']:.3f}"
@@ -161,11 +154,14 @@ def render(v: dict, tables: dict[str, str]) -> str:
     return re.sub(r"\{\{\s*([\w]+)\s*\}\}", lambda m: {**v, **tables}[m.group(1)], text)
 
 
-def tables_from(episodes, approach, power) -> dict[str, str]:
+def tables_from(worlds, approach, power) -> dict[str, str]:
     cols = ["estimator", "n_sims", "n_failed", "bias", "bias_mcse", "emp_se", "model_se", "coverage",
             "coverage_mcse", "power"]
+    wide = verdicts(worlds).reset_index()
     return {
-        "table_episodes": table_markdown(episodes, cols),
+        "table_worlds": table_markdown(worlds, ["aim", "cell", "estimator", "estimand", "n_sims", "bias", "bias_mcse",
+                                                "emp_se", "model_se", "coverage", "coverage_mcse", "power"]),
+        "table_verdicts": table_markdown(wide.fillna(""), list(wide.columns)),
         "table_approach": table_markdown(
             approach.assign(meant_for=[("yes" if e in MEANT_FOR.get(d, ()) else "no")
                                        for d, e in zip(approach["design"], approach["estimator"])]),
@@ -197,23 +193,25 @@ def figures(approach: pd.DataFrame) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="processes")
-    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="render paper.md from the stored results (seconds)")
+    ap.add_argument("--only", nargs="+", choices=["worlds", "approach", "power"],
+                    help="rerun only these studies; the others are read from the stored results")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    if args.render_only:
-        episodes, approach, power = (pd.read_csv(RESULTS / f"{n}.csv") for n in ("episodes", "approach", "power"))
-    else:
-        episodes = study_episodes(args.backend)
-        approach = study_approach(args.backend)
-        power = study_power(args.backend)
-        for name, df in (("episodes", episodes), ("approach", approach), ("power", power)):
-            df.to_csv(RESULTS / f"{name}.csv", index=False, float_format="%.10g")
-        # read back so rendering from the stored files gives byte-identical text
-        episodes, approach, power = (pd.read_csv(RESULTS / f"{n}.csv") for n in ("episodes", "approach", "power"))
+    studies = {"worlds": lambda: study_worlds(args.backend, SEED), "approach": lambda: study_approach(args.backend),
+               "power": lambda: study_power(args.backend)}
+    if not args.render_only:
+        for name, run in studies.items():
+            if args.only and name not in args.only:
+                continue
+            run().to_csv(RESULTS / f"{name}.csv", index=False, float_format="%.10g")
+    # read back so rendering from the stored files gives byte-identical text
+    worlds, approach, power = (pd.read_csv(RESULTS / f"{n}.csv") for n in studies)
+    if not args.render_only:
         figures(approach)
-    v = values(episodes, approach, power)
+    v = values(worlds, approach, power)
     (RESULTS / "values.json").write_text(json.dumps(v, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    (HERE / "paper.md").write_text(render(v, tables_from(episodes, approach, power)), encoding="utf-8")
+    (HERE / "paper.md").write_text(render(v, tables_from(worlds, approach, power)), encoding="utf-8")
     print("paper/paper.md rendered", file=sys.stderr)
 
 

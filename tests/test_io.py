@@ -164,6 +164,122 @@ def test_unreadable_files_name_the_table(tmp_path):
         read_cohort(tmp_path)
 
 
+def _write_workbook(path, tables: dict[str, pd.DataFrame], cells=None, sheet_name=None) -> None:
+    """The tables as sheets of a workbook written by openpyxl (formulas get no computed value).
+
+    ``cells`` maps (table, column, data row) to a value written as it is, such as ``"=2016+1"``;
+    data row 1 is the first row under the header. ``sheet_name`` names the only sheet instead.
+    """
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, df in tables.items():
+        sheet = book.create_sheet(sheet_name or name)
+        sheet.append(list(df.columns))
+        for row in df.astype(object).itertuples(index=False):
+            sheet.append([None if pd.isna(v) else v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
+                          for v in row])
+        for (table, column, data_row), value in (cells or {}).items():
+            if table == name:
+                sheet.cell(row=data_row + 1, column=list(df.columns).index(column) + 1, value=value)
+    book.save(path)
+
+
+def test_xlsx_formula_without_a_computed_value_is_refused(tmp_path):
+    workbook = tmp_path / "cohort.xlsx"
+    _write_workbook(workbook, small_cohort(), {("schools", "approach_start_year", 2): "=2016+1"})
+    with pytest.raises(SchemaError) as info:
+        read_cohort(workbook)  # before: read as missing, the school "never adopted" the approach
+    err = info.value
+    assert (err.table, err.column, err.rows) == ("schools", "approach_start_year", [2])
+    assert str(err).startswith("table 'schools', column 'approach_start_year': formula without a computed value: "
+                               "open and save the file in Excel, or paste values (sheet 'schools', cell E3) "
+                               "at data row(s) 2; expected ")
+
+
+def test_xlsx_formulas_without_computed_values_in_a_file_per_table(tmp_path):
+    tables = small_cohort()
+    for name, df in tables.items():
+        if name != "episodes":
+            df.to_excel(tmp_path / f"{name}.xlsx", index=False)
+    _write_workbook(tmp_path / "episodes.xlsx", {"episodes": tables["episodes"]}, sheet_name="Blad1",
+                    cells={("episodes", "end_date", 1): "=F2+30", ("episodes", "end_date", 4): "=F5+30",
+                           ("episodes", "outcome", 6): '=IF(TRUE,"work","censored")'})
+    with pytest.raises(SchemaError) as info:
+        read_cohort(tmp_path)
+    err = info.value
+    assert (err.table, err.column, err.rows) == ("episodes", "end_date", [1, 4])
+    assert "(sheet 'Blad1', cells F2, F5) at data row(s) 1, 4; expected " in str(err)
+
+
+def test_xlsx_formula_with_a_computed_value_is_read(tmp_path):
+    import zipfile
+
+    workbook = tmp_path / "cohort.xlsx"
+    _write_workbook(workbook, small_cohort(), {("schools", "approach_start_year", 2): "=2016+1"})
+    with zipfile.ZipFile(workbook) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    computed = {n: data.replace(b"<f>2016+1</f><v />", b"<f>2016+1</f><v>2017</v>") for n, data in parts.items()}
+    assert computed != parts
+    with zipfile.ZipFile(workbook, "w") as z:  # as Excel saves it: the formula and its last value
+        for n, data in computed.items():
+            z.writestr(n, data)
+    assert read_cohort(workbook).schools["approach_start_year"].tolist()[:3] == [2018, 2017, 2019]
+
+
+def test_xlsx_formula_outside_the_table_columns_is_ignored(tmp_path, valid):
+    tables = small_cohort()
+    tables["schools"]["toelichting"] = None
+    _write_workbook(tmp_path / "cohort.xlsx", tables, {("schools", "toelichting", 1): "=E2+1"})
+    assert read_cohort(tmp_path / "cohort.xlsx").schools["approach_start_year"].tolist() == \
+        valid["schools"]["approach_start_year"].tolist()
+
+
+def test_xlsx_error_value_is_refused(tmp_path):
+    workbook = tmp_path / "cohort.xlsx"
+    _write_workbook(workbook, small_cohort(), {("schools", "approach_start_year", 4): "#N/A"})  # an error cell
+    with pytest.raises(SchemaError) as info:
+        read_cohort(workbook)  # before: read as missing
+    err = info.value
+    assert (err.table, err.column, err.rows) == ("schools", "approach_start_year", [4])
+    assert "Excel error value(s) '#N/A' (sheet 'schools', cell E5) at data row(s) 4" in str(err)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("text", ["NULL", "NA", "nan", "N/A"])
+def test_text_for_missing_in_an_identifier_column_is_refused(tmp_path, fmt, text):
+    tables = small_cohort()
+    tables["pupils"]["vo_school_id"] = tables["pupils"]["vo_school_id"].astype(object)
+    tables["pupils"].loc[2, "vo_school_id"] = text  # before: read as missing (the pupil not in VO)
+    for name, df in tables.items():
+        if fmt == "csv":
+            df.to_csv(tmp_path / f"{name}.csv", index=False)
+        else:
+            df.to_excel(tmp_path / f"{name}.xlsx", index=False)
+    with pytest.raises(SchemaError) as info:
+        read_cohort(tmp_path)
+    err = info.value
+    assert (err.table, err.column, err.rows) == ("pupils", "vo_school_id", [3])
+    assert f"text that means missing is not an identifier: {text!r} at data row(s) 3" in str(err)
+
+
+def test_text_for_missing_in_other_columns_is_still_missing(tmp_path, valid):
+    tables = small_cohort()
+    tables["pupils"]["vo_track"] = tables["pupils"]["vo_track"].fillna("NA")
+    for name, df in tables.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    assert_tables_equal(read_cohort(tmp_path), valid)
+
+
+@pytest.mark.parametrize("scenario", ["default", "open_region", "confounded_referral"])
+def test_simulated_cohorts_are_valid_when_read_back(tmp_path, scenario):
+    vm = pytest.importorskip("verzuimmodel")
+    cohort = vm.simulate(vm.Scenario.default() if scenario == "default" else vm.Scenario.load(scenario), seed=1)
+    back = read_cohort(cohort.to_parquet(tmp_path / scenario))
+    assert [len(t) for t in back.tables.values()] == [len(t) for t in cohort.tables.values()]
+
+
 # -- writing and round trips ------------------------------------------------------------------
 
 

@@ -331,6 +331,78 @@ def test_followup_ends_before_an_episode_starts(tables):
     rejected(tables, "pupils", "followup_end", [10])
 
 
+def test_episode_ends_after_followup_end(tables):
+    tables["episodes"].loc[3, "end_date"] = pd.Timestamp("2022-05-01")  # pupil 110 moved away on 2022-03-01
+    err = rejected(tables, "episodes", "end_date", [4])
+    assert "end_date after the pupil's followup_end: (pupil_id=110, end_date=2022-05-01, followup_end=2022-03-01)" \
+        in str(err)
+    assert "expected an end_date on or before the pupil's followup_end" in str(err)
+
+
+def test_episode_may_end_on_followup_end(tables):
+    tables["episodes"].loc[3, "end_date"] = pd.Timestamp("2022-03-01")  # censored when the pupil moved away
+    validate_cohort(tables)
+
+
+def test_intervention_after_followup_end(tables):
+    tables["pupils"].loc[2, "followup_end"] = pd.Timestamp("2021-07-31")  # pupil 103's episode 3 is open
+    tables["interventions"].loc[2, "start_date"] = pd.Timestamp("2021-09-01")
+    err = rejected(tables, "interventions", "start_date", [3])
+    assert "(pupil_id=103, start_date=2021-09-01, followup_end=2021-07-31)" in str(err)
+
+
+@pytest.mark.parametrize(("table", "column", "row", "value"), [
+    ("episodes", "start_date", 1, "1900-01-01"),
+    ("episodes", "start_date", 2, 5),  # Excel serial 5: 1900-01-05
+    ("episodes", "end_date", 3, "2215-06-30"),
+    ("pupils", "followup_end", 0, "1989-12-31"),
+    ("interventions", "start_date", 3, "2102-01-01"),
+])
+def test_date_outside_the_plausible_range(tables, table, column, row, value):
+    tables[table][column] = tables[table][column].astype(object)
+    tables[table].loc[row, column] = value
+    err = rejected(tables, table, column, [row + 1])
+    assert "date(s) out of range" in str(err)
+    assert "from 1990-01-01 to 2101-12-31" in str(err)
+
+
+def test_dates_at_the_ends_of_the_range_are_valid(tables):
+    tables["pupils"]["followup_start"] = pd.Timestamp("1990-01-01")
+    tables["pupils"].loc[0, "followup_end"] = pd.Timestamp("2101-12-31")
+    validate_cohort(tables)
+
+
+MISSING_TEXT = ["NULL", "null", "NaN", "nan", "None", "NA", "N/A", "n/a", "#N/A", "<NA>", "NaT", "-", " n.v.t. "]
+
+
+def _assert_refused_as_missing_text(tables, table, column, row, text):
+    tables[table][column] = tables[table][column].astype(object)
+    tables[table].loc[row, column] = text
+    err = rejected(tables, table, column, [row + 1])
+    assert f"text that means missing is not an identifier: {text!r}" in str(err)
+    nullable = TABLES[table].column(column).nullable
+    assert str(err).endswith("expected an identifier, or an empty cell where there is none" if nullable
+                             else "expected an identifier in every row (the column may not be empty)")
+
+
+@pytest.mark.parametrize("text", MISSING_TEXT)
+def test_text_for_missing_is_not_an_identifier(tables, text):
+    _assert_refused_as_missing_text(tables, "pupils", "vo_school_id", 2, text)  # nullable: an empty cell
+
+
+@pytest.mark.parametrize(("table", "column", "row"), [
+    ("schools", "region_id", 3), ("pupils", "po_school_id", 5), ("absence", "pupil_id", 17),
+    ("interventions", "intervention_id", 1),
+])
+def test_text_for_missing_in_an_identifier_column_that_may_not_be_empty(tables, table, column, row):
+    _assert_refused_as_missing_text(tables, table, column, row, "NULL")
+
+
+def test_identifiers_that_only_contain_missing_text_are_valid(tables):
+    tables["schools"]["region_id"] = ["NA1", "NULL-2", "NANA", "n.v.t.1", "-1x", "Nonet"]
+    validate_cohort(tables)
+
+
 def test_missing_and_unknown_tables(tables):
     del tables["interventions"]
     rejected(tables, "interventions", None)

@@ -24,6 +24,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import posixpath
+import re
+import zipfile
+from xml.etree import ElementTree
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -55,6 +59,10 @@ META_FILE = "cohort.json"
 
 _EXCEL_MAX_ROWS = 1_048_575
 """Data rows that fit on an Excel sheet (1,048,576 rows including the header)."""
+
+_NA_TEXT = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+            "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+"""Text that pandas reads as missing by default (``na_values`` of ``read_csv`` and ``read_excel``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +104,12 @@ def read_cohort(path: str | os.PathLike, *, tables: Mapping[str, str | os.PathLi
     -----
     CSV files must be UTF-8 (a byte-order mark is fine); the separator is ``,`` or ``;`` (as in
     Dutch Excel exports, where a decimal comma is then also accepted), detected from the header.
-    Identifier and code columns are read as text, so leading zeros survive. In a directory the
+    Identifier and code columns are read as text, so leading zeros survive. Text that pandas takes
+    for missing (``NULL``, ``NA``, ``nan``, ...) is read as missing except in identifier columns,
+    where only an empty cell is missing and such text is refused by validation
+    (:data:`verzuimmodel.schema.MISSING_TEXT`). An Excel cell holding a formula without a computed
+    value (a workbook written by a program, never opened and saved in a spreadsheet) or an error
+    value (``#N/A``, ``#REF!``, ...) in a column of the table is an error, not a missing value. In a directory the
     package wrote (it carries ``.verzuimmodel-output``), the formula escaping of its CSV and Excel
     files is undone (see the module docstring). A cohort directory that a killed write left aside
     (``.<name>.old-<id>``, see :mod:`verzuimmodel.outputs`) is put back first.
@@ -145,13 +158,17 @@ def _read_directory(folder: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
 
 def _read_workbook(path: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
     """The sheets of a workbook that are named after a table (tables in ``skip`` are read from elsewhere)."""
-    sheets = _parse(None, path, lambda: pd.read_excel(path, sheet_name=None))
-    raw = {name: _tidy_header(sheets[name]) for name in TABLES if name in sheets and name not in skip}
-    for name in REQUIRED_TABLES:
-        if name not in raw and name not in skip:
-            raise SchemaError(name, None, "required table not found",
-                              expected=f"a sheet named '{name}' in workbook '{path}' (sheets: "
-                                       + ", ".join(map(str, sheets)) + ")")
+    with _parse(None, path, lambda: pd.ExcelFile(path)) as workbook:
+        sheets = workbook.sheet_names
+        for name in REQUIRED_TABLES:
+            if name not in sheets and name not in skip:
+                raise SchemaError(name, None, "required table not found",
+                                  expected=f"a sheet named '{name}' in workbook '{path}' (sheets: "
+                                           + ", ".join(map(str, sheets)) + ")")
+        raw = {}
+        for name in TABLES:
+            if name in sheets and name not in skip:
+                raw[name] = _tidy_header(_parse(name, path, lambda name=name: _read_sheet(workbook, path, name, name)))
     return raw
 
 
@@ -187,6 +204,13 @@ def _parse(name: str | None, file: Path, read) -> Any:
         raise SchemaError(name, None, problem) from e
 
 
+def _na_values(name: str, columns) -> dict:
+    """Per column of table ``name``, the text read as missing: pandas' default, but in identifier
+    columns only the empty cell (validation refuses ``NULL`` and the like there)."""
+    ids = {c.name for c in TABLES[name].columns if c.kind == "id"}
+    return {c: [""] if str(c).strip() in ids else list(_NA_TEXT) for c in columns}
+
+
 def _read_csv(name: str, file: Path) -> pd.DataFrame:
     with open(file, encoding="utf-8-sig", newline="") as f:
         header = f.readline()
@@ -194,7 +218,8 @@ def _read_csv(name: str, file: Path) -> pd.DataFrame:
     names = [c.strip() for c in next(csv.reader([header], delimiter=sep), [])]
     text = {c.name: str for c in TABLES[name].columns if c.kind in ("id", "code", "str") and c.name in names}
     return pd.read_csv(file, sep=sep, header=0, names=names or None, dtype=text, encoding="utf-8-sig",
-                       decimal="," if sep == ";" else ".", float_precision="round_trip")
+                       decimal="," if sep == ";" else ".", float_precision="round_trip",
+                       keep_default_na=False, na_values=_na_values(name, names))
 
 
 def _read_parquet(name: str, file: Path) -> pd.DataFrame:
@@ -204,7 +229,164 @@ def _read_parquet(name: str, file: Path) -> pd.DataFrame:
 def _read_excel(name: str, file: Path) -> pd.DataFrame:
     with pd.ExcelFile(file) as workbook:
         sheet = name if name in workbook.sheet_names else workbook.sheet_names[0]
-        return workbook.parse(sheet)
+        return _read_sheet(workbook, file, sheet, name)
+
+
+def _read_sheet(workbook: pd.ExcelFile, file: Path, sheet: str, name: str) -> pd.DataFrame:
+    """Table ``name`` from sheet ``sheet`` of an open workbook, refusing cells without a usable value.
+
+    pandas (through openpyxl) reads the value each cell had when the file was last saved by a
+    spreadsheet program; a formula never computed has none and an error value is read as missing
+    or as text, so both are looked for in the file itself (:func:`_unusable_cells`).
+    """
+    header = workbook.parse(sheet, nrows=0).columns  # reads the first row only
+    df = workbook.parse(sheet, keep_default_na=False, na_values=_na_values(name, header))
+    _check_cells(name, file, sheet, df.columns)
+    return df
+
+
+def _check_cells(name: str, file: Path, sheet: str, columns) -> None:
+    """Raise a SchemaError for the first column of the table holding unusable cells (see :func:`_unusable_cells`).
+
+    pandas takes the header from the sheet's first row and column ``A`` as its first column, so
+    the cell in row ``r`` and column ``k`` is data row ``r - 1`` of column ``columns[k - 1]``.
+    """
+    cells = _unusable_cells(file, sheet)
+    if not cells:
+        return
+    names = [str(c).strip() for c in columns]
+    declared = set(TABLES[name].column_names)
+    at = {}  # (column, kind) -> [(row, reference, value)], in the order of the sheet
+    for row, col, kind, value in cells:
+        column = names[col - 1] if col <= len(names) else None
+        if row == 1:
+            raise SchemaError(name, None, f"column name in cell {_cell(row, col)} of sheet '{sheet}' is "
+                              + ("a formula without a computed value" if kind == "formula"
+                                 else f"the Excel error value '{value}'"),
+                              expected="the column names in the first row")
+        if column in declared:
+            at.setdefault((column, kind), []).append((row - 1, _cell(row, col), value))
+    if not at:
+        return
+    (column, kind), found = next(iter(at.items()))
+    refs = ", ".join(ref for _, ref, _ in found[:5]) + (", ..." if len(found) > 5 else "")
+    where = f"(sheet '{sheet}', cell{'s' if len(found) > 1 else ''} {refs})"
+    if kind == "formula":
+        problem = f"formula without a computed value: open and save the file in Excel, or paste values {where}"
+        expected = "a value in each cell (a formula is read as the value the spreadsheet last computed)"
+    else:
+        values = ", ".join(dict.fromkeys(repr(v) for _, _, v in found[:20]))
+        problem = f"Excel error value(s) {values} {where}"
+        expected = "a value in each cell: correct the formula or its input, or leave the cell empty for missing"
+    rows = [r for r, _, _ in found]
+    raise SchemaError(name, column, problem, rows[:20], expected, n_rows=len(rows))
+
+
+def _cell(row: int, col: int) -> str:
+    """The Excel reference (``"E3"``) of the cell in row ``row`` and column ``col`` (1-based)."""
+    letters = ""
+    while col:
+        col, rest = divmod(col - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return f"{letters}{row}"
+
+
+_SUSPECTS = tuple(re.compile(p) for p in (rb"<f[\s/>]", rb":f[\s/>]", rb"""t=["']e["']"""))
+"""A formula element (also with a namespace prefix) or an error cell in the XML of a sheet. Searched
+for one by one: each begins with a literal, which ``re`` finds fast; a false match only costs time."""
+
+_CHUNK = 1 << 24
+
+
+def _unusable_cells(file: Path, sheet: str) -> list[tuple[int, int, str, str]]:
+    """The cells of a sheet that hold a formula without a computed value, or an error value.
+
+    Returns ``(row, column, kind, value)`` (1-based row and column; ``kind`` ``"formula"`` or
+    ``"error"``; ``value`` the error value, such as ``"#N/A"``) in the order of the sheet.
+
+    The sheet's XML is scanned once for formula elements and error cells (a fast search over the
+    raw bytes) and parsed cell by cell only if it has any. A formula cell has a computed value when
+    its ``<v>`` element is present and not empty (or empty with ``t="str"``: a computed empty text).
+    A file whose sheet cannot be found is not checked (pandas has read it already).
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            part = _sheet_part(archive, sheet)
+            if part is None or not _has_suspects(archive, part):
+                return []
+            with archive.open(part) as xml:
+                return list(_scan_cells(xml))
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return []
+
+
+def _has_suspects(archive: zipfile.ZipFile, part: str) -> bool:
+    with archive.open(part) as xml:
+        tail = b""
+        while chunk := xml.read(_CHUNK):
+            block = tail + chunk
+            if any(p.search(block) for p in _SUSPECTS):
+                return True
+            tail = chunk[-64:]
+    return False
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    """The path inside the archive of the XML of sheet ``sheet``, or None."""
+    book = "xl/workbook.xml"
+    for rel in ElementTree.fromstring(archive.read("_rels/.rels")):
+        if rel.get("Type", "").endswith("/officeDocument"):
+            book = rel.get("Target", book).lstrip("/")
+    folder = posixpath.dirname(book)
+    rels = ElementTree.fromstring(archive.read(posixpath.join(folder, "_rels", posixpath.basename(book) + ".rels")))
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels}
+    for element in ElementTree.fromstring(archive.read(book)).iter():
+        if _local(element.tag) == "sheet" and element.get("name") == sheet:
+            rid = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
+            target = targets.get(rid)
+            if not target:
+                return None
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+    return None
+
+
+_REFERENCE = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _scan_cells(xml) -> list[tuple[int, int, str, str]]:
+    """See :func:`_unusable_cells`; rows and cells without a reference follow the one before."""
+    found = []
+    row = col = 0
+    for event, element in ElementTree.iterparse(xml, events=("start", "end")):
+        tag = _local(element.tag)
+        if event == "start":
+            if tag == "row":
+                row, col = int(element.get("r") or row + 1), 0
+            continue
+        if tag == "c":
+            match = _REFERENCE.fullmatch(element.get("r") or "")
+            if match:
+                letters, number = match.groups()
+                col = 0
+                for letter in letters:
+                    col = 26 * col + ord(letter) - ord("A") + 1
+                row = int(number)
+            else:
+                col += 1
+            children = {_local(child.tag): child for child in element}
+            value = (children["v"].text or "") if "v" in children else None
+            if element.get("t") == "e":
+                found.append((row, col, "error", value or ""))
+            elif "f" in children and (value is None or (value == "" and element.get("t") != "str")):
+                found.append((row, col, "formula", ""))
+            element.clear()
+        elif tag == "row":
+            element.clear()
+    return found
 
 
 def _tidy_header(df: pd.DataFrame) -> pd.DataFrame:

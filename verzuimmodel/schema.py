@@ -43,6 +43,9 @@ __all__ = [
     "VO_TRACKS",
     "SEXES",
     "CODE_LISTS",
+    "MISSING_TEXT",
+    "FIRST_DATE",
+    "LAST_DATE",
     "SchemaError",
     "empty_table",
     "validate_table",
@@ -196,6 +199,32 @@ class Table:
         raise KeyError(name)
 
 
+_FIRST_YEAR, _LAST_YEAR = 1990, 2100
+"""The range of the year columns (school years, cohorts, approach start years)."""
+
+FIRST_DATE = pd.Timestamp(f"{_FIRST_YEAR}-01-01")
+LAST_DATE = pd.Timestamp(f"{_LAST_YEAR + 1}-12-31")
+"""The range of every date column: the calendar years of the school years 1990/91 to 2100/01. A date
+outside it (such as 1900-01-05, which an Excel cell holding 5 becomes) is an error."""
+
+MISSING_TEXT: frozenset[str] = frozenset({
+    # pandas' default missing-value text (``pandas.read_csv(na_values=...)``), in lower case
+    "null", "nan", "-nan", "none", "na", "n/a", "<na>", "#n/a", "#n/a n/a", "#na",
+    "-1.#ind", "-1.#qnan", "1.#ind", "1.#qnan",
+    # other spellings of "no value": pandas' missing date, placeholders, Dutch "niet van toepassing"
+    "nat", "nil", "-", "--", "?", "n.v.t.", "n.v.t", "nvt",
+    # Excel's error values, written as text
+    "#null!", "#div/0!", "#value!", "#ref!", "#name?", "#num!", "#spill!", "#calc!", "#getting_data",
+})
+"""Text that stands for a missing or failed value and is therefore never an identifier.
+
+Compared after surrounding blanks are removed and in lower case (``NULL``, ``NaN``, `` N/A `` are
+all in it). In an identifier column (kind ``id``) such text is an error, also where the column may
+be empty (``pupils.vo_school_id``): a missing identifier is an empty cell. Other columns are not
+affected (a code or number column rejects such text as an invalid value anyway; when reading CSV
+and Excel files, :mod:`verzuimmodel.io` still reads pandas' missing-value text there as missing)."""
+
+
 def _count(name: str, description: str, *, max: float | None = None, **kw) -> Column:
     return Column(name, "int", description, min=0, max=max, **kw)
 
@@ -222,7 +251,7 @@ TABLES: dict[str, Table] = {
             Column("approach_start_year", "int",
                    "School year (its first calendar year, e.g. 2018 for 2018/19) in which the PO preventive "
                    "approach started at this school; empty if never.",
-                   nullable=True, min=1990, max=2100),
+                   nullable=True, min=_FIRST_YEAR, max=_LAST_YEAR),
             Column("mazl_offered", "bool", "The school offers M@ZL (JGZ consults for pupils meeting the "
                    "sick-report criterion).", required=False),
         ),
@@ -236,7 +265,7 @@ TABLES: dict[str, Table] = {
             Column("po_school_id", "id", "Primary school attended."),
             Column("vo_school_id", "id", "Secondary school attended; empty if not (yet) in VO.", nullable=True),
             Column("cohort", "int", "School year (first calendar year) in which the pupil was in group 3.",
-                   min=1990, max=2100),
+                   min=_FIRST_YEAR, max=_LAST_YEAR),
             Column("sex", "code", "Sex.", codes="sex"),
             Column("disadvantaged", "bool", "Low parental education (onderwijsachterstand indicator)."),
             Column("chronic_illness", "bool", "Chronic physical or mental illness known to JGZ."),
@@ -258,7 +287,7 @@ TABLES: dict[str, Table] = {
             Column("pupil_id", "id", "Pupil."),
             Column("school_id", "id", "School attended that year."),
             Column("school_year", "int", "School year (first calendar year, e.g. 2018 for 2018/19).",
-                   min=1990, max=2100),
+                   min=_FIRST_YEAR, max=_LAST_YEAR),
             Column("level", "code", "po or vo.", codes="level"),
             Column("grade", "int", "Group (PO, 1-8) or year (VO, 1-6).", min=1, max=8),
             Column("enrolled_days", "int", "School days enrolled (the exposure).", min=0, max=200),
@@ -283,8 +312,8 @@ TABLES: dict[str, Table] = {
             Column("episode_type", "code", "LRV, AV or 5a.", codes="episode_type"),
             Column("start_date", "date", "First day of absence (LRV, AV) or start of the exemption (5a)."),
             Column("end_date", "date",
-                   "Day the episode ended or, if censored, the last day observed; empty means still running "
-                   "at the pupil's followup_end.", nullable=True),
+                   "Day the episode ended or, if censored, the last day observed (at the latest the pupil's "
+                   "followup_end); empty means still running at the pupil's followup_end.", nullable=True),
             Column("outcome", "code", "How the episode ended; 'censored' if no outcome was observed.",
                    codes="outcome"),
         ),
@@ -299,7 +328,8 @@ TABLES: dict[str, Table] = {
             Column("pupil_id", "id", "Pupil."),
             Column("episode_id", "id", "Episode during which it started."),
             Column("intervention_type", "code", "Type of intervention.", codes="intervention_type"),
-            Column("start_date", "date", "Day the intervention started (within the episode)."),
+            Column("start_date", "date", "Day the intervention started (within the episode and the pupil's "
+                   "follow-up)."),
         ),
         key=("intervention_id",),
         foreign_keys={"pupil_id": ("pupils", "pupil_id"), "episode_id": ("episodes", "episode_id")},
@@ -564,8 +594,21 @@ def _convert_id(s: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
     if canonical[is_str].all():
         ints = pd.Series(np.where(is_str, t, np.where(numbers, x, np.nan)), index=s.index)
         return _as_integers(ints, col.nullable), bad
+    missing_text = _is_missing_text(text)
+    if missing_text.any():
+        bad = bad | missing_text
+        text = text.mask(missing_text)
     values = text.mask(numbers, _integer_text(x, numbers))
     return _none_for_missing(values), bad
+
+
+def _is_missing_text(obj: pd.Series) -> np.ndarray:
+    """Mask of the text values of ``obj`` (already stripped) that are in :data:`MISSING_TEXT`."""
+    try:
+        lower = obj.str.lower()  # missing where a value is not text
+    except AttributeError:  # no text at all
+        return np.zeros(len(obj), dtype=bool)
+    return lower.isin(MISSING_TEXT).to_numpy()
 
 
 def _integer_text(x: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -599,6 +642,8 @@ def _expected(col: Column) -> str:
         "date": "dates (ISO 'YYYY-MM-DD' text or Excel dates)",
     }
     text = kinds[col.kind]
+    if col.kind == "date":
+        text += f" from {FIRST_DATE.date().isoformat()} to {LAST_DATE.date().isoformat()}"
     if col.min is not None and col.max is not None:
         text += f" from {col.min:g} to {col.max:g}"
     elif col.min is not None:
@@ -618,6 +663,11 @@ def _numbers(values: pd.Series) -> np.ndarray:
 def _validate_column(table: str, col: Column, s: pd.Series) -> pd.Series:
     """Convert one column to its canonical dtype and check values, missing values and bounds."""
     values, bad = _CONVERTERS[col.kind](s, col)
+    if col.kind == "id" and bad.any():
+        _check(bad & _is_missing_text(_clean_object(s)[0]), table, col.name,
+               "text that means missing is not an identifier",
+               "an identifier, or an empty cell where there is none" if col.nullable
+               else "an identifier in every row (the column may not be empty)", s)
     _check(bad, table, col.name, "invalid value(s)", _expected(col), s)
     if not col.nullable:
         _check(_missing(values), table, col.name, "missing value(s)",
@@ -630,6 +680,10 @@ def _validate_column(table: str, col: Column, s: pd.Series) -> pd.Series:
         if col.max is not None:
             out |= x > col.max
         _check(out, table, col.name, "value(s) out of range", _expected(col), values)
+    if col.kind == "date":
+        x = values.to_numpy()
+        _check((x < FIRST_DATE.to_datetime64()) | (x > LAST_DATE.to_datetime64()),  # NaT compares False
+               table, col.name, "date(s) out of range", _expected(col), values)
     return values
 
 
@@ -751,12 +805,15 @@ def validate_table(name: str, df: pd.DataFrame, *, copy: bool = True) -> pd.Data
         ========  ==============================================================================
         ``id``    int64 when every value is an integer (``Int64`` if the column is nullable),
                   else text (object, ``None`` where missing); text such as ``"12"`` counts as
-                  an integer, ``"012"`` stays text
+                  an integer, ``"012"`` stays text; text that means missing (``NULL``, ``NaN``,
+                  ``None``, ``NA``, ``N/A``, ``-``, ``n.v.t.``, Excel error values: all of
+                  :data:`MISSING_TEXT`, in any case) is an error, also in a nullable column
         ``int``   int64, or ``Int64`` if nullable; ``3``, ``3.0`` and ``"3"`` are accepted
         ``float`` float64
         ``bool``  bool (``boolean`` if nullable); True/False, 1/0, true/false, ja/nee, yes/no
         ``code``  Categorical with the code list as categories
-        ``date``  datetime64[ns]; datetimes, ISO text (``2020-08-31``) or Excel serial numbers
+        ``date``  datetime64[ns]; datetimes, ISO text (``2020-08-31``) or Excel serial numbers;
+                  from :data:`FIRST_DATE` (1990-01-01) to :data:`LAST_DATE` (2101-12-31)
         ``str``   text (object, ``None`` where missing)
         ========  ==============================================================================
 
@@ -766,8 +823,9 @@ def validate_table(name: str, df: pd.DataFrame, *, copy: bool = True) -> pd.Data
     ------
     SchemaError
         On the first problem found, checked in this order: required columns missing; per declared
-        column (in declaration order) a value that cannot be converted, a missing value in a
-        non-nullable column, a value outside ``min``/``max``; a duplicated (possibly composite)
+        column (in declaration order) text meaning missing in an identifier column, a value that
+        cannot be converted, a missing value in a non-nullable column, a value outside
+        ``min``/``max``, a date outside the plausible range; a duplicated (possibly composite)
         key; the row rules of the table (school type vs level; absence days within enrolled days,
         long sick spells not exceeding sick reports and VO years 1-6; episodes ending before
         they start or without an end date while not censored).
@@ -864,9 +922,28 @@ def _followup_covers_episodes(tables: dict[str, pd.DataFrame], links: dict) -> N
     bad[pupil[early]] = True
     _check(bad, "pupils", "followup_end", "followup_end before the start_date of an episode of the pupil",
            "followup_end on or after the start of each of the pupil's episodes", pupils["followup_end"])
+    _after_followup(tables, links, "episodes", "end_date",
+                    "an end_date on or before the pupil's followup_end in pupils (an episode running then is "
+                    "censored at followup_end)")
 
 
-_COHORT_RULES = (_school_levels, _interventions_in_episodes, _followup_covers_episodes)
+def _followup_covers_interventions(tables: dict[str, pd.DataFrame], links: dict) -> None:
+    _after_followup(tables, links, "interventions", "start_date",
+                    "a start_date on or before the pupil's followup_end in pupils")
+
+
+def _after_followup(tables: dict[str, pd.DataFrame], links: dict, table: str, column: str, expected: str) -> None:
+    """Refuse dates in ``table.column`` after the followup_end of the row's pupil."""
+    df = tables[table]
+    followup_end = tables["pupils"]["followup_end"].to_numpy()[links[table, "pupil_id"]]
+    late = df[column].to_numpy() > followup_end  # comparisons with NaT are False
+    if late.any():
+        shown = pd.DataFrame({"pupil_id": df["pupil_id"], column: df[column], "followup_end": followup_end})
+        _check(late, table, column, f"{column} after the pupil's followup_end", expected, shown)
+
+
+_COHORT_RULES = (_school_levels, _interventions_in_episodes, _followup_covers_episodes,
+                 _followup_covers_interventions)
 """Rules between tables, run after the foreign keys are valid."""
 
 
@@ -893,7 +970,9 @@ def validate_cohort(tables: dict[str, pd.DataFrame], *, copy: bool = True) -> di
         ``po_school_id`` is not a PO school or ``vo_school_id`` not a VO school; an intervention whose
         pupil differs from its episode's pupil or that starts outside its episode (an episode
         without ``end_date`` is open); a pupil whose ``followup_end`` is before the start of one of
-        their episodes. Rows are reported in the table named by the error.
+        their episodes; an episode whose ``end_date``, or an intervention whose ``start_date``, is
+        after the pupil's ``followup_end`` (an episode still running when follow-up ends is
+        censored then). Rows are reported in the table named by the error.
 
     Notes
     -----

@@ -40,6 +40,6 @@ clean:
 paper: $(STAMP)
 	$(BIN)/python paper/build.py --render-only
 
-# rerun the whole simulation study (about an hour on two cores), then render
+# rerun the whole simulation study (about 40 minutes on two cores), then render
 paper-study: $(STAMP)
 	$(BIN)/python paper/build.py

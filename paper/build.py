@@ -1,6 +1,6 @@
 """Regenerate the paper's simulation study: tables, figures and the numbers quoted in paper.md.
 
-Run: ``python paper/build.py`` (or ``make paper-study``; about an hour on two cores, most of it the
+Run: ``python paper/build.py`` (or ``make paper-study``; about 40 minutes on two cores, most of it the
 1,000-replicate cells of the factorial study and the mixed models). Writes ``paper/results/*.csv``,
 ``paper/results/values.json``, ``paper/figures/*.png`` and renders ``paper/paper.md`` from
 ``paper/paper.template.md`` (every ``{{ name }}`` is a value from ``values.json``), so the text

@@ -94,7 +94,7 @@ def test_template_quotes_known_values_only():
 
 @pytest.mark.slow
 def test_make_paper_regenerates_the_same_numbers(tmp_path, monkeypatch):
-    """Rerun the whole study (about an hour on two cores) and compare with the committed values."""
+    """Rerun the whole study (about 40 minutes on two cores) and compare with the committed values."""
     import pandas as pd
 
     b = build_module()

@@ -2,7 +2,7 @@
 
 See :class:`verzuimmodel.simulate.scenario.Episodes` and
 :class:`verzuimmodel.simulate.scenario.Intervention` for the equations. Episodes are drawn
-school year by school year (ten iterations), each vectorised over all pupils.
+school year by school year (one iteration per grade followed), each vectorised over all pupils.
 """
 
 from __future__ import annotations

@@ -14,8 +14,7 @@ import pandas as pd
 from pandas.api.types import (infer_dtype, is_bool_dtype, is_datetime64_any_dtype, is_integer_dtype,
                               is_numeric_dtype)
 
-from .schema import (CODE_LISTS, FIRST_DATE, LAST_DATE, LEVELS, MISSING_TEXT, TABLES, Column, SchemaError, Table,
-                     empty_table)
+from .schema import CODE_LISTS, FIRST_DATE, LAST_DATE, LEVELS, MISSING_TEXT, TABLES, Column, SchemaError, Table
 
 __all__ = ["validate_table", "validate_cohort"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
-from ..schema import CODE_LISTS, RETURN_OUTCOMES
+from ..schema import CODE_LISTS
 from .absence import draw_absence, pupil_years
 from .episodes import OUTCOME_CODES, TYPES, EpisodeDraw, draw_episodes
 from .population import NEVER, PO_YEARS, VO_ID_OFFSET, Pupils, Schools, draw_pupils, draw_schools, exposure

@@ -226,7 +226,7 @@ def _durations(scen: Scenario, schools: Schools, pupils: Pupils, fu_end: np.ndar
     return {"end": end, "outcome": outcome, "latent_duration": latent, "latent_cause": cause,
             "observed": observed, "iv_episode": iv_ep, "iv_type": iv_j,
             "iv_start": b.start[iv_ep] + starts[iv_ep, iv_j].astype(np.int64),
-            "hazard": {"lam_ret": lam_ret, "lam_non": lam_non * np.ones(m), "t0": t0, "severity": severity,
+            "hazard": {"lam_ret": lam_ret, "lam_non": lam_non, "t0": t0, "severity": severity,
                        "log_hr": log_hr, "starts": starts, "nonreturn_cause": nonret_cause},
             "potential": _potential(scen, E, lam_ret, t0, starts, log_hr, t_non, nonret_cause)}
 

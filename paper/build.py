@@ -5,7 +5,8 @@ Run: ``python paper/build.py`` (or ``make paper-study``; about 40 minutes on two
 ``paper/results/values.json``, ``paper/figures/*.png`` and renders ``paper/paper.md`` from
 ``paper/paper.template.md`` (every ``{{ name }}`` is a value from ``values.json``), so the text
 can only quote what the study produced. ``--render-only`` (``make paper``) re-renders from the
-stored results in seconds; ``--only worlds`` reruns one study.
+stored results in seconds; ``--only worlds`` reruns one study, ``--only worlds --aims mazl`` only
+the cells of one aim of the factorial study (the stored rows of the others are kept).
 
 Everything is seeded; the numbers depend on the package, not on the machine or the backend.
 """
@@ -24,7 +25,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from worlds import N_KEY, study_worlds, verdicts  # noqa: E402  (the factorial study, beside this file)
+from worlds import N_KEY, cells, study_worlds, verdicts  # noqa: E402  (the factorial study, beside this file)
 
 RESULTS = HERE / "results"
 FIGURES = HERE / "figures"
@@ -190,15 +191,29 @@ def figures(approach: pd.DataFrame) -> None:
     plt.close(fig)
 
 
+def rerun_worlds(backend: str, aims: list[str] | None) -> pd.DataFrame:
+    """The factorial study, or only the cells of ``aims`` merged into the stored results (in the
+    order of :func:`worlds.cells`)."""
+    if not aims:
+        return study_worlds(backend, SEED)
+    new = study_worlds(backend, SEED, aims=tuple(aims))
+    old = pd.read_csv(RESULTS / "worlds.csv")
+    order = {aim: i for i, aim in enumerate(dict.fromkeys(c[0] for c in cells()))}
+    merged = pd.concat([old[~old["aim"].isin(aims)], new], ignore_index=True)
+    return merged.sort_values("aim", key=lambda a: a.map(order), kind="stable").reset_index(drop=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="processes")
     ap.add_argument("--render-only", action="store_true", help="render paper.md from the stored results (seconds)")
     ap.add_argument("--only", nargs="+", choices=["worlds", "approach", "power"],
                     help="rerun only these studies; the others are read from the stored results")
+    ap.add_argument("--aims", nargs="+", choices=sorted({c[0] for c in cells()}),
+                    help="with worlds: rerun only the cells of these aims; the stored rows of the others are kept")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    studies = {"worlds": lambda: study_worlds(args.backend, SEED), "approach": lambda: study_approach(args.backend),
+    studies = {"worlds": lambda: rerun_worlds(args.backend, args.aims), "approach": lambda: study_approach(args.backend),
                "power": lambda: study_power(args.backend)}
     if not args.render_only:
         for name, run in studies.items():

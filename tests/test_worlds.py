@@ -13,7 +13,7 @@ import verzuimmodel as vm
 from verzuimmodel.simulate.episodes import draw_episodes
 from verzuimmodel.simulate.population import draw_pupils, draw_schools, exposure
 
-WORLDS = ["confounded_referral", "heterogeneous", "trend", "open_region", "mazl_consult", "null"]
+WORLDS = ["confounded_referral", "heterogeneous", "trend", "open_region", "mazl_consult", "null", "recorded_severity"]
 
 
 def _episodes(scen, seed):
@@ -61,6 +61,9 @@ def test_default_has_every_new_ingredient_off():
     ("calendar.warp", 1.0, "calendar.warp"),
     ("interventions.verzuimcoach.effect_halflife_days", -3.0, "interventions.verzuimcoach.effect_halflife_days"),
     ("estimands.treat_day", -1, "estimands.treat_day"),
+    ("consult.offer_confounding", float("nan"), "consult.offer_confounding"),
+    ("interventions.kernpartnerteam.review_days", 2.5, "interventions.kernpartnerteam.review_days"),
+    ("episodes.severity.recorded", "yes", "episodes.severity.recorded"),
 ])
 def test_bad_world_values_name_the_key(key, value, message):
     data = vm.Scenario.load("heterogeneous").to_dict()
@@ -281,6 +284,20 @@ def test_mazl_estimator_recovers_the_itt_effect():
     assert abs(est.mean() - truth) < 3 * est.std(ddof=1) / np.sqrt(len(est))
 
 
+def test_mazl_estimator_is_biased_when_schools_choose_to_offer_by_their_absence():
+    """Where ``mazl_itt_sick`` should fail: schools with more absence offer M@ZL more often
+    (``consult.offer_confounding`` 1.0); over 20 cohorts its mean log RR is off by more than 5 MCSE,
+    towards no effect (the offering schools' pupils have more sick absence to start with)."""
+    base = vm.Scenario.load("mazl_consult")
+    scen = dataclasses.replace(base, consult=dataclasses.replace(base.consult, offer_confounding=1.0))
+    cohorts = [vm.simulate(scen, seed=s) for s in range(20)]
+    offered = pd.concat([c.schools.assign(seed=i) for i, c in enumerate(cohorts)])
+    assert 0.35 < offered["mazl_offered"].mean() < 0.65                      # the share is kept on average
+    est = np.array([np.log(vm.effects.estimate(c, "mazl_itt_sick")["estimate"].iloc[0]) for c in cohorts])
+    truth = np.log(1 - scen.consult.uptake * (1 - scen.consult.sick_rate_ratio))
+    assert est.mean() - truth > 5 * est.std(ddof=1) / np.sqrt(len(est))
+
+
 def test_mazl_signal_share_is_near_the_trial_schools():
     """The criterion is met in 10-20% of VO pupil-years (Vanneste et al.: 13% of vmbo pupils per
     12-week window; a school year holds about three such windows, so the yearly share is an upper
@@ -403,3 +420,25 @@ def test_did_covers_the_att_under_heterogeneous_effects():
     forced = vm.Design(vm.Scenario.load("heterogeneous"), estimators=["vo_did"], estimand="po_approach_vo_rate_ratio")
     ate = vm.diagnose(forced, n_sims=1000, seed=12, backend="processes").tidy().iloc[0]
     assert ate["bias"] < -5 * ate["bias_mcse"]        # scored against the ATE a correct ATT estimator looks biased
+
+
+def test_recorded_severity_world_records_the_severity_and_meets_on_review_days():
+    """``episodes.severity.recorded`` writes the severity the referral depends on; with
+    ``review_days = 28`` the kernpartnerteam starts only on days 28, 56, 84, ... of an episode."""
+    c = vm.simulate(vm.Scenario.load("recorded_severity"), seed=2)
+    sev = c.episodes["severity_score"]
+    assert sev.notna().all() and abs(sev.mean()) < 0.15 and 0.85 < sev.std() < 1.15
+    iv = c.interventions
+    day = (iv["start_date"].to_numpy() - c.episodes.set_index("episode_id")["start_date"]
+           .reindex(iv["episode_id"]).to_numpy()) / np.timedelta64(1, "D")
+    kpt = iv["intervention_type"].astype(str).to_numpy() == "kernpartnerteam"
+    assert kpt.sum() > 50 and np.all(day[kpt] % 28 == 0) and not np.all(day[~kpt] % 28 == 0)
+    # the referred episodes are the severe ones (uptake_severity = 1)
+    referred = c.episodes["episode_id"].isin(iv.loc[kpt, "episode_id"])
+    assert sev[referred].mean() > sev[~referred & c.episodes["episode_type"].isin(["LRV", "AV"])].mean() + 0.3
+    from verzuimmodel.validation import validate_cohort
+    validate_cohort({t: getattr(c, t) for t in ("schools", "pupils", "absence", "episodes", "interventions")})
+    data = vm.Scenario.load("recorded_severity").to_dict()
+    data["interventions"]["kernpartnerteam"]["review_days"] = -7
+    with pytest.raises(ValueError, match="interventions.kernpartnerteam.review_days"):
+        vm.Scenario.from_dict(data)

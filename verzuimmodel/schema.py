@@ -313,6 +313,9 @@ TABLES: dict[str, Table] = {
                    "followup_end); empty means still running at the pupil's followup_end.", nullable=True),
             Column("outcome", "code", "How the episode ended; 'censored' if no outcome was observed.",
                    codes="outcome"),
+            Column("severity_score", "float", "Severity assessed at intake (standardised: mean 0, SD 1; higher is "
+                   "more severe); used by the target-trial emulation to adjust for referral of the hardest cases.",
+                   required=False, nullable=True, min=-10, max=10),
         ),
         key=("episode_id",),
         foreign_keys={"pupil_id": ("pupils", "pupil_id"), "school_id": ("schools", "school_id")},

@@ -66,6 +66,8 @@ def check_scenario(s) -> None:
                  "an intervention type: " + ", ".join(INTERVENTION_TYPES), name)
         _require(0 <= iv.uptake <= 1, f"interventions.{name}.uptake", "a probability in [0, 1]", iv.uptake)
         _require(iv.hr > 0, f"interventions.{name}.hr", "a positive hazard ratio", iv.hr)
+        _require(isinstance(iv.review_days, (int, np.integer)) and 0 <= iv.review_days <= 365,
+                 f"interventions.{name}.review_days", "whole days in 0-365 (0: any day)", iv.review_days)
         _require(iv.delay_mean > 0 and iv.delay_shape > 0, f"interventions.{name}.delay_mean",
                  "positive delay mean and shape", (iv.delay_mean, iv.delay_shape))
     ap = s.approach
@@ -79,6 +81,7 @@ def check_scenario(s) -> None:
     _require(0 <= p.po_switch_rate <= 1, "population.po_switch_rate", "a probability in [0, 1]", p.po_switch_rate)
     sev = e.severity
     _require(sev.sd >= 0, "episodes.severity.sd", "a standard deviation >= 0", sev.sd)
+    _require(isinstance(sev.recorded, (bool, np.bool_)), "episodes.severity.recorded", "true or false", sev.recorded)
     _require(sev.loss_rate >= 0, "episodes.severity.loss_rate", "a rate per year >= 0", sev.loss_rate)
     for name, iv in s.interventions.items():
         _require(iv.effect_halflife_days >= 0, f"interventions.{name}.effect_halflife_days",
@@ -99,6 +102,8 @@ def check_scenario(s) -> None:
     _require(0 <= co.school_share <= 1, "consult.school_share", "a share in [0, 1]", co.school_share)
     _require(0 < co.sick_rate_ratio <= 1, "consult.sick_rate_ratio", "a rate ratio in (0, 1] (a consult does not "
              "raise sick absence)", co.sick_rate_ratio)
+    _require(bool(np.isfinite(co.offer_confounding)) and abs(co.offer_confounding) <= 5, "consult.offer_confounding",
+             "a log odds ratio per SD of school absence between -5 and 5", co.offer_confounding)
     _require(co.criterion_reports >= 2, "consult.criterion_reports", "at least 2 reports", co.criterion_reports)
     _require(1 <= co.criterion_weeks <= 40, "consult.criterion_weeks", "1-40 school weeks", co.criterion_weeks)
     es = s.estimands

@@ -107,7 +107,7 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
         schools=_schools_table(scenario, schools),
         pupils=_pupils_table(scenario, pupils),
         absence=_absence_table(scenario, pupils, rows, columns),
-        episodes=_episodes_table(eps, pupils),
+        episodes=_episodes_table(eps, pupils, scenario.episodes.severity.recorded),
         interventions=_interventions_table(scenario, eps, pupils),
         truth=truth(scenario, schools, pupils, expo, eps, abs_truth), scenario=scenario, seed=seed_value,
     )
@@ -184,7 +184,8 @@ def _absence_table(scen: Scenario, p: Pupils, rows, columns: dict[str, np.ndarra
     }, copy=False)
 
 
-def _episodes_table(e: EpisodeDraw, p: Pupils) -> pd.DataFrame:
+def _episodes_table(e: EpisodeDraw, p: Pupils, recorded: bool = False) -> pd.DataFrame:
+    severity = {"severity_score": np.round(e.hazard["severity"], 2)} if recorded else {}
     return pd.DataFrame({
         "episode_id": np.arange(1, e.n + 1, dtype=np.int64),
         "pupil_id": e.pupil.astype(np.int64) + 1,
@@ -193,6 +194,7 @@ def _episodes_table(e: EpisodeDraw, p: Pupils) -> pd.DataFrame:
         "start_date": _dates(e.start),
         "end_date": _dates(e.end),
         "outcome": _cat(np.asarray(OUTCOME_CODES, dtype=object)[e.outcome], "outcome"),
+        **severity,
     })
 
 

@@ -193,6 +193,8 @@ def _durations(scen: Scenario, schools: Schools, pupils: Pupils, fu_end: np.ndar
         offered = eligible & (rng.random(m) < p_up)
         delay = rng.gamma(iv.delay_shape, iv.delay_mean / iv.delay_shape, m)
         delay = np.ceil(delay * np.exp(-iv.timing_severity * severity) if iv.timing_severity else delay)
+        if iv.review_days:
+            delay = np.ceil(delay / iv.review_days) * iv.review_days
         starts[offered, j] = np.maximum(delay[offered], 1.0)
     log_hr = np.column_stack([np.log(iv.hr) + iv.hr_disadvantaged * pupils.disadvantaged[p]
                               + iv.hr_chronic * pupils.chronic[p] for iv in ivs]) if ivs else np.zeros((m, 0))

@@ -119,6 +119,7 @@ def draw_schools(scen: Scenario, rng: np.random.Generator) -> Schools:
     po_u = _school_uniforms(var.school_sampling, po_region, 3, rng)
     vo_u = _school_uniforms(var.school_sampling, vo_region, 2, rng)
     po_effect = var.sd_po_school * ndtri(po_u[0])
+    vo_effect = var.sd_vo_school * ndtri(vo_u[0])
     m = p.p_disadvantaged
     disadv_share = beta.ppf(po_u[2], 4 * m + 1e-9, 4 * (1 - m) + 1e-9)
     detection_z = rng.normal(size=n_po)
@@ -130,14 +131,26 @@ def draw_schools(scen: Scenario, rng: np.random.Generator) -> Schools:
         fidelity = rng.beta(ap.fidelity_mean * k, (1 - ap.fidelity_mean) * k, n_po)
     po_mazl, vo_mazl = np.zeros(n_po, dtype=bool), np.zeros(n_vo, dtype=bool)
     if co.uptake > 0:
-        po_mazl, vo_mazl = rng.random(n_po) < co.school_share, rng.random(n_vo) < co.school_share
+        po_mazl = rng.random(n_po) < _offer_probability(co, po_effect)
+        vo_mazl = rng.random(n_vo) < _offer_probability(co, vo_effect)
     return Schools(
         po_region=po_region, po_sbo=po_sbo, po_size=size, po_effect=po_effect,
         po_detection_z=detection_z, po_frailty=_gamma_frailty(theta, po_u[1]),
         po_disadvantaged_share=disadv_share, po_adopt_year=adopt,
-        vo_region=vo_region, vo_effect=var.sd_vo_school * ndtri(vo_u[0]), vo_frailty=_gamma_frailty(theta, vo_u[1]),
+        vo_region=vo_region, vo_effect=vo_effect, vo_frailty=_gamma_frailty(theta, vo_u[1]),
         po_fidelity=fidelity, po_mazl=po_mazl, vo_mazl=vo_mazl,
     )
+
+
+def _offer_probability(co, effect: np.ndarray) -> np.ndarray | float:
+    """P(school offers M@ZL): ``school_share``, shifted on the logit scale by ``offer_confounding``
+    per SD of the schools' absence effects (:class:`~verzuimmodel.simulate.scenario.Consult`)."""
+    if co.offer_confounding == 0:
+        return co.school_share
+    sd = effect.std()
+    z = effect / sd if sd > 0 else np.zeros(len(effect))
+    share = min(max(co.school_share, 1e-9), 1 - 1e-9)
+    return expit(logit(share) + co.offer_confounding * z)
 
 
 def _school_uniforms(sampling: str, region: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

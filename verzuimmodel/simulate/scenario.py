@@ -203,11 +203,17 @@ class Severity:
     then and the pupil leaves the data (moved away unannounced), so censoring is informative
     when ``loss != 0``. ``loss_rate = 0`` and ``sd = 0`` (and no intervention using ``S``) leave
     the model as without severity.
+
+    ``recorded = true`` writes :math:`S` to the episodes table (``episodes.severity_score``): a
+    severity assessment at intake that the registry holds, so the confounder is *measured* and
+    estimators that use it (the target-trial emulation, ``vm.effects.target_trial``) can adjust
+    for it; the other estimators still ignore it.
     """
 
     sd: float = 0.0
     loss_rate: float = 0.0
     loss: float = 0.0
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,12 +296,17 @@ class Intervention:
     it starts, the weaker; ``h = 0`` means no dependence on the start day). ``hr`` is thus the
     hazard ratio for a pupil without those characteristics starting on day ``delay_mean``,
     conditional on covariates, school frailty and severity.
+
+    ``review_days`` :math:`k > 0`: the intervention starts only on review days, the first multiple
+    of :math:`k` days after the first day of absence on or after the planned delay (a
+    kernpartnerteam or actietafel that meets every :math:`k` days); 0 (default): any day.
     """
 
     uptake: float
     delay_mean: float
     hr: float
     delay_shape: float = 3.0
+    review_days: int = 0
     uptake_disadvantaged: float = 0.0
     uptake_chronic: float = 0.0
     uptake_severity: float = 0.0
@@ -400,10 +411,21 @@ class Consult:
     (Vanneste et al. 2016: -36% sick days at 12 months, ``mazl_effect_sick_days`` in
     ``data/calibration_targets.csv``) sets the ``mazl_consult`` scenario's 0.64. The in-episode
     ``mazl`` intervention (:class:`Intervention`) is separate and may stay on beside it.
+
+    ``offer_confounding`` :math:`c` lets schools choose to offer M@ZL by their absence: school
+    :math:`s` offers it with probability
+
+    .. math:: \operatorname{logit} P(O_s = 1) = \operatorname{logit}(\text{school\_share}) + c\,z_s,
+
+    with :math:`z_s` the school's absence effect (PO :math:`a_s`, VO :math:`b_t`) in standard
+    deviations. With :math:`c > 0` the schools with more (sick) absence offer it more often, so a
+    comparison of offering with non-offering schools is confounded; :math:`c = 0` (the default)
+    randomises the offer by school, as in the trial.
     """
 
     uptake: float = 0.0
     school_share: float = 0.5
+    offer_confounding: float = 0.0
     sick_rate_ratio: float = 0.64
     criterion_reports: int = 4
     criterion_weeks: int = 12

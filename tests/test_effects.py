@@ -52,6 +52,9 @@ DECLARED = {
     "mazl_itt_sick": ("mazl_itt_sick_rate_ratio", "ATE", "marginal", "ITT"),
     **{f"{prefix}_{kind}": (f"intervention_hr.{kind}", "ATE", "conditional", "per_protocol")
        for prefix in ("tv_cox", "naive_cox") for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
+    **{f"tte_{short}_{kind}": (f"intervention_risk.{kind}.{key}", "ATE", "marginal", "per_protocol")
+       for short, key in (("rd3m", "rd_3m"), ("rr3m", "rr_3m"), ("rmst", "rmst_out_diff"), ("hr", "hr_after_treat_day"))
+       for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
     "cluster_means": ("effect", "ATE", "marginal", "ITT"),
     "gee": ("effect", "ATE", "marginal", "ITT"),
     "lmm": ("effect", "ATE", "conditional", "ITT"),

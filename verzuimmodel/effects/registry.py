@@ -220,4 +220,4 @@ def _row(e: Estimator, est: Estimate, level: float) -> pd.DataFrame:
 def _load_builtin() -> None:
     """Import the modules that register the built-in estimators (the trial estimators register
     with :mod:`verzuimmodel.evaluate`)."""
-    from . import consult, estimators, in_episode  # noqa: F401
+    from . import consult, estimators, in_episode, target_trial  # noqa: F401

@@ -249,18 +249,22 @@ def _potential(scen: Scenario, E, lam_ret, t0, starts, log_hr, t_non, nonret_cau
     """Per episode and intervention ``j``: time to a suitable place (school, day programme, work or
     care; never after an exemption) if ``j`` starts on ``treat_day`` (arm 1) or never (arm 0).
 
-    Returns ``{"time_to_place": (m, J, 2) days}`` (``inf``: never placed).
+    Returns ``{"time_to_place": (m, J, 2) days, "time_to_exemption": (m, J, 2)}`` (``inf``: never
+    placed / never exempted; at most one of the two is finite).
     """
     m, J = starts.shape
     out = np.full((m, J, 2), np.inf)
-    placed_non = np.where(nonret_cause == 4, np.inf, t_non)     # exemption is not a suitable place
+    exempt = np.full((m, J, 2), np.inf)
+    is_exemption = nonret_cause == 4
+    placed_non = np.where(is_exemption, np.inf, t_non)     # exemption is not a suitable place
     for j in range(J):
         for arm in (0, 1):
             s = starts.copy()
             s[:, j] = float(scen.estimands.treat_day) if arm else FAR
             t_ret = invert_piecewise_weibull(E, lam_ret, scen.episodes.shape, t0, s, hr_at(scen, log_hr, s))
             out[:, j, arm] = np.where(t_ret <= t_non, t_ret, placed_non)
-    return {"time_to_place": out}
+            exempt[:, j, arm] = np.where((t_ret > t_non) & is_exemption, t_non, np.inf)
+    return {"time_to_place": out, "time_to_exemption": exempt}
 
 
 def invert_piecewise_weibull(E: np.ndarray, lam: np.ndarray, gamma: float, t0: np.ndarray,

@@ -15,7 +15,10 @@ horizon :math:`h`: :math:`risk_a(h) = n^{-1}\sum_i 1[T_i(a) \le h]`, the risk di
 :math:`risk_1 - risk_0`, the risk ratio :math:`risk_1/risk_0`, and the restricted mean time out
 of school :math:`n^{-1}\sum_i \min(T_i(a), \tau)` for :math:`\tau` = ``rmst_days``. These are
 marginal (over the episodes' covariates, school frailties and severities) intention-to-treat
-contrasts of the strategies: what a target-trial emulation estimates.
+contrasts of the strategies: what a target-trial emulation estimates. ``hr_after_treat_day`` is
+the marginal cause-specific hazard ratio of a place between the arms from ``treat_day`` to the
+last horizon, from a Cox model fitted to both potential outcomes of every episode still out on
+``treat_day`` (the arms do not differ before it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def intervention_risk(scen: Scenario, e: EpisodeDraw) -> dict[str, dict[str, flo
     est = scen.estimands
     eligible = e.type < 2
     time = e.potential["time_to_place"][eligible]        # (n, J, 2)
+    exempt = e.potential["time_to_exemption"][eligible]
     out: dict[str, dict[str, float]] = {}
     if not len(time):
         return out
@@ -49,8 +53,31 @@ def intervention_risk(scen: Scenario, e: EpisodeDraw) -> dict[str, dict[str, flo
         tau = float(est.rmst_days)
         m1, m0 = (float(np.mean(np.minimum(time[:, j, a], tau))) for a in (1, 0))
         row.update({"rmst_out_treated": m1, "rmst_out_untreated": m0, "rmst_out_diff": m1 - m0})
+        row["hr_after_treat_day"] = _strategy_hr(time[:, j], exempt[:, j], float(est.treat_day),
+                                                 float(max(est.horizons_days)))
         out[name] = row
     return out
+
+
+def _strategy_hr(place: np.ndarray, exempt: np.ndarray, d: float, horizon: float) -> float:
+    """The marginal cause-specific hazard ratio of a suitable place, arm 1 vs arm 0, from day ``d``
+    to ``horizon``: a Cox model (Efron ties) fitted to both potential outcomes of every episode
+    still out on day ``d`` (exemption censors). ``place``/``exempt``: (n, 2) times, arm 0 and 1."""
+    import pandas as pd
+
+    from ..survival.cox import CoxPH
+
+    end = np.minimum(place, exempt)
+    out = end[:, 0] > d                          # before d the arms are the same episode
+    if out.sum() < 2:
+        return float("nan")
+    rows = pd.DataFrame({"start": d, "stop": np.minimum(end[out], horizon).ravel(order="F"),
+                         "event": ((place[out] <= horizon) & (place[out] < np.inf)).ravel(order="F").astype(int),
+                         "arm": np.repeat([0.0, 1.0], out.sum())})
+    if rows["event"].sum() == 0:
+        return float("nan")
+    fit = CoxPH().fit(rows, duration="stop", event="event", entry="start", covariates=["arm"])
+    return float(np.exp(fit.params_["arm"]))
 
 
 def truth(scen: Scenario, schools: Schools, pupils: Pupils, expo: Exposure, e: EpisodeDraw, abs_truth: dict) -> dict:

@@ -2,7 +2,9 @@
 
 Kaplan–Meier and Aalen–Johansen curves, Cox regression with time-varying in-episode
 interventions, strata, weights and school clusters, Fine–Gray for competing outcomes, a Weibull
-PH model for duration dependence, and :func:`time_to_return`, the first analysis of a cohort.
+PH model for duration dependence, :func:`time_to_return`, the first analysis of a cohort, and
+:func:`target_trial`, the clone–censor–weight emulation of "start an intervention on day d vs
+never" for observational data.
 """
 
 from .competing import CauseSpecificCox, FineGray, finegray_expand
@@ -12,6 +14,8 @@ from .nonparametric import AalenJohansen, KaplanMeier
 from .parametric import WeibullPH
 from .prepare import episode_intervals, episodes_table
 from .returns import TimeToReturn, time_to_return
+from .target_trial import TargetTrial, target_trial
 
-__all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "KaplanMeier", "TimeToReturn", "WeibullPH", "episode_intervals",
-           "episodes_table", "finegray_expand", "time_to_return"]
+__all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "KaplanMeier", "TargetTrial",
+           "TimeToReturn", "WeibullPH", "episode_intervals", "episodes_table", "finegray_expand", "target_trial",
+           "time_to_return"]

@@ -1,0 +1,129 @@
+"""Target-trial emulation (clone-censor-weight): against a hand-built R version, and against the
+simulator's potential-outcome truth where it should hold and where it should not."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import verzuimmodel as vm
+from verzuimmodel.survival.target_trial import TrialData, _clone, _clone_weights, _estimate, _hazards
+
+REF = Path(__file__).parent / "reference" / "target_trial"
+
+
+def _reference_data():
+    d = pd.read_csv(REF / "trial.csv")
+    p = json.loads((REF / "params.json").read_text())
+    covs = tuple(p["covariates"])
+    start = np.where(d["start"] < 0, np.inf, d["start"]).astype(float)
+    td = TrialData(entry=d["entry"].to_numpy(float), exit=d["exit"].to_numpy(float), status=d["status"].to_numpy(),
+                   start=start, z=d[list(covs)].to_numpy(float), covariates=covs, pupil=np.arange(len(d)),
+                   school=np.zeros(len(d)))
+    return td, p
+
+
+def test_risks_weights_and_restricted_means_match_the_hand_built_r_version():
+    """R: glm(binomial) per-interval weight models, the clones' weights, survfit's weighted
+    Aalen-Johansen (tests/reference/target_trial/target_trial.R)."""
+    td, p = _reference_data()
+    ref = json.loads((REF / "target_trial_reference.json").read_text())
+    grid = np.asarray(p["grid"])
+    hz = np.asarray(p["horizons"], dtype=float)
+    est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, np.ones(len(td.exit)), p["treat_day"], p["grace_days"], hz, p["tau"],
+                                  True, None, with_diagnostics=True)
+    for arm in ("start", "never"):
+        got = [est[f"risk_{arm}_{round(h / 30.4)}m"] for h in hz]
+        np.testing.assert_allclose(got, ref[f"risk_{arm}"], rtol=1e-7, atol=1e-9)
+        assert est[f"rmst_out_{arm}"] == pytest.approx(ref[f"rmst_{arm}"][0], rel=1e-8)
+    # the hazard ratio after the treatment day: weighted coxph, robust SE clustered by episode
+    assert log_hr == pytest.approx(ref["log_hr"][0], abs=1e-7)
+    assert hr_se == pytest.approx(ref["log_hr_robust_se"][0], rel=1e-6)
+    # the weights at each clone's exit (every row of both weight models enters them)
+    K = len(grid) - 1
+    t_max = int(max(hz.max(), p["tau"]))
+    days = np.arange(t_max + 1)
+    k_day = np.clip(np.searchsorted(grid, days - 1, side="right") - 1, 0, K - 1)
+    started = np.isfinite(td.start) & (td.start < td.exit)
+    f = np.ones(len(td.exit))
+    kd = int(np.searchsorted(grid, p["treat_day"], side="right") - 1)
+    hA = _hazards(td, grid, f, td.start, np.minimum(td.start + 1, td.exit), started, "start", own=kd)
+    hC = _hazards(td, grid, f, td.exit, td.exit + 1, td.status == 0, "loss")
+    sa = np.cumprod(np.c_[np.ones(len(f)), 1 - hA], axis=1)
+    sc = np.cumprod(np.c_[np.ones(len(f)), 1 - hC], axis=1)
+    for arm in ("start", "never"):
+        x, _ = _clone(td, arm, p["treat_day"], p["grace_days"])
+        W, col = _clone_weights(arm, sa, sc, hA, kd, k_day, p["treat_day"] + p["grace_days"])
+        w = W[np.arange(len(x)), col[np.minimum(x, t_max).astype(int)]]
+        np.testing.assert_allclose(w, ref[f"w_{arm}_at_exit"], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def region():
+    return vm.simulate(vm.Scenario.load("recorded_severity"), seed=4)
+
+
+def test_result_tables_weights_and_a_reproducible_bootstrap(region):
+    r = vm.survival.target_trial(region, "kernpartnerteam", n_boot=40, seed=3)
+    again = vm.survival.target_trial(region, "kernpartnerteam", n_boot=40, seed=3)
+    pd.testing.assert_frame_equal(r.contrasts, again.contrasts)
+    c = r.contrasts.set_index("term")
+    rk = r.risks.set_index(["arm", "horizon"])["estimate"]
+    assert c.loc["rd_3m", "estimate"] == pytest.approx(rk[("start", 91.0)] - rk[("never", 91.0)])
+    assert c.loc["rr_6m", "estimate"] == pytest.approx(rk[("start", 182.0)] / rk[("never", 182.0)])
+    assert (c.loc[["rd_3m", "rd_6m", "rmst_out_diff"], "std_error"] > 0).all()
+    assert (c["conf_low"] <= c["estimate"]).all() and (c["estimate"] <= c["conf_high"]).all()
+    # the risk curves are cumulative incidences: non-decreasing, in [0, 1]
+    for _, cur in r.curves.groupby("arm"):
+        assert np.all(np.diff(cur["cif"]) >= -1e-12) and cur["cif"].between(0, 1).all()
+    w = r.weights.set_index("arm")
+    assert (w["min"] >= 1 - 1e-9).all()                            # inverse probabilities
+    assert (w["ess"] <= w["n_clones"]).all() and (w["ess"] > 0.2 * w["n_clones"]).all()
+    assert w.loc["start", "n_followed"] < w.loc["never", "n_clones"]
+    assert "severity_score" in r.covariates                       # the recorded confounder is used
+    t = r.tidy()
+    assert {"rd_3m", "log_rr_3m", "log_hr_after_treat_day"} <= set(t["term"])
+    row = t.set_index("term").loc["log_rr_3m"]
+    assert row["exp_estimate"] == pytest.approx(np.exp(row["estimate"]))
+    truncated = vm.survival.target_trial(region, "kernpartnerteam", n_boot=0, truncate=0.9)
+    assert truncated.weights["max"].max() < r.weights["max"].max()
+    assert (truncated.weights["n_truncated"] > 0).all()
+
+
+def test_without_the_severity_the_weights_cannot_see_the_confounder(region):
+    """Dropping the recorded severity from the weight models moves the estimate (it was needed)."""
+    full = vm.survival.target_trial(region, "kernpartnerteam", n_boot=0)
+    blind = vm.survival.target_trial(region, "kernpartnerteam", n_boot=0,
+                                     covariates=["female", "disadvantaged", "chronic_illness", "special_needs", "av"])
+    assert "severity_score" not in blind.covariates
+    a = full.contrasts.set_index("term")["estimate"]
+    b = blind.contrasts.set_index("term")["estimate"]
+    assert abs(a["rd_6m"] - b["rd_6m"]) > 0.01
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"treat_day": 0}, "treat_day"),
+    ({"grace_days": -1}, "grace_days"),
+    ({"horizons": (30, 91)}, "horizons"),
+    ({"truncate": 1.5}, "truncate"),
+    ({"cluster": "class"}, "cluster"),
+    ({"treat_day": 57}, "never followed"),
+    ({"grace_days": 5000, "horizons": (6000,)}, "longer than the follow-up"),
+    ({"covariates": ["shoe_size"]}, "shoe_size"),
+])
+def test_bad_arguments_get_one_line_errors(region, kwargs, message):
+    with pytest.raises(ValueError, match=message) as err:
+        vm.survival.target_trial(region, "kernpartnerteam", n_boot=0, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_no_treated_episode_is_a_clear_error():
+    import dataclasses
+    c = vm.simulate(vm.Scenario.load("recorded_severity"), seed=1)
+    none = dataclasses.replace(c, interventions=c.interventions.iloc[0:0])
+    with pytest.raises(ValueError, match="never followed"):
+        vm.survival.target_trial(none, "kernpartnerteam", n_boot=0)
+    with pytest.raises(ValueError, match="intervention"):
+        vm.survival.target_trial(c, "huiswerkklas", n_boot=0)

@@ -1,0 +1,72 @@
+"""Target-trial estimators of in-episode interventions (registered on import).
+
+For each intervention type, the clone–censor–weight emulation of the trial "start it on day 56
+of the episode if the pupil is still out" vs "never" (:func:`verzuimmodel.survival.target_trial`):
+
+- ``tte_rd3m_<type>``: the risk difference of a suitable place (school, day programme, work,
+  care) within 3 months of the first day of absence;
+- ``tte_rr3m_<type>``: the risk ratio (log scale);
+- ``tte_rmst_<type>``: the difference in restricted mean days out of school within 12 months;
+- ``tte_hr_<type>``: the hazard ratio of a place between the arms from day 56 to 12 months
+  (weighted Cox model of the clones, robust SE clustered by episode; log scale).
+
+Each targets ``truth["intervention_risk"][type]``: a marginal effect over all LRV/AV episodes of
+the strategies as followed (per protocol), computed by the simulator from potential outcomes.
+Standard errors are bootstrap SDs (200 replicates, pupils resampled), except for the hazard ratio. Where they hold and where
+not: see :mod:`verzuimmodel.survival.target_trial`.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..cohort import Cohort
+from ..schema import INTERVENTION_TYPES
+from .registry import Estimate, register
+
+N_BOOT = 200
+
+_CACHE: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
+
+
+def _result(cohort: Cohort, kind: str):
+    """``target_trial(cohort, kind)``, computed once per cohort object (the three estimators share it)."""
+    from ..survival.target_trial import target_trial
+
+    hit = _CACHE.get((id(cohort), kind))
+    if hit is not None and hit[0]() is cohort:
+        return hit[1]
+    result = target_trial(cohort, kind, n_boot=N_BOOT)
+    if not any(k[0] == id(cohort) for k in _CACHE):
+        _CACHE.clear()                   # one cohort at a time: replicates are processed in turn
+    _CACHE[(id(cohort), kind)] = (weakref.ref(cohort), result)
+    return result
+
+
+def _make(kind: str, term: str, name: str, log: bool):
+    def estimator(cohort: Cohort) -> Estimate:
+        r = _result(cohort, kind)
+        row = r.contrasts.set_index("term").loc[term]
+        coef = float(np.log(row["estimate"])) if log else float(row["estimate"])
+        se = float(row["std_error_log"] if log else row["std_error"])
+        return Estimate(coef, se, n_obs=r.n_episodes)
+    what = {"rd_3m": "risk difference of a suitable place within 3 months",
+            "rr_3m": "risk ratio of a suitable place within 3 months",
+            "rmst_out_diff": "difference in restricted mean days out of school within 12 months",
+            "hr_after_treat_day": "hazard ratio of a suitable place from day 56 to 12 months"}[term]
+    estimator.__doc__ = f"Target-trial emulation (clone-censor-weight) of {kind} started on day 56 vs never: {what}."
+    estimator.__name__ = name
+    return estimator
+
+
+for _kind in INTERVENTION_TYPES:
+    for _term, _key, _prefix, _log in (("rd_3m", "rd_3m", "tte_rd3m", False), ("rr_3m", "rr_3m", "tte_rr3m", True),
+                                       ("rmst_out_diff", "rmst_out_diff", "tte_rmst", False),
+                                       ("hr_after_treat_day", "hr_after_treat_day", "tte_hr", True)):
+        _name = f"{_prefix}_{_kind}"
+        register(_name, estimand=f"intervention_risk.{_kind}.{_key}", population="ATE", scope="marginal",
+                 contrast="per_protocol", scale="log" if _log else "identity",
+                 estimand_description=f"{_term} of a suitable place, {_kind} started on day 56 if still out vs "
+                                      "never (marginal, over LRV/AV episodes)")(_make(_kind, _term, _name, _log))

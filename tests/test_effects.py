@@ -55,6 +55,8 @@ DECLARED = {
     **{f"tte_{short}_{kind}": (f"intervention_risk.{kind}.{key}", "ATE", "marginal", "per_protocol")
        for short, key in (("rd3m", "rd_3m"), ("rr3m", "rr_3m"), ("rmst", "rmst_out_diff"), ("hr", "hr_after_treat_day"))
        for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
+    **{f"msm_hr_{kind}": (f"intervention_risk.{kind}.hr_after_treat_day", "ATE", "marginal", "per_protocol")
+       for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
     "cluster_means": ("effect", "ATE", "marginal", "ITT"),
     "gee": ("effect", "ATE", "marginal", "ITT"),
     "lmm": ("effect", "ATE", "conditional", "ITT"),

@@ -10,6 +10,10 @@ of the episode if the pupil is still out" vs "never" (:func:`verzuimmodel.surviv
 - ``tte_hr_<type>``: the hazard ratio of a place between the arms from day 56 to 12 months
   (weighted Cox model of the clones, robust SE clustered by episode; log scale).
 
+and ``msm_hr_<type>``, the marginal structural Cox model's hazard ratio
+(:func:`verzuimmodel.survival.marginal_structural_cox`), scored against the same
+``hr_after_treat_day`` (it pools all start days; see its docstring).
+
 Each targets ``truth["intervention_risk"][type]``: a marginal effect over all LRV/AV episodes of
 the strategies as followed (per protocol), computed by the simulator from potential outcomes.
 Standard errors are bootstrap SDs (200 replicates, pupils resampled), except for the hazard ratio. Where they hold and where
@@ -70,3 +74,22 @@ for _kind in INTERVENTION_TYPES:
                  contrast="per_protocol", scale="log" if _log else "identity",
                  estimand_description=f"{_term} of a suitable place, {_kind} started on day 56 if still out vs "
                                       "never (marginal, over LRV/AV episodes)")(_make(_kind, _term, _name, _log))
+
+
+def _make_msm(kind: str, name: str):
+    def estimator(cohort: Cohort) -> Estimate:
+        from ..survival.msm import marginal_structural_cox
+
+        r = marginal_structural_cox(cohort, kind)
+        return Estimate(r.log_hr, r.std_error, n_obs=r.n_episodes)
+    estimator.__doc__ = (f"Marginal structural Cox model (stabilised inverse probability weights) of {kind}: "
+                         "marginal hazard ratio of a suitable place, treated vs not.")
+    estimator.__name__ = name
+    return estimator
+
+
+for _kind in INTERVENTION_TYPES:
+    register(f"msm_hr_{_kind}", estimand=f"intervention_risk.{_kind}.hr_after_treat_day", population="ATE",
+             scope="marginal", contrast="per_protocol", scale="log",
+             estimand_description=f"marginal hazard ratio of a suitable place, {_kind} from its start vs never")(
+        _make_msm(_kind, f"msm_hr_{_kind}"))

@@ -403,11 +403,13 @@ def _hazard_ratio(rows: pd.DataFrame) -> tuple[float, float]:
 
 
 def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarray, end: np.ndarray,
-             event: np.ndarray, name: str, own: int | None = None) -> np.ndarray:
+             event: np.ndarray, name: str, own: int | None = None, z: np.ndarray | None = None) -> np.ndarray:
     """(n, K) discrete hazards from a pooled logistic model: unit ``i`` is at risk in interval
     ``k`` while ``grid[k] < end_i``; its event falls in the interval holding ``event_day``.
     Covariate effects: ``z``, ``z * log(day)`` (centred) and, for interval ``own`` (the grace
-    window of the start model, on which the start arm's weights rest), ``z`` once more."""
+    window of the start model, on which the start arm's weights rest), ``z`` once more. ``z``:
+    the covariates (default ``td.z``; no columns: the marginal hazard per interval)."""
+    z = td.z if z is None else z
     K = len(grid) - 1
     n = len(end)
     n_rows = np.clip(np.searchsorted(grid, end, side="left"), 0, K)      # intervals k with grid[k] < end
@@ -426,11 +428,11 @@ def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarr
             parts.append(zz * (kk == own)[:, None])
         return np.concatenate(parts, axis=1)
 
-    model = fit_pooled_logistic(k[keep], design(k[keep], td.z[unit[keep]]), y[keep], f[unit[keep]], n_intervals=K,
+    model = fit_pooled_logistic(k[keep], design(k[keep], z[unit[keep]]), y[keep], f[unit[keep]], n_intervals=K,
                                 name=name)
     # every unit's hazard in every interval (the weights need them beyond a unit's own rows too)
     kk = np.tile(np.arange(K), n)
-    h = model.hazard(kk, design(kk, np.repeat(td.z, K, axis=0))).reshape(n, K)
+    h = model.hazard(kk, design(kk, np.repeat(z, K, axis=0))).reshape(n, K)
     return np.minimum(h, 1 - 1e-9)
 
 

@@ -1,4 +1,4 @@
-"""Seeded data for the target-trial reference values (run: python make_data.py; then Rscript target_trial.R).
+"""Seeded data for the target-trial and marginal structural model reference values (run: python make_data.py; then Rscript target_trial.R).
 
 One region of the ``recorded_severity`` world: the episodes of a trial of the kernpartnerteam
 (start on day 56 vs never), their covariates, and the interval grid of the weight models.
@@ -15,6 +15,7 @@ from verzuimmodel.survival.target_trial import _grid, trial_data
 
 HERE = Path(__file__).resolve().parent
 TREAT_DAY, GRACE, HORIZONS, TAU = 56, 0, (91, 182, 365), 365
+MSM_HORIZON = 365
 
 if __name__ == "__main__":
     cohort = vm.simulate(vm.Scenario.load("recorded_severity"), seed=5)
@@ -24,8 +25,10 @@ if __name__ == "__main__":
     df.insert(1, "exit", td.exit)
     df.insert(2, "status", td.status)
     df.insert(3, "start", np.where(np.isfinite(td.start), td.start, -1))      # -1: never started
+    df.insert(4, "pupil", td.pupil)
     df.to_csv(HERE / "trial.csv", index=False, float_format="%.10g")
     grid = _grid(td, TREAT_DAY, GRACE, max(max(HORIZONS), TAU), 60)
-    params = {"grid": grid.tolist(), "treat_day": TREAT_DAY, "grace_days": GRACE, "horizons": list(HORIZONS),
+    msm_grid = _grid(td, MSM_HORIZON, 0, MSM_HORIZON, 60)
+    params = {"grid": grid.tolist(), "msm_grid": msm_grid.tolist(), "msm_horizon": MSM_HORIZON, "treat_day": TREAT_DAY, "grace_days": GRACE, "horizons": list(HORIZONS),
               "tau": TAU, "covariates": list(td.covariates)}
     (HERE / "params.json").write_text(json.dumps(params, indent=1) + "\n")

@@ -8,9 +8,10 @@
     verzuim monitor output/default --out monitor [--by region] [--overwrite]
     verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en] [--overwrite]
 
-Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range; 2 bad
-input (invalid cohort, missing file, bad scenario, bad option, an output directory that may not
-be written), reported as one line ``error: ...`` on stderr.
+Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range, or
+``report`` wrote report.html but Chromium failed to print report.pdf; 2 bad input (invalid cohort,
+missing file, bad scenario, bad option, an output directory that may not be written, no Chromium
+for the PDF: nothing is written), reported as one line ``error: ...`` on stderr.
 
 Outputs (:mod:`verzuimmodel.outputs`) are written atomically, so bad input never leaves partial
 files. ``--out`` must be a new or empty directory; an earlier output of the same kind is replaced
@@ -279,7 +280,8 @@ def report(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write the effect report (HTML and PDF): return to school, the PO approach's effect, the quality of
-    the evidence; counts under 10 hidden."""
+    the evidence; counts under 10 hidden. Without Chromium nothing is written (exit 2; use --no-pdf); if
+    Chromium fails to print, report.html is written and the error said (exit 1)."""
     from . import report as _report
 
     with bad_input():
@@ -293,9 +295,18 @@ def report(
             raise ValueError(f"--section: got {unknown[0]!r}; expected one of {', '.join(_report.OPTIONAL_SECTIONS)}")
         if data is not None and not data.exists():
             raise FileNotFoundError(f"--data: cohort not found: '{data}' does not exist")
-        path = _report.build(data, scenario=scenario, seed=seed, lang=lang, out=out,
-                             n_sims=_report.DEFAULT_N_SIMS if n_sims is None else n_sims,
-                             sections=[*_report.DEFAULT_SECTIONS, *extra], pdf=pdf, backend=backend, progress=True,
-                             overwrite=overwrite)
+        from .report.pdf import PdfError
+
+        pdf_error = None
+        try:
+            path = _report.build(data, scenario=scenario, seed=seed, lang=lang, out=out,
+                                 n_sims=_report.DEFAULT_N_SIMS if n_sims is None else n_sims,
+                                 sections=[*_report.DEFAULT_SECTIONS, *extra], pdf=pdf, backend=backend,
+                                 progress=True, overwrite=overwrite)
+        except PdfError as e:                 # Chromium failed: the HTML was written all the same
+            path, pdf_error = out, e
     files = ", ".join(str(path / name) for name in (_report.HTML_NAME, _report.PDF_NAME) if (path / name).exists())
     console.print(f"Report written: {escape(files)}")
+    if pdf_error is not None:
+        typer.echo(f"error: {' '.join(str(pdf_error).split())}", err=True)
+        raise typer.Exit(code=1)

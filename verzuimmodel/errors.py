@@ -1,6 +1,6 @@
 """Warnings and errors raised by model fitting (input errors are :class:`~verzuimmodel.schema.SchemaError`)."""
 
-__all__ = ["ConvergenceWarning", "ConvergenceError"]
+__all__ = ["ConvergenceWarning", "ConvergenceError", "DegenerateDataWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -9,3 +9,8 @@ class ConvergenceWarning(UserWarning):
 
 class ConvergenceError(RuntimeError):
     """A fit could not produce estimates at all (e.g. a singular information matrix)."""
+
+
+class DegenerateDataWarning(UserWarning):
+    """The data hold no information on part of what is estimated (e.g. no episode ends in an event):
+    the result is what the estimator's docstring documents for that case (e.g. an empty table)."""

@@ -36,7 +36,8 @@ def tidy_table(estimate: pd.Series, std_error: pd.Series, *, level: float = 0.95
     out = pd.DataFrame({"term": list(estimate.index), "estimate": est, "std_error": se, "statistic": z,
                         "p_value": p, "conf_low": low, "conf_high": high})
     if exponentiate:
-        out["exp_estimate"], out["exp_conf_low"], out["exp_conf_high"] = np.exp(est), np.exp(low), np.exp(high)
+        with np.errstate(over="ignore"):     # an unbounded interval (a coefficient that may be infinite): inf
+            out["exp_estimate"], out["exp_conf_low"], out["exp_conf_high"] = np.exp(est), np.exp(low), np.exp(high)
     else:
         out["exp_estimate"] = out["exp_conf_low"] = out["exp_conf_high"] = np.nan
     return out[TIDY_COLUMNS]

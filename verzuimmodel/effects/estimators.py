@@ -72,6 +72,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from ..cohort import Cohort
+from ..errors import ConvergenceError
 from .data import COVARIATES, school_cohorts, vo_pupil_years, vo_pupils
 from .registry import Estimate, register
 
@@ -93,21 +94,72 @@ def _clusters(values) -> np.ndarray:
 
 
 def _poisson_exposed(y: pd.Series, X: pd.DataFrame, exposure: pd.Series, clusters: pd.Series,
-                     var_weights: np.ndarray | None = None) -> Estimate:
+                     var_weights: np.ndarray | None = None, name: str = "Poisson regression") -> Estimate:
     """Poisson (quasi-likelihood) regression with offset log ``exposure`` and SE clustered by ``clusters``
-    (t reference with clusters - 1 df): the coefficient of ``exposed``."""
+    (t reference with clusters - 1 df): the coefficient of ``exposed``. ``name`` (the estimator) is
+    named in the :class:`~verzuimmodel.errors.ConvergenceError` raised when the fit gives no finite
+    estimate or no positive standard error."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.GLM(y.to_numpy(), X, family=sm.families.Poisson(), offset=np.log(exposure.to_numpy()),
                      var_weights=var_weights).fit(cov_type="cluster", cov_kwds={"groups": _clusters(clusters)})
     n_clusters = int(clusters.nunique())
-    return Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), df=float(n_clusters - 1), n_obs=len(y),
-                    n_clusters=n_clusters)
+    return _finite(name, Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), df=float(n_clusters - 1),
+                                  n_obs=len(y), n_clusters=n_clusters))
 
 
-def _check_exposure(d: pd.DataFrame) -> None:
-    if d["exposed"].nunique() < 2:
-        raise ValueError("no contrast: every pupil in the analysis is exposed, or none is")
+def _finite(name: str, est: Estimate) -> Estimate:
+    """``est``, or :class:`~verzuimmodel.errors.ConvergenceError` naming estimator ``name`` when its
+    coefficient is not finite or its standard error not finite and positive."""
+    if not (np.isfinite(est.coef) and np.isfinite(est.std_error) and est.std_error > 0):
+        raise ConvergenceError(f"{name}: the fit gave no usable estimate (log ratio {est.coef:.4g}, standard error "
+                               f"{est.std_error:.4g}): the data do not identify the effect")
+    return est
+
+
+def _check_contrast(name: str, d: pd.DataFrame, outcome: str, cluster: str, rows: str,
+                    exposed: str = "exposed", treated: str = "exposed") -> None:
+    """``ValueError`` naming estimator ``name`` when ``d`` cannot give a rate ratio of ``exposed`` (0/1)
+    for ``outcome``: no rows; no contrast (every row exposed, or none); fewer than 2 schools in
+    ``cluster`` (exposure is compared between schools, with an SE clustered by school or a school
+    intercept); every ``outcome`` 0, or 0 in one arm (a rate ratio of 0 or infinity). ``rows`` names
+    what a row is, ``treated`` what exposure is."""
+    if d.empty:
+        raise ValueError(f"{name}: no {rows} to analyse")
+    x = d[exposed].to_numpy(dtype=float)
+    n1 = int((x == 1).sum())
+    if n1 == 0 or n1 == len(d):
+        raise ValueError(f"{name}: no contrast: {'none' if n1 == 0 else 'all'} of the {len(d):,} {rows} are "
+                         f"{treated}")
+    g = int(d[cluster].nunique())
+    if g < 2:
+        raise ValueError(f"{name}: the {len(d):,} {rows} come from {g} school ('{cluster}'): a comparison "
+                         "between schools needs at least 2")
+    y = d[outcome].to_numpy(dtype=float)
+    if not (y > 0).any():
+        raise ValueError(f"{name}: '{outcome}' is 0 for every one of the {len(d):,} {rows}: there is no rate to "
+                         "compare")
+    for arm, label, ratio in ((x == 1, treated, "0"), (x == 0, f"not {treated}", "infinite")):
+        if not (y[arm] > 0).any():
+            raise ValueError(f"{name}: '{outcome}' is 0 for every one of the {int(arm.sum()):,} {rows} {label}: "
+                             f"the rate ratio would be {ratio}")
+
+
+EXPOSED = "exposed (PO school had adopted the approach in time)"
+
+
+def _check_identified(name: str, X: pd.DataFrame, others: str) -> None:
+    """``ValueError`` naming estimator ``name`` when the column ``exposed`` of the design ``X`` is a
+    linear combination of its other columns (``others`` says what they are): e.g. every PO school
+    adopted in the same year, so that exposure is a matter of cohort alone."""
+    x = X["exposed"].to_numpy(dtype=float)
+    Z = X.drop(columns="exposed").to_numpy(dtype=float)
+    if Z.shape[1] == 0:
+        return
+    r = x - Z @ np.linalg.lstsq(Z, x, rcond=None)[0]
+    if r @ r <= 1e-9 * max(float(np.sum((x - x.mean()) ** 2)), 1.0):
+        raise ValueError(f"{name}: exposure is a combination of the {others} (e.g. every PO school adopted in the "
+                         "same year, so that exposure follows the cohort): the design does not identify the effect")
 
 
 @register("vo_nb_glm", estimand="po_approach_vo_rate_ratio", population="ATE", scope="conditional", contrast="ITT",
@@ -127,17 +179,25 @@ def vo_nb_glm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     maximum likelihood estimate; the variance is the cluster sandwich with each PO school's residuals
     scaled by :math:`(I - H_{gg})^{-1}` (CR3; Mancl & DeRouen 2001), which corrects the sandwich's
     downward bias with few or unequal clusters (see :func:`nb_cluster_cr3`).
+
+    Degenerate data raise ``ValueError`` naming the estimator (see :func:`_check_contrast`): no
+    exposed or no unexposed pupil, pupils of one PO school, every pupil's hours 0 (or all those of
+    one arm), exposure a combination of cohort and VO school effects (every PO school adopting in
+    the same year; see :func:`_check_identified`); a fit without a finite estimate and positive SE
+    raises :class:`~verzuimmodel.errors.ConvergenceError`. With one VO school there are no VO school
+    effects.
     """
     d = vo_pupils(cohort, exposed_from_grade)
-    _check_exposure(d)
+    _check_contrast("vo_nb_glm", d, "unexcused_hours", "po_school_id", "VO pupils", treated=EXPOSED)
     X = _design(d)
     if d["vo_school_id"].nunique() > 1:
         X = X.join(pd.get_dummies(d["vo_school_id"], prefix="vo", drop_first=True, dtype=float))
+    _check_identified("vo_nb_glm", X, "covariates, cohort and VO school effects")
     params, se, _ = nb_cluster_cr3(d["unexcused_hours"].to_numpy(), X, np.log(d["days"].to_numpy()),
                                    d["po_school_id"].to_numpy())
     n_clusters = int(d["po_school_id"].nunique())
-    return Estimate(float(params["exposed"]), float(se["exposed"]), df=float(n_clusters - 1), n_obs=len(d),
-                    n_clusters=n_clusters)
+    return _finite("vo_nb_glm", Estimate(float(params["exposed"]), float(se["exposed"]), df=float(n_clusters - 1),
+                                         n_obs=len(d), n_clusters=n_clusters))
 
 
 def nb_cluster_cr3(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray, clusters) -> tuple[pd.Series, pd.Series, float]:
@@ -178,20 +238,31 @@ def vo_nb_glmm(cohort: Cohort, exposed_from_grade: int = 7, outcome: str = "unex
     the dispersion to the bulk of pupils, misses the long tail of persistent absentees and
     underestimates the SE by a third (see the module docstring). ``outcome``: ``unexcused_hours`` or
     ``sick_reports`` (registered as ``vo_nb_glmm_sick``).
+
+    Degenerate data raise ``ValueError`` naming the estimator (see :func:`_check_contrast`): no
+    exposed or no unexposed pupil-year, pupils of one PO school, every count 0 (or all those of one
+    arm), exposure a combination of cohort and VO-year effects (every PO school adopting in the
+    same year); a fit without a finite estimate and positive SE (e.g. a Hessian that is not positive
+    definite, after the model's :class:`~verzuimmodel.errors.ConvergenceWarning`) raises
+    :class:`~verzuimmodel.errors.ConvergenceError`. With one VO school the model has no VO school
+    intercept (as ``vo_nb_glm`` then has no VO school effects).
     """
     from ..mixed.glmm import NegativeBinomialMixed
 
+    estimator = "vo_nb_glmm_sick" if outcome == "sick_reports" else "vo_nb_glmm"
     d = vo_pupil_years(cohort, exposed_from_grade)
-    _check_exposure(d)
-    X = _design(d, periods=("cohort", "grade")).drop(columns="const")
+    _check_contrast(estimator, d, outcome, "po_school_id", "VO pupil-years", treated=EXPOSED)
+    X = _design(d, periods=("cohort", "grade"))
+    _check_identified(estimator, X, "covariates, cohort and VO-year effects")
+    X = X.drop(columns="const")
     d = pd.concat([d[[outcome, "days", "pupil_id", "po_school_id", "vo_school_id"]], X], axis=1)
     d["log_days"] = np.log(d["days"])
     formula = f"{outcome} ~ " + " + ".join(f"Q('{c}')" for c in X.columns)
-    m = NegativeBinomialMixed().fit(d, formula=formula, groups=["pupil_id", "po_school_id", "vo_school_id"],
-                                    offset="log_days")
+    groups = ["pupil_id", "po_school_id"] + (["vo_school_id"] if d["vo_school_id"].nunique() > 1 else [])
+    m = NegativeBinomialMixed().fit(d, formula=formula, groups=groups, offset="log_days")
     name = next(i for i in m.params_.index if "exposed" in i)
-    return Estimate(float(m.params_[name]), float(m.standard_errors_[name]), n_obs=len(d),
-                    n_clusters=int(d["po_school_id"].nunique()))
+    return _finite(estimator, Estimate(float(m.params_[name]), float(m.standard_errors_[name]), n_obs=len(d),
+                                       n_clusters=int(d["po_school_id"].nunique())))
 
 
 @register("vo_nb_glmm_sick", estimand="po_approach_vo_sick_rate_ratio", population="ATE", scope="conditional",
@@ -232,13 +303,28 @@ def vo_did(cohort: Cohort, exposed_from_grade: int = 7, n_boot: int = 199, seed:
     any adoption that leaves the untreated schools' trend a valid counterfactual, including
     adoption driven by the schools' (stable) absence level, and fails when adopters' absence
     trends differ from the others' (the ``trend`` world).
+
+    Degenerate data raise ``ValueError`` naming the estimator: no exposed or no unexposed pupil,
+    pupils of one PO school, every pupil's hours 0 (or all those of one arm; see
+    :func:`_check_contrast`), no adoption cohort with a pre-period and not-yet-treated controls. A
+    rate ratio that is not finite (a counterfactual rate :math:`\bar Y^1 - ATT \le 0`) or fewer
+    than two finite bootstrap replicates raise :class:`~verzuimmodel.errors.ConvergenceError`.
     """
-    cells = school_cohorts(vo_pupils(cohort, exposed_from_grade))
+    d = vo_pupils(cohort, exposed_from_grade)
+    _check_contrast("vo_did", d, "unexcused_hours", "po_school_id", "VO pupils", treated=EXPOSED)
+    cells = school_cohorts(d)
     log_rr, boot = did_rate_ratio(cells, n_boot=n_boot, seed=seed)
-    if bias_correct and np.isfinite(boot).sum() >= 2:
-        log_rr = 2 * log_rr - float(np.nanmean(boot))
-    return Estimate(log_rr, float(np.nanstd(boot, ddof=1)), n_obs=int(cells["n"].sum()),
-                    n_clusters=int(cells["po_school_id"].nunique()))
+    if not np.isfinite(log_rr):
+        raise ConvergenceError("vo_did: the rate ratio is not finite: the counterfactual rate of the treated "
+                               "cells (their rate minus the ATT) is not positive")
+    boot = boot[np.isfinite(boot)]
+    if len(boot) < 2:
+        raise ConvergenceError(f"vo_did: {len(boot)} of {n_boot} school-bootstrap replicates give a finite rate "
+                               "ratio: no standard error")
+    if bias_correct:
+        log_rr = 2 * log_rr - float(np.mean(boot))
+    return _finite("vo_did", Estimate(log_rr, float(np.std(boot, ddof=1)), n_obs=int(cells["n"].sum()),
+                                      n_clusters=int(cells["po_school_id"].nunique())))
 
 
 def did_rate_ratio(cells: pd.DataFrame, n_boot: int = 199, seed: int = 0) -> tuple[float, np.ndarray]:
@@ -295,27 +381,36 @@ def vo_ipw(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     It removes confounding by what the pre-period data measure. When schools adopt because of their
     (latent) absence level, the pre-period rates measure it with error (recording differs between
     schools; a school has few pupils per cohort), and part of the bias remains: use ``vo_did``.
+
+    Degenerate data raise ``ValueError`` naming the estimator: no exposed or no unexposed pupil (from
+    the first adoption year on), pupils of one PO school, every pupil's hours 0 (or all those of one
+    arm; see :func:`_check_contrast`), or no PO school that never adopted (no propensity model). A
+    fit without a finite estimate and positive SE raises :class:`~verzuimmodel.errors.ConvergenceError`.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     d = vo_pupils(cohort, exposed_from_grade)
+    _check_contrast("vo_ipw", d, "unexcused_hours", "po_school_id", "VO pupils", treated=EXPOSED)
     first = d.loc[d["exposed"] == 1, "t"].min()
-    if not np.isfinite(first):
-        raise ValueError("vo_ipw: no pupil is exposed")
     feats = _school_features(cohort, d, int(first))
     post = d[d["t"] >= first].copy()
-    _check_exposure(post)
+    _check_contrast("vo_ipw", post, "unexcused_hours", "po_school_id", f"VO pupils in group 7 from {int(first)} on",
+                    treated=EXPOSED)
     feats = feats.reindex(post["po_school_id"].unique())
     adopted = np.isfinite(post.groupby("po_school_id")["adopt_year"].first().reindex(feats.index).to_numpy())
+    if adopted.all():
+        raise ValueError(f"vo_ipw: every one of the {len(adopted)} PO schools adopted the approach (some later): "
+                         "the propensity of adoption needs PO schools that did not")
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1e4, max_iter=1000))
     model.fit(feats.to_numpy(), adopted)
     e = pd.Series(np.clip(model.predict_proba(feats.to_numpy())[:, 1], 0.01, 0.99), index=feats.index)
     es = e.reindex(post["po_school_id"]).to_numpy()
     w = np.where(post["exposed"] == 1, 1 / es, 1 / (1 - es))
     X = sm.add_constant(post[["exposed"]].astype(float))
-    return _poisson_exposed(post["unexcused_hours"], X, post["days"], post["po_school_id"], var_weights=w)
+    return _poisson_exposed(post["unexcused_hours"], X, post["days"], post["po_school_id"], var_weights=w,
+                            name="vo_ipw")
 
 
 def _school_features(cohort: Cohort, d: pd.DataFrame, first: int) -> pd.DataFrame:
@@ -349,7 +444,13 @@ def _school_features(cohort: Cohort, d: pd.DataFrame, first: int) -> pd.DataFram
                                                "not (the estimator sees recorded hours and misses it)")
 def po_recorded_naive(cohort: Cohort) -> Estimate:
     """Recorded PO unexcused hours per day with vs without the approach running (Poisson, school-year
-    effects, SE clustered by school). Biased: the approach also makes schools record more absence."""
+    effects, SE clustered by school). Biased: the approach also makes schools record more absence.
+
+    Degenerate data raise ``ValueError`` naming the estimator: no PO pupil-year with the approach
+    running or none without it, one PO school, every recorded hour 0 (or all those of one arm; see
+    :func:`_check_contrast`), exposure a combination of the school-year effects (every school
+    starting in the same year); a fit without a finite estimate and positive SE raises
+    :class:`~verzuimmodel.errors.ConvergenceError`."""
     a = cohort.absence
     po = a[a["level"] == "po"].copy()
     start = cohort.schools.set_index("school_id")["approach_start_year"]
@@ -357,9 +458,11 @@ def po_recorded_naive(cohort: Cohort) -> Estimate:
     po["exposed"] = (s <= po["school_year"].to_numpy()).astype(int)
     po["days"] = (po["enrolled_days"] - po["long_absence_days"]).clip(lower=0)
     po = po[po["days"] > 0]
-    _check_exposure(po)
+    _check_contrast("po_recorded_naive", po, "unexcused_hours", "school_id", "PO pupil-years",
+                    treated="in a school running the approach")
     X = _design(po, covariates=(), periods=("school_year",))
-    return _poisson_exposed(po["unexcused_hours"], X, po["days"], po["school_id"])
+    _check_identified("po_recorded_naive", X, "school-year effects")
+    return _poisson_exposed(po["unexcused_hours"], X, po["days"], po["school_id"], name="po_recorded_naive")
 
 
 @register("vo_episode_rate", estimand="po_approach_vo_episode_rate_ratio", population="ATE", scope="conditional",
@@ -367,8 +470,15 @@ def po_recorded_naive(cohort: Cohort) -> Estimate:
                                                "and cohort, PO school adopted in time vs not")
 def vo_episode_rate(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     """Poisson regression of VO long-term absence onsets per VO year on exposure, covariates and
-    cohort; SE clustered by PO school (targets the onset rate ratio)."""
+    cohort; SE clustered by PO school (targets the onset rate ratio).
+
+    Degenerate data raise ``ValueError`` naming the estimator: no exposed or no unexposed pupil,
+    pupils of one PO school, no VO onset at all (no episodes) or none in one arm (see
+    :func:`_check_contrast`), exposure a combination of cohort effects (every PO school adopting in
+    the same year); a fit without a finite estimate and positive SE raises
+    :class:`~verzuimmodel.errors.ConvergenceError`."""
     d = vo_pupils(cohort, exposed_from_grade)
-    _check_exposure(d)
+    _check_contrast("vo_episode_rate", d, "vo_episodes", "po_school_id", "VO pupils", treated=EXPOSED)
     X = _design(d)
-    return _poisson_exposed(d["vo_episodes"], X, d["vo_years"], d["po_school_id"])
+    _check_identified("vo_episode_rate", X, "covariates and cohort effects")
+    return _poisson_exposed(d["vo_episodes"], X, d["vo_years"], d["po_school_id"], name="vo_episode_rate")

@@ -18,6 +18,10 @@ Each targets ``truth["intervention_risk"][type]``: a marginal effect over all LR
 the strategies as followed (per protocol), computed by the simulator from potential outcomes.
 Standard errors are bootstrap SDs (200 replicates, pupils resampled), except for the hazard ratio. Where they hold and where
 not: see :mod:`verzuimmodel.survival.target_trial`.
+
+Degenerate data (no LRV/AV episodes, an intervention never started on the treatment day or never
+received, weight models that cannot be fitted) raise the ``ValueError`` or
+:class:`~verzuimmodel.errors.ConvergenceError` of the emulation with the estimator's name in front.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import weakref
 import numpy as np
 
 from ..cohort import Cohort
+from ..errors import ConvergenceError
 from ..schema import INTERVENTION_TYPES
 from .registry import Estimate, register
 
@@ -49,9 +54,23 @@ def _result(cohort: Cohort, kind: str):
     return result
 
 
+def _named(name: str, fn, *args):
+    """``fn(*args)``, its plain ``ValueError`` or ``ConvergenceError`` (the data cannot give the
+    estimate) raised again with the estimator's ``name`` in front: the emulation is shared by the
+    estimators of a type, and a diagnosis runs many."""
+    try:
+        return fn(*args)
+    except ConvergenceError as e:
+        raise ConvergenceError(f"{name}: {e}") from e
+    except ValueError as e:
+        if type(e) is not ValueError:       # a SchemaError names its table and column already
+            raise
+        raise ValueError(f"{name}: {e}") from e
+
+
 def _make(kind: str, term: str, name: str, log: bool):
     def estimator(cohort: Cohort) -> Estimate:
-        r = _result(cohort, kind)
+        r = _named(name, _result, cohort, kind)
         row = r.contrasts.set_index("term").loc[term]
         coef = float(np.log(row["estimate"])) if log else float(row["estimate"])
         se = float(row["std_error_log"] if log else row["std_error"])
@@ -80,7 +99,7 @@ def _make_msm(kind: str, name: str):
     def estimator(cohort: Cohort) -> Estimate:
         from ..survival.msm import marginal_structural_cox
 
-        r = marginal_structural_cox(cohort, kind)
+        r = _named(name, marginal_structural_cox, cohort, kind)
         return Estimate(r.log_hr, r.std_error, n_obs=r.n_episodes)
     estimator.__doc__ = (f"Marginal structural Cox model (stabilised inverse probability weights) of {kind}: "
                          "marginal hazard ratio of a suitable place, treated vs not.")

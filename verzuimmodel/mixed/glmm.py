@@ -806,7 +806,15 @@ class _CountMixed:
         ------
         SchemaError
             Missing columns; missing, non-numeric, negative or non-integer counts (named by row);
-            missing covariates or groups; a non-positive exposure; a rank-deficient design.
+            missing covariates or groups; a non-positive exposure; a rank-deficient design. And
+            degenerate data: every count 0, or a grouping factor with one group.
+
+        Warns
+        -----
+        ConvergenceWarning
+            A variance on its boundary (0), a dispersion that may be infinite, an optimiser or
+            Hessian failure, or a coefficient that may be infinite (separation: every count 0 at
+            one extreme of a covariate, e.g. in one arm) -- the estimates are returned as found.
         """
         log_exposure = _exposure_offset(df, offset, exposure, table)
         mf = model_frame(df, formula, groups, offset=offset, table=table)
@@ -904,6 +912,11 @@ class _CountMixed:
         if obj.family.has_dispersion and self.dispersion_ > THETA_MAX:
             warnings.warn(f"{label}: the dispersion theta ({self.dispersion_:.3g}) may be infinite: no overdispersion "
                           "beyond the random effects; consider PoissonMixed", ConvergenceWarning, stacklevel=4)
+        for n, b, v in zip(names, beta, np.diag(vcov)):
+            if hess_ok and abs(b) > 10 and v > 100 * b * b:
+                warnings.warn(f"{label}: the coefficient of '{n}' may be infinite (separation: the counts are 0 in "
+                              f"every row at one extreme of this covariate); its estimate ({b:.3g}) and standard "
+                              "error are not reliable", ConvergenceWarning, stacklevel=4)
         if not hess_ok:
             bad = self._weak_parameters(H, free, names, factors, active, obj)
             warnings.warn(f"{label}: the Hessian of the log-likelihood is not positive definite (parameters "

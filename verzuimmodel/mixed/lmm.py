@@ -144,6 +144,7 @@ class LinearMixed:
             if g >= n:       # as lme4: the group variance would not be separable from the residual variance
                 raise SchemaError(table, f, f"as many groups ({g}) as rows ({n})",
                                   expected="fewer groups than rows (the group variance is not identifiable)")
+        _check_residual_variation(y, X, w, mf.outcome, table)
         system = InterceptSystem(codes, mf.n_levels)
         factors = list(mf.factors)
 
@@ -322,6 +323,19 @@ class LinearMixed:
                 b = self.ranef_[f].to_numpy()
                 out = out + np.where(codes >= 0, b[np.maximum(codes, 0)], 0.0)
         return out
+
+
+def _check_residual_variation(y: np.ndarray, X: np.ndarray, w: np.ndarray | None, outcome: str, table: str) -> None:
+    """``SchemaError`` when the fixed effects fit the outcome exactly (a constant outcome, say): there is
+    no residual variance to estimate, and the (RE)ML criterion is ``-inf``."""
+    sw = np.ones_like(y) if w is None else np.sqrt(w)
+    beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+    rss = float(np.sum((sw * (y - X @ beta)) ** 2))
+    if rss <= 1e-20 * max(float(np.sum((sw * y) ** 2)), np.finfo(float).tiny):
+        what = (f"does not vary (every value is {y[0]:.6g})" if np.all(y == y[0])
+                else "is fitted exactly by the fixed effects")
+        raise SchemaError(table, outcome, f"LinearMixed: the outcome {what}, so there is no residual variance to "
+                          "estimate", expected="an outcome that varies around the fixed effects")
 
 
 def _single_threaded_blas():

@@ -49,7 +49,9 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         directory is not created), and a second build into it at the same time is refused.
     n_sims : replicates of the design diagnosis (``0`` leaves the diagnosis out).
     sections : the sections to include, from :data:`SECTIONS` (default :data:`DEFAULT_SECTIONS`).
-    pdf : also print ``report.pdf`` with headless Chromium.
+    pdf : also print ``report.pdf`` with headless Chromium. Without Chromium nothing is written
+        (``FileNotFoundError``, before any work); a Chromium that fails to print leaves the report
+        without ``report.pdf`` and raises :class:`~verzuimmodel.report.pdf.PdfError` afterwards.
     backend : where the diagnosis replicates run (``serial``, ``processes``, ``dask``).
     progress : show a progress bar on stderr.
     overwrite : replace an earlier report in ``out``. A directory verzuimmodel did not write, or
@@ -66,6 +68,9 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         Unknown language or section, negative ``n_sims``, an invalid cohort (``SchemaError``) or scenario.
     FileNotFoundError
         The cohort path does not exist; Chromium is missing (with ``pdf=True``).
+    verzuimmodel.report.pdf.PdfError
+        Chromium did not print the PDF (it could not be started, failed or timed out): ``report.html``
+        is written to ``out`` all the same, without ``report.pdf``; the message says what failed.
     FileExistsError
         ``out`` holds files that verzuimmodel did not write, or an earlier report and ``overwrite``
         is false (:class:`~verzuimmodel.outputs.OutputExistsError`).
@@ -83,6 +88,7 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
 
         require_chromium()
     data, design_scenario = _load(cohort, scenario, seed)     # bad input fails here, before any output
+    pdf_error = None
     with output_directory(out, overwrite) as tmp, \
             _progress(progress, m, n_sims if n_sims and set(chosen) & {"summary", "quality"} else 0) as bar:
         # out is locked while the analyses run: a second build into it fails at once
@@ -94,10 +100,16 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         (tmp / HTML_NAME).write_text(html, encoding="utf-8")
         if pdf:
             bar.step("pdf")
-            from .pdf import print_pdf
+            from .pdf import PdfError, print_pdf
 
-            print_pdf(tmp / HTML_NAME, tmp / PDF_NAME)
+            try:
+                print_pdf(tmp / HTML_NAME, tmp / PDF_NAME)
+            except PdfError as e:            # the browser failed: the HTML is the report all the same
+                (tmp / PDF_NAME).unlink(missing_ok=True)
+                pdf_error = e
         bar.step("done")
+    if pdf_error is not None:
+        raise PdfError(f"{out / HTML_NAME} written, {PDF_NAME} not: {pdf_error}") from pdf_error
     return out
 
 

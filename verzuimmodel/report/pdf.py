@@ -4,6 +4,12 @@ Chromium runs without a sandbox, GPU, background networking, component updates o
 fresh profile in a temporary directory, and with every host name resolving to nothing
 (``--host-resolver-rules``), so printing a report can never reach the network. The browser is
 Debian's ``chromium`` (``apt-get install chromium``); ``VERZUIM_CHROMIUM`` names another binary.
+
+Two failures are told apart: no Chromium at all (:class:`ChromiumNotFound`, a
+``FileNotFoundError``: found before any work, so nothing is written) and a Chromium that is there
+but does not print (:class:`PdfError`: it cannot be started, exits with an error, times out or
+writes no PDF); :func:`verzuimmodel.report.build` then keeps the HTML and raises ``PdfError``
+saying so.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["find_chromium", "chromium_command", "print_pdf", "CHROMIUM_FLAGS", "ChromiumNotFound"]
+__all__ = ["find_chromium", "chromium_command", "print_pdf", "CHROMIUM_FLAGS", "ChromiumNotFound", "PdfError"]
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -25,6 +31,11 @@ TIMEOUT = 180
 
 class ChromiumNotFound(FileNotFoundError):
     """No Chromium binary: the PDF cannot be printed."""
+
+
+class PdfError(RuntimeError):
+    """Chromium was found but did not print the PDF (it could not be started, failed, timed out or
+    wrote no PDF). The message says which, with the end of Chromium's error output."""
 
 
 def find_chromium() -> str | None:
@@ -55,7 +66,8 @@ def chromium_command(user_data_dir: str | os.PathLike, *args: str, binary: str |
 def print_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float = TIMEOUT) -> Path:
     """Print the HTML file ``html`` to ``pdf`` (A4, page size and margins from the page's print CSS).
 
-    Raises ``ChromiumNotFound`` without Chromium and ``RuntimeError`` when printing fails.
+    Raises ``ChromiumNotFound`` without Chromium and :class:`PdfError` when Chromium does not print
+    (it cannot be started, exits with an error, times out, or leaves no PDF).
     """
     html, pdf = Path(html).absolute(), Path(pdf).absolute()
     binary = require_chromium()
@@ -66,8 +78,11 @@ def print_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float = 
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"chromium did not print the PDF within {timeout:.0f} s") from None
+            raise PdfError(f"chromium ({binary}) did not print the PDF within {timeout:.0f} s") from None
+        except OSError as e:
+            raise PdfError(f"chromium ({binary}) could not be started: {e.strerror or e}") from None
     if proc.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
-        tail = " ".join(proc.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"chromium could not print the PDF (exit code {proc.returncode}): {tail}")
+        tail = " ".join(" ".join(proc.stderr.strip().splitlines()[-3:]).split())
+        what = f"exit code {proc.returncode}" if proc.returncode != 0 else "it wrote no PDF"
+        raise PdfError(f"chromium ({binary}) could not print the PDF ({what})" + (f": {tail}" if tail else ""))
     return pdf

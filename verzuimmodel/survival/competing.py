@@ -698,12 +698,17 @@ class CauseSpecificCox:
         """Fit one Cox model per cause; ``event`` holds 0 (censored) or the cause 1..K.
 
         Keyword arguments (``entry``, ``strata``, ``weights``, ``cluster``, ...) go to every
-        :meth:`CoxPH.fit <verzuimmodel.survival.CoxPH.fit>`.
+        :meth:`CoxPH.fit <verzuimmodel.survival.CoxPH.fit>`. Without any event (every row censored)
+        it raises :class:`~verzuimmodel.errors.ConvergenceError`; a requested cause without events
+        a :class:`~verzuimmodel.schema.SchemaError`.
         """
         from .cox import CoxPH
 
         d = survival_data(df, duration=duration, event=event, covariates=covariates, kind="causes")
         present = sorted(int(c) for c in np.unique(d.event) if c > 0)
+        if not present:
+            raise ConvergenceError(f"CauseSpecificCox: no row of '{event}' ends in an event (all {d.n:,} censored): "
+                                   "a cause-specific Cox model needs events of at least one cause")
         causes = present if self.causes is None else self.causes
         missing = [c for c in causes if c not in present]
         if missing:

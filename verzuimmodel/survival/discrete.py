@@ -8,7 +8,8 @@ For person-interval rows :math:`r` (the unit at risk in interval :math:`k_r`, co
 The interval intercepts make the baseline hazard nonparametric, as the Kalbfleisch–Prentice
 discrete-time analogue of the Cox model. Intervals without events have hazard 0 (their
 intercept is :math:`-\infty`; their rows carry no information about :math:`\beta` and are
-dropped). Newton–Raphson exploits the block structure of the information: the intercepts'
+dropped). A covariate that is constant within the intervals with events, or a combination of
+others there, is not identified: its coefficient is 0 (R's ``glm`` reports ``NA``). Newton–Raphson exploits the block structure of the information: the intercepts'
 block is diagonal, so each step costs one pass over the rows and a :math:`p \times p` solve
 (Schur complement), whatever the number of intervals.
 
@@ -73,7 +74,7 @@ def fit_pooled_logistic(k: np.ndarray, z: np.ndarray, y: np.ndarray, w: np.ndarr
     Raises
     ------
     ConvergenceError
-        The covariates are collinear among the rows with events' intervals.
+        The information is singular (should not happen: unidentified covariates are dropped).
     """
     k = np.asarray(k, dtype=np.int64)
     z = np.asarray(z, dtype=float).reshape(len(k), -1)
@@ -90,33 +91,36 @@ def fit_pooled_logistic(k: np.ndarray, z: np.ndarray, y: np.ndarray, w: np.ndarr
     # start: the interval's crude hazard, beta = 0 (all-event intervals are clipped just below 1)
     crude = np.clip(events[live] / at_risk[live], 1e-8, 1 - 1e-8)
     alpha[live] = np.log(crude / (1 - crude))
-    beta = np.zeros(p)
     if not len(k):
-        return PooledLogistic(alpha, beta, 0, True)
+        return PooledLogistic(alpha, np.zeros(p), 0, True)
+    # covariates that are constant within the intervals with events (or combinations of others)
+    # are not identified: their coefficients are 0 (R's glm reports them as NA)
+    use = _identified(k, z, w, K)
+    z_all, p_all = z, p
+    z = z[:, use]
+    p = z.shape[1]
+    beta = np.zeros(p)
     # centring the covariates keeps the Newton steps well scaled; undone at the end
     centre = np.average(z, axis=0, weights=w) if p else np.zeros(0)
     zc = z - centre
-    ll_old, converged, it = -np.inf, False, 0
+    def loglik(a, b):
+        eta = a[k] + zc @ b
+        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta)))), eta
+
+    ll, eta = loglik(alpha, beta)
+    converged, it = False, 0
     for it in range(1, max_iter + 1):
-        eta = alpha[k] + zc @ beta
         mu = expit(eta)
-        ll = float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
-        if abs(ll - ll_old) <= tol * max(abs(ll), 1.0):
-            converged = True
-            break
-        ll_old = ll
         r = w * (y - mu)
         v = w * mu * (1 - mu)
         g_a = np.bincount(k, weights=r, minlength=K)[live]
-        d = np.bincount(k, weights=v, minlength=K)[live]
-        d = np.maximum(d, 1e-12)
+        d = np.maximum(np.bincount(k, weights=v, minlength=K)[live], 1e-12)
         if p:
             g_b = zc.T @ r
             B = np.zeros((K, p))
             _add_rows(B, k, zc * v[:, None])
             B = B[live]
-            C = zc.T @ (zc * v[:, None])
-            S = C - B.T @ (B / d[:, None])
+            S = zc.T @ (zc * v[:, None]) - B.T @ (B / d[:, None])
             try:
                 step_b = np.linalg.solve(S, g_b - B.T @ (g_a / d))
             except np.linalg.LinAlgError:
@@ -125,17 +129,54 @@ def fit_pooled_logistic(k: np.ndarray, z: np.ndarray, y: np.ndarray, w: np.ndarr
         else:
             step_b = np.zeros(0)
             step_a = g_a / d
-        # a plain Newton step, limited in size (separated intervals would otherwise jump far)
-        scale = min(1.0, 5.0 / max(np.abs(step_a).max(initial=0), np.abs(step_b).max(initial=0), 1e-12))
-        alpha[live] += scale * step_a
-        beta = beta + scale * step_b
+        # Newton step, halved while the likelihood would fall (a separated direction may take a long
+        # full step: its fitted hazards go to 0 or 1 and the likelihood to its supremum)
+        new_a, new_b = alpha.copy(), beta + step_b
+        new_a[live] += step_a
+        new_ll, new_eta = loglik(new_a, new_b)
+        halvings = 0
+        while not (np.isfinite(new_ll) and new_ll >= ll - 1e-12 * abs(ll)) and halvings < 30:
+            halvings += 1
+            new_a[live] = (alpha[live] + new_a[live]) / 2
+            new_b = (beta + new_b) / 2
+            new_ll, new_eta = loglik(new_a, new_b)
+        change = abs(new_ll - ll)
+        alpha, beta, ll, eta = new_a, new_b, new_ll, new_eta
+        if change <= tol * max(abs(ll), 1.0):
+            converged = True
+            break
     if not converged:
         warnings.warn(f"{name}: the pooled logistic model did not converge in {max_iter} iterations",
                       ConvergenceWarning, stacklevel=2)
     if p and not np.all(np.isfinite(beta)):
         raise ConvergenceError(f"{name}: non-finite coefficients")
     alpha[live] -= centre @ beta
-    return PooledLogistic(alpha, beta, it, converged)
+    full = np.zeros(p_all)
+    full[use] = beta
+    return PooledLogistic(alpha, full, it, converged)
+
+
+def _identified(k: np.ndarray, z: np.ndarray, w: np.ndarray, K: int, tol: float = 1e-9) -> np.ndarray:
+    """Which columns of ``z`` are identified beside the interval intercepts: after removing each
+    interval's weighted mean, a column is kept if what it does not share with the columns kept
+    before it (a pivoted Cholesky factorisation of their cross-products) is more than ``tol`` of
+    its own variation."""
+    p = z.shape[1]
+    if not p:
+        return np.zeros(0, dtype=bool)
+    tot = np.maximum(np.bincount(k, weights=w, minlength=K), 1e-300)
+    means = np.column_stack([np.bincount(k, weights=w * z[:, j], minlength=K) for j in range(p)]) / tot[:, None]
+    zd = z - means[k]
+    G = zd.T @ (zd * w[:, None])
+    keep = np.zeros(p, dtype=bool)
+    L = np.zeros((p, p))
+    for j in range(p):
+        r = G[j, j] - L[j, :j] @ L[j, :j]
+        if G[j, j] > 0 and r > tol * G[j, j]:
+            keep[j] = True
+            L[j, j] = np.sqrt(r)
+            L[j + 1:, j] = (G[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return keep
 
 
 def _add_rows(out: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:

@@ -488,11 +488,18 @@ def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, 
     for n_iter in range(1, max_iter + 1):
         if p == 0:
             break
-        step = np.linalg.solve(info, grad)
+        try:
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            raise ConvergenceError(
+                f"FrailtyCox: the information matrix of the Cox model without frailty is singular after {n_iter - 1} "
+                "Newton step(s): a coefficient may be infinite (separation: the events occur only at one extreme of "
+                "a covariate) or the covariates are collinear among the episodes at risk") from None
         frac = 1.0
         for _ in range(40):
             nb = beta + frac * step
-            nll, ngrad, ninfo, _ = rs.evaluate(prob.X @ nb)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):   # a step too far: halved below
+                nll, ngrad, ninfo, _ = rs.evaluate(prob.X @ nb)
             if np.isfinite(nll) and nll >= ll - 1e-13 * abs(ll):
                 break
             frac /= 2
@@ -584,13 +591,17 @@ class FrailtyCox:
         separate baseline hazards; ``weights`` case weights (as R, they weight the partial
         likelihood; the event counts :math:`d_j` of the I-likelihood are unweighted).
         Bad input raises :class:`~verzuimmodel.schema.SchemaError` naming the column and rows.
+        Degenerate data: no events (every row censored) or a Cox model without frailty whose
+        information matrix becomes singular (a coefficient running off to infinity) raise
+        :class:`~verzuimmodel.errors.ConvergenceError`; a ``group`` with one level ``ValueError``.
         """
         opt = self.options
         d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry, weights=weights,
                           strata=strata)
         codes, labels = group_codes(df, group, "data", "group (frailty)")
         if len(labels) < 2:
-            raise ValueError(f"group '{group}' has {len(labels)} level(s): a frailty needs at least 2 groups")
+            raise ValueError(f"FrailtyCox: group '{group}' has {len(labels)} level(s): a frailty needs at least 2 "
+                             "groups")
         _check_design(d)
         sparse = opt.sparse if opt.sparse is not None else len(labels) > 5
         if not sparse and d.n * (d.X.shape[1] + len(labels)) > 2e7:

@@ -49,6 +49,7 @@ All sums are cumulative sums over sorted times; the only loop is over groups (``
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,6 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import DegenerateDataWarning
 from ._data import SurvData, group_codes, survival_data
 
 __all__ = ["KaplanMeier", "AalenJohansen"]
@@ -385,7 +387,8 @@ class KaplanMeier:
 
         ``event`` is 1 for an event, 0 for censoring. ``entry`` gives late entry: rows are at risk
         on ``(entry, duration]``. ``weights`` names case weights (> 0). ``by`` names a column; one
-        curve per value.
+        curve per value. Without events (every row censored) the curve is 1 with standard error 0
+        and no median, as R's.
         """
         _check_by(df, by)
         d = survival_data(df, duration=duration, event=event, entry=entry, weights=weights, strata=by)
@@ -492,11 +495,20 @@ class AalenJohansen:
 
         ``event``: 0 censored, 1..K the cause. ``entry``: late entry, rows at risk on
         ``(entry, duration]``. ``weights``: case weights (> 0). ``by``: one set of curves per value.
+
+        With no events at all (every row censored) there is no cause: ``causes_`` is empty,
+        ``cumulative_incidence_`` has no columns, :meth:`tidy` has no rows and ``survival_`` is 1,
+        and a :class:`~verzuimmodel.errors.DegenerateDataWarning` says so. A group of ``by``
+        without events gets cumulative incidences of 0.
         """
         _check_by(df, by)
         d = survival_data(df, duration=duration, event=event, entry=entry, weights=weights, strata=by, kind="causes")
         causes = np.unique(d.event[d.event > 0])
         K = len(causes)
+        if K == 0:
+            warnings.warn(f"AalenJohansen: no row of '{event}' ends in an event (all {d.n:,} censored): there is no "
+                          "cause to estimate; cumulative_incidence_ has no columns and tidy() no rows",
+                          DegenerateDataWarning, stacklevel=2)
         code = np.searchsorted(causes, d.event)
         cause_all = np.where(d.event > 0, code, -1)
         groups, rows = _groups(d)

@@ -112,8 +112,11 @@ class _Likelihood:
         return eta, log_rho, rho, Q, Qa
 
     def loglik(self, theta: np.ndarray) -> float:
+        """The log-likelihood; ``-inf`` where it overflows (a trial step far out: the optimiser steps back)."""
         eta, log_rho, rho, Q, Qa = self._parts(theta)
-        return float(np.sum(self.wd * (eta + log_rho + (rho - 1) * self.z)) - np.sum(self.w * (Q - Qa)))
+        with np.errstate(invalid="ignore"):
+            ll = float(np.sum(self.wd * (eta + log_rho + (rho - 1) * self.z)) - np.sum(self.w * (Q - Qa)))
+        return ll if np.isfinite(ll) else -np.inf
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Weighted score contributions of each row (n x (p + 2))."""
@@ -204,6 +207,11 @@ class WeibullPH:
         conditional on survival to ``entry`` (:math:`H(\\text{entry})` is subtracted). ``weights``:
         case weights. ``cluster``: robust sandwich variance by cluster (e.g. school or pupil);
         ``robust=True`` without ``cluster`` treats each row as its own cluster.
+
+        Degenerate data: no events raise :class:`~verzuimmodel.errors.ConvergenceError`; estimates
+        that may be infinite (a variance that is not positive, reported as an infinite SE, or a large
+        coefficient with a far larger SE: separation) and a fit that does not converge give a
+        :class:`~verzuimmodel.errors.ConvergenceWarning`.
         """
         d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry,
                           weights=weights, cluster=cluster)
@@ -232,7 +240,13 @@ class WeibullPH:
             self.variance_ = self.naive_variance_
         v = np.diag(self.variance_.to_numpy())
         self.params_ = pd.Series(theta, index=names, name="coef")
-        self.standard_errors_ = pd.Series(np.sqrt(np.maximum(v, 0.0)), index=names, name="se")
+        # a variance that is not positive (the information is numerically singular): unbounded, as CoxPH
+        self.standard_errors_ = pd.Series(np.where(v > 0, np.sqrt(np.abs(v)), np.inf), index=names, name="se")
+        infinite = [n for n, b, vi in zip(names, theta, v) if not vi > 0 or (abs(b) > 10 and vi > 100 * b * b)]
+        if infinite:
+            warnings.warn(f"WeibullPH: the estimate(s) of {', '.join(map(repr, infinite))} may be infinite "
+                          "(separation: the events occur only at one extreme of a covariate, or too few events); "
+                          "their estimates and standard errors are not reliable", ConvergenceWarning, stacklevel=2)
         self.shape_ = float(np.exp(theta[-1]))
         self.lambda_ = float(np.exp(theta[-2]))
         self.log_likelihood_ = lik.loglik(theta)

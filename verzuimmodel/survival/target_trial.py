@@ -68,7 +68,7 @@ import pandas as pd
 from scipy import stats
 
 from ..cohort import Cohort
-from ..errors import ConvergenceWarning
+from ..errors import ConvergenceError, ConvergenceWarning, DegenerateDataWarning
 from ..schema import INTERVENTION_TYPES
 from .discrete import fit_pooled_logistic
 from .prepare import PUPIL_COVARIATES, episodes_table
@@ -250,6 +250,9 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
     if td.exit.max() <= treat_day + grace_days:
         raise ValueError(f"target_trial: no episode lasts beyond treat_day + grace_days ({treat_day + grace_days} "
                          f"days): the grace period is longer than the follow-up")
+    if not (td.status == 1).any():
+        raise ValueError("target_trial: no episode ended in a suitable place (all censored or exempted): the "
+                         "risks cannot be estimated")
     on_time = (td.start >= treat_day) & (td.start <= treat_day + grace_days) & (td.start < td.exit)
     if not on_time.any():
         raise ValueError(f"target_trial: no episode started {intervention} on day {treat_day}"
@@ -269,9 +272,20 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
             warnings.simplefilter("ignore", ConvergenceWarning)
             for _ in range(n_boot):
                 counts = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))
-                boots.append(_estimate(td, grid, counts[inverse].astype(float), treat_day, grace_days, hz,
-                                       rmst_days, censoring_weights, truncate)[0])
+                f = counts[inverse].astype(float)
+                if not (on_time & (f > 0)).any():        # no one in this resample followed the start arm
+                    continue
+                try:
+                    boots.append(_estimate(td, grid, f, treat_day, grace_days, hz, rmst_days, censoring_weights,
+                                           truncate)[0])
+                except ConvergenceError:
+                    continue
     B = pd.DataFrame(boots, columns=est.index) if boots else None
+    if n_boot and (B is None or len(B) < 0.9 * n_boot):
+        lost = n_boot - (0 if B is None else len(B))
+        warnings.warn(f"target_trial: {lost} of {n_boot} bootstrap replicates had no episode following the start "
+                      f"strategy or weight models that could not be fitted; the standard errors rest on the others "
+                      f"and are unreliable", DegenerateDataWarning, stacklevel=2)
     alpha = (1 - level) / 2
 
     def row(term):
@@ -280,6 +294,8 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
             return v, np.nan, np.nan, np.nan
         b = B[term].to_numpy()
         b = b[np.isfinite(b)]
+        if len(b) < 2:
+            return v, np.nan, np.nan, np.nan
         return v, float(np.std(b, ddof=1)), float(np.quantile(b, alpha)), float(np.quantile(b, 1 - alpha))
 
     risks = pd.DataFrame([(arm, h, *row(f"risk_{arm}_{_label(h)}")) for arm in ("start", "never") for h in hz],
@@ -289,8 +305,8 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
     contrasts = pd.DataFrame([(t, *row(t)) for t in terms],
                              columns=["term", "estimate", "std_error", "conf_low", "conf_high"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        contrasts["std_error_log"] = [float(np.std(np.log(B[t].to_numpy()), ddof=1)) if B is not None and len(B) > 1
-                                      and t.startswith("rr_") else np.nan for t in terms]
+        contrasts["std_error_log"] = [_sd_log(B[t].to_numpy()) if B is not None and t.startswith("rr_") else np.nan
+                                      for t in terms]
     contrasts["n_boot"] = 0 if B is None else len(B)
     q = stats.norm.ppf(0.5 + level / 2)
     hr = pd.DataFrame([{"term": "hr_after_treat_day", "estimate": np.exp(log_hr), "std_error": np.nan,
@@ -301,6 +317,12 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                        contrasts=contrasts, weights=diag, curves=curves, covariates=td.covariates,
                        n_episodes=len(td.exit), n_started_on_time=int(on_time.sum()),
                        notes={"intervals": len(grid) - 1, "cluster": cluster})
+
+
+def _sd_log(b: np.ndarray) -> float:
+    """Bootstrap SD of the log of positive finite ratios (missing with fewer than two)."""
+    b = b[np.isfinite(b) & (b > 0)]
+    return float(np.std(np.log(b), ddof=1)) if len(b) > 1 else float("nan")
 
 
 def _grid(td: TrialData, d: int, g: int, t_max: int, max_intervals: int) -> np.ndarray:
@@ -465,10 +487,13 @@ def _clone_weights(arm: str, surv_a: np.ndarray, surv_c: np.ndarray, hA: np.ndar
     W = 1.0 / (surv_a[:, 1:] * surv_c[:, :-1])
     col = k_day.copy()
     if arm == "start":
+        # a start probability of 0 gives an infinite weight to clones that never follow the arm
+        # after the window (they are censored then): 0 instead, they carry no weight
         p_start = surv_a[:, [kd]] * hA[:, [kd]]
+        inv = np.divide(1.0, p_start, out=np.zeros_like(p_start), where=p_start > 0)
         W[:, kd] = 1.0 / (surv_a[:, kd] * surv_c[:, kd])
-        W[:, kd + 1:] = 1.0 / (p_start * surv_c[:, kd + 1:K])
-        W = np.c_[W, 1.0 / (p_start[:, 0] * surv_c[:, kd])]
+        W[:, kd + 1:] = inv / surv_c[:, kd + 1:K]
+        W = np.c_[W, inv[:, 0] / surv_c[:, kd]]
         col[window_end + 1:window_end + 2] = K            # day d + g + 1: started in the window
     return W, col
 

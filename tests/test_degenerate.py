@@ -132,20 +132,7 @@ control that the sweep starts from something that works). Target-trial estimator
 that start an intervention on their treatment day, which a cohort this small may lack; they must
 then say so clearly."""
 
-IN_EPISODE = "verzuimmodel/effects/in_episode.py"
-XFAIL_COHORT = {
-    ("episodes", "no_episodes"):
-        f"'time_to_return: the cohort has no LRV/AV episodes' does not name the estimator: {IN_EPISODE} should "
-        "re-raise the errors of time_to_return with the estimator's name in front",
-    ("episodes", "no_treated"):
-        "KeyError 'intervention': time_to_return returns an effects table without columns when no episode "
-        f"received an intervention; {IN_EPISODE} should raise '<name>: no episode in the cohort received <type>' "
-        "before it looks the type up",
-    ("episodes", "treated_never_return"):
-        f"{IN_EPISODE} silences CoxPH's ConvergenceWarning (an infinite coefficient: no return among the treated) "
-        "and returns an SE of the log HR in the tens of thousands; verzuimmodel/effects/registry.py _row then "
-        "overflows in exp (numpy RuntimeWarning)",
-}
+XFAIL_COHORT: dict = {}
 """Cases whose fix is in a module not changed here (see each reason); by (:func:`_family` or
 estimator name, degenerate cohort)."""
 
@@ -328,12 +315,7 @@ def test_no_events_curves(episodes):
     assert aj.causes_ == [1]
 
 
-XFAIL_RETURN = {
-    "no_treated": "time_to_return returns an effects table without rows or columns, silently: "
-                  "verzuimmodel/survival/returns.py should build it with its columns (pd.DataFrame(rows, "
-                  "columns=[...])), warn with DegenerateDataWarning that no episode received an intervention, "
-                  "and say so in its docstring",
-}
+XFAIL_RETURN: dict = {}
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=[pytest.mark.xfail(strict=True, reason=XFAIL_RETURN[k])]

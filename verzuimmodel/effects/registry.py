@@ -212,8 +212,10 @@ def _row(e: Estimator, est: Estimate, level: float) -> pd.DataFrame:
         p = 2 * stats.norm.sf(abs(est.coef / est.std_error))
     lo, hi = est.coef - q * est.std_error, est.coef + q * est.std_error
     f = np.exp if e.scale == "log" else (lambda x: x)
-    return pd.DataFrame([{"estimator": e.name, "estimand": e.estimand, "estimate": f(est.coef),
-                          "std_error": est.std_error, "conf_low": f(lo), "conf_high": f(hi), "p_value": p,
+    with np.errstate(over="ignore"):             # a huge interval (a warned fit) is inf, not an error
+        estimate, lo, hi = f(np.float64(est.coef)), f(np.float64(lo)), f(np.float64(hi))
+    return pd.DataFrame([{"estimator": e.name, "estimand": e.estimand, "estimate": estimate,
+                          "std_error": est.std_error, "conf_low": lo, "conf_high": hi, "p_value": p,
                           "scale": e.scale, "n_obs": est.n_obs, "n_clusters": est.n_clusters}])[ESTIMATE_COLUMNS]
 
 

@@ -47,12 +47,14 @@ target-trial estimands (``truth["intervention_risk"]``) for policy questions.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import pandas as pd
 
 from ..cohort import Cohort
+from ..errors import DegenerateDataWarning
 from ..schema import INTERVENTION_TYPES, OUTCOMES
 from .cox import CoxPH
 from .prepare import CAUSE_CODES, PUPIL_COVARIATES, episode_intervals, episodes_table
@@ -60,6 +62,8 @@ from .prepare import CAUSE_CODES, PUPIL_COVARIATES, episode_intervals, episodes_
 __all__ = ["TimeToReturn", "time_to_return"]
 
 DEFAULT_COVARIATES = (*PUPIL_COVARIATES, "vo", "av")
+EFFECT_COLUMNS = ["intervention", "method", "estimate", "std_error", "conf_low", "conf_high", "p_value", "n_episodes",
+                  "n_events"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ class TimeToReturn:
         Cumulative incidence by outcome: ``outcome, time, estimate, std_error, conf_low, conf_high``.
     effects : DataFrame
         One row per intervention and method: ``intervention, method, estimate`` (hazard ratio),
-        ``std_error`` (of the log HR), ``conf_low, conf_high`` (HR), ``p_value, n_episodes, n_events``.
+        ``std_error`` (of the log HR), ``conf_low, conf_high`` (HR), ``p_value, n_episodes, n_events``;
+        without rows (and a :class:`~verzuimmodel.errors.DegenerateDataWarning`) when no episode
+        received an intervention.
     models : dict
         The fitted models by method (``time_varying``, ``naive``).
     """
@@ -128,7 +134,10 @@ def time_to_return(cohort: Cohort, *, episode_types: Sequence[str] = ("LRV", "AV
                          "std_error": row["std_error"], "conf_low": row["exp_conf_low"],
                          "conf_high": row["exp_conf_high"], "p_value": row["p_value"], "n_episodes": n_episodes,
                          "n_events": model.n_events_})
-    effects = pd.DataFrame(rows)
+    effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    if not types:
+        warnings.warn("time_to_return: no episode received an intervention; the effects table is empty",
+                      DegenerateDataWarning, stacklevel=2)
     return TimeToReturn(curves=return_curves(cohort, episode_types, level=level), effects=effects, models=models)
 
 

@@ -23,7 +23,7 @@ from verzuimmodel.effects import registry
 from verzuimmodel.errors import ConvergenceWarning
 from verzuimmodel.effects.registry import Estimate, register
 from verzuimmodel.evaluate import measures, trials
-from verzuimmodel.evaluate.diagnose import DIAGNOSIS_COLUMNS, REPLICATE_COLUMNS, replicate_seed
+from verzuimmodel.evaluate.diagnose import DIAGNOSIS_COLUMNS, REPLICATE_COLUMNS, WARNED_COLUMNS, replicate_seed
 
 SMALL = vm.evaluate.ParallelTrial(n_clusters=8, cluster_size=10, icc=0.05, effect=0.5)
 """A cheap trial for the machinery tests."""
@@ -63,6 +63,17 @@ def flaky(data) -> Estimate:
     return est
 
 
+def warns_twice(data) -> Estimate:
+    """cluster_means that warns on some replicates: a ConvergenceWarning (the same text every time)
+    and then a RuntimeWarning, and on others a ConvergenceWarning only."""
+    y = data.data["y"].to_numpy()
+    if y[3] > 0.5:
+        warnings.warn("the same text every time", ConvergenceWarning)
+        if y[4] > 0.5:
+            warnings.warn("a second warning, of another type", RuntimeWarning)
+    return trials.cluster_means(data)
+
+
 @dataclass(frozen=True)
 class NormalMean:
     """A data model whose true value differs per replicate: theta ~ U(0.5, 1.5), y ~ N(theta, 1).
@@ -100,13 +111,15 @@ def interruptible(data) -> Estimate:
 def test_estimators():
     added = {"test_vo_poisson": dict(estimand="po_approach_vo_rate_ratio", data="cohort", scale="log"),
              "test_flaky": dict(estimand="effect", data="trial", scale="identity"),
+             "test_warns_twice": dict(estimand="effect", data="trial", scale="identity"),
              "test_normal_mean": dict(estimand="theta", data="trial", scale="identity"),
              "test_interruptible": dict(estimand="effect", data="trial", scale="identity"),
              "test_other_estimand": dict(estimand="something_else", data="trial", scale="identity"),
              # the sample mean declared as an estimator of theta + 1, of another kind (for the kind columns)
              "test_shifted_mean": dict(estimand="theta_shifted", data="trial", scale="identity", population="ATT",
                                        scope="conditional", contrast="per_protocol")}
-    fns = {"test_vo_poisson": vo_poisson, "test_flaky": flaky, "test_normal_mean": normal_mean,
+    fns = {"test_vo_poisson": vo_poisson, "test_flaky": flaky, "test_warns_twice": warns_twice,
+           "test_normal_mean": normal_mean,
            "test_interruptible": interruptible, "test_other_estimand": trials.cluster_means,
            "test_shifted_mean": normal_mean}
     for name, kw in added.items():
@@ -491,8 +504,114 @@ def test_failed_fits_are_counted_and_kept():
     # warnings are kept per fit and counted (the fit itself counts)
     warned = fl["warning"].str.startswith("ConvergenceWarning: shaky fit", na=False)
     assert warned.any() and fl["warning"].dropna().str.startswith("ConvergenceWarning").all()
+    assert (fl["warning_types"].notna() == warned).all()
     assert tidy.loc["test_flaky", "n_warned"] == (warned & fl["error"].isna()).sum()
+    assert tidy.loc["test_flaky", "n_used"] == 30 - tidy.loc["test_flaky", "n_failed"]   # warned fits included
     assert tidy.loc["cluster_means", "n_warned"] == 0
+    assert (warned & fl["error"].notna()).any()       # a fit that warned and then failed keeps its warning
+
+
+# -- warnings: every type recorded, counted, included or left out ------------------------------------------
+
+RARE = vm.evaluate.ParallelTrial(n_clusters=8, cluster_size=10, icc=0.05, effect=0.5, outcome="binary",
+                                 control_risk=0.03)
+"""A rare binary outcome: in some replicates no pupil, or no pupil of one arm, has the event, and
+``gee_logit`` (statsmodels) warns (perfect separation; an invalid value in a square root)."""
+
+
+def test_every_warning_type_of_a_fit_is_kept_and_counted():
+    d = vm.Design(SMALL, ["test_warns_twice", "cluster_means"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")   # the same warning from the same line would be shown once
+        diag = vm.diagnose(d, n_sims=40, seed=11, progress=False)
+    r = diag.replicates[diag.replicates["estimator"] == "test_warns_twice"]
+    y = [SMALL.simulate(replicate_seed(11, i)).data["y"].to_numpy() for i in range(40)]
+    first = np.array([v[3] > 0.5 for v in y])
+    both = np.array([v[3] > 0.5 and v[4] > 0.5 for v in y])
+    assert both.any() and (first & ~both).any() and (~first).any()
+    # every replicate's warnings, also a repeat of the same text from the same line
+    assert r["warning_types"].tolist() == [("ConvergenceWarning;RuntimeWarning" if b else "ConvergenceWarning")
+                                           if f else None for f, b in zip(first, both)]
+    assert (r.loc[first, "warning"] == "ConvergenceWarning: the same text every time").all()
+    tidy = diag.tidy().set_index("estimator")
+    assert tidy.loc["test_warns_twice", "n_warned"] == first.sum() and tidy.loc["cluster_means", "n_warned"] == 0
+    by_type = diag.warned_by_type()
+    assert list(by_type.columns) == WARNED_COLUMNS
+    assert by_type.values.tolist() == [["test_warns_twice", "ConvergenceWarning", first.sum()],
+                                       ["test_warns_twice", "RuntimeWarning", both.sum()]]
+
+
+def test_warnings_are_recorded_whatever_the_filters_say():
+    d = vm.Design(RARE, ["gee_logit"])
+    reference = vm.diagnose(d, n_sims=20, seed=3, progress=False)
+    assert reference.tidy()["n_warned"].iloc[0] > 0
+    for action in ("ignore", "error"):
+        with warnings.catch_warnings():
+            warnings.simplefilter(action)
+            again = vm.diagnose(d, n_sims=20, seed=3, progress=False)
+        pd.testing.assert_frame_equal(again.replicates, reference.replicates)
+
+
+def test_warned_fits_included_or_excluded():
+    d = vm.Design(SMALL, ["test_flaky", "cluster_means"])
+    incl = vm.diagnose(d, n_sims=40, seed=4, progress=False)
+    excl = vm.diagnose(d, n_sims=40, seed=4, progress=False, warned="exclude")
+    assert incl.warned == "include" and excl.warned == "exclude"
+    pd.testing.assert_frame_equal(excl.replicates, incl.replicates)        # the same fits; only the measures differ
+    reps = incl.replicates[incl.replicates["estimator"] == "test_flaky"]
+    clean = reps[reps["error"].isna() & reps["warning_types"].isna()]
+    t = excl.tidy().set_index("estimator")
+    n_warned, n_failed = t.loc["test_flaky", "n_warned"], t.loc["test_flaky", "n_failed"]
+    assert n_warned > 0 and t.loc["test_flaky", "n_used"] == len(clean) == 40 - n_failed - n_warned
+    expected = measures.performance(clean["coef"], clean["std_error"], clean["true_value"], clean["ci_low"],
+                                    clean["ci_high"], clean["p_value"])
+    for k, v in expected.items():
+        assert t.loc["test_flaky", k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
+    assert t.loc["test_flaky", "bias"] != incl.tidy().set_index("estimator").loc["test_flaky", "bias"]
+    # an estimator without warnings is measured the same either way; tidy(warned=...) overrides the run's choice
+    pd.testing.assert_frame_equal(excl.tidy().iloc[[1]], incl.tidy().iloc[[1]])
+    pd.testing.assert_frame_equal(incl.tidy(warned="exclude"), excl.tidy())
+    pd.testing.assert_frame_equal(excl.tidy(warned="include"), incl.tidy())
+    with pytest.raises(ValueError, match="warned: got 'drop'"):
+        incl.tidy(warned="drop")
+    with pytest.raises(ValueError, match="warned: got 'drop'"):
+        vm.diagnose(d, n_sims=2, seed=4, progress=False, warned="drop")
+
+
+def test_other_threads_warnings_are_not_recorded_as_the_fits():
+    import threading
+
+    from verzuimmodel.evaluate.diagnose import _recording
+
+    started, release = threading.Event(), threading.Event()
+
+    def other():
+        started.wait()
+        warnings.warn("from another thread", UserWarning)
+        release.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with warnings.catch_warnings(record=True) as elsewhere:   # where the other thread's warning goes
+        warnings.simplefilter("always")
+        with _recording() as caught:
+            warnings.warn("from the fit", ConvergenceWarning)
+            started.set()
+            release.wait(10)
+    t.join()
+    assert caught == [("ConvergenceWarning", "from the fit")]
+    assert [str(w.message) for w in elsewhere] == ["from another thread"]
+
+
+def test_stored_runs_without_warning_types_resume(tmp_path):
+    d = vm.Design(SMALL, ["test_flaky"])
+    full = vm.diagnose(d, n_sims=12, seed=4, progress=False)
+    path = tmp_path / "run"
+    vm.diagnose(d, n_sims=12, seed=4, path=path, progress=False)
+    for f in path.glob("part-*.parquet"):    # as stored before every warning's type was kept
+        pd.read_parquet(f).drop(columns="warning_types").to_parquet(f, index=False)
+    again = vm.diagnose(d, n_sims=12, seed=4, path=path, progress=False)
+    pd.testing.assert_frame_equal(again.replicates, full.replicates)      # one type per fit here: the first one's
 
 
 def test_truth_varying_per_replicate():
@@ -575,7 +694,8 @@ def test_diagnose_rejects_bad_arguments(tmp_path):
     d = vm.Design(SMALL, ["cluster_means"])
     for kwargs, message in [(dict(n_sims=0), "n_sims"), (dict(seed=-1), "seed"), (dict(backend="mpi"), "backend"),
                             (dict(scheduler="tcp://x:1"), "scheduler"), (dict(backend="processes", workers=0),
-                                                                         "workers")]:
+                                                                         "workers"),
+                            (dict(backend="dask", scheduler="tcp://x:1", workers=2), "workers: with a scheduler")]:
         with pytest.raises(ValueError, match=message):
             vm.diagnose(d, **{"n_sims": 2, **kwargs}, progress=False, path=tmp_path / "run")
         assert not (tmp_path / "run").exists()  # checked before anything is written
@@ -640,20 +760,51 @@ def test_power_curve_over_a_scenario_parameter():
 
 # -- backends --------------------------------------------------------------------------------------------
 
-@pytest.mark.filterwarnings("ignore:shaky fit")  # from the threaded dask run
 def test_backends_give_identical_replicates():
-    d = vm.Design(SMALL, ["cluster_means", "gee", "test_flaky"])
+    d = vm.Design(SMALL, ["cluster_means", "gee", "test_flaky", "test_warns_twice"])
     serial = vm.diagnose(d, n_sims=24, seed=9, progress=False, chunk_size=5)
     procs = vm.diagnose(d, n_sims=24, seed=9, backend="processes", workers=2, progress=False, chunk_size=7)
+    # two workers in threads of this process: the same numbers and warnings (they run one replicate at a time)
     dask_threads = vm.diagnose(d, n_sims=24, seed=9, backend="dask", workers=2, dask_processes=False,
                                progress=False, chunk_size=3)
-    pd.testing.assert_frame_equal(procs.replicates, serial.replicates)
-    assert serial.replicates["warning"].notna().any()
-    # threads in one process: the same numbers; warnings are not recorded there (not thread-safe)
-    assert dask_threads.replicates["warning"].isna().all()
-    pd.testing.assert_frame_equal(dask_threads.replicates.drop(columns="warning"),
-                                  serial.replicates.drop(columns="warning"))
-    pd.testing.assert_frame_equal(procs.tidy(), serial.tidy())
+    assert serial.tidy()["n_warned"].iloc[2:].gt(0).all()
+    for other in (procs, dask_threads):
+        pd.testing.assert_frame_equal(other.replicates, serial.replicates)
+        pd.testing.assert_frame_equal(other.tidy(), serial.tidy())
+        pd.testing.assert_frame_equal(other.warned_by_type(), serial.warned_by_type())
+
+
+def test_warned_fits_are_counted_alike_on_every_backend():
+    """A rare-event design whose gee_logit fits warn on some replicates (statsmodels' warnings):
+    the same tidy table, n_warned and its types included, on serial, processes and a LocalCluster of
+    worker processes, with warned fits included or left out."""
+    from distributed import Client, LocalCluster
+
+    d = vm.Design(RARE, ["gee_logit"])
+    serial = vm.diagnose(d, n_sims=30, seed=3, progress=False)
+    procs = vm.diagnose(d, n_sims=30, seed=3, backend="processes", workers=2, progress=False, chunk_size=4)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        dask = vm.diagnose(d, n_sims=30, seed=3, backend="dask", scheduler=client, progress=False, chunk_size=3)
+    assert serial.tidy()["n_warned"].iloc[0] > 0 and len(serial.warned_by_type()) >= 1
+    for other in (procs, dask):
+        pd.testing.assert_frame_equal(other.replicates, serial.replicates)
+        pd.testing.assert_frame_equal(other.warned_by_type(), serial.warned_by_type())
+        for warned in ("include", "exclude"):
+            pd.testing.assert_frame_equal(other.tidy(warned=warned), serial.tidy(warned=warned))
+
+
+def test_workers_with_several_threads_are_pointed_to_one_thread_each():
+    from distributed import Client, LocalCluster
+
+    d = vm.Design(SMALL, ["test_warns_twice"])
+    serial = vm.diagnose(d, n_sims=6, seed=2, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        with pytest.warns(UserWarning, match="more than one thread.*--nthreads 1"):
+            threaded = vm.diagnose(d, n_sims=6, seed=2, backend="dask", scheduler=client, progress=False,
+                                   chunk_size=1)
+    pd.testing.assert_frame_equal(threaded.replicates, serial.replicates)
 
 
 def test_dask_with_a_client_and_worker_processes():

@@ -55,10 +55,55 @@ def test_diagnose_writes_csv_and_png_and_resumes(design_file, tmp_path):
     assert (out / "diagnosis.png").read_bytes()[:4] == b"\x89PNG"
     assert "parallel, 8 schools" in result.stdout and "cluster_means" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [".verzuimmodel-output", "diagnosis.csv", "diagnosis.png",
-                                                     "replicates"]
+                                                     "replicates", "warnings.csv"]
+    assert "note:" not in result.stdout and pd.read_csv(out / "warnings.csv").empty    # no fit warned
     again = runner.invoke(app, [*args[:-1], "--backend", "processes", "--workers", "2", "--no-progress"])
     assert again.exit_code == 0, again.output
     pd.testing.assert_frame_equal(pd.read_csv(out / "diagnosis.csv"), tidy)
+
+
+RARE_DESIGN = """name = "rare events"
+estimators = ["gee_logit"]
+
+[trial]
+type = "parallel"
+n_clusters = 8
+cluster_size = 10
+icc = 0.05
+effect = 0.5
+outcome = "binary"
+control_risk = 0.03
+"""
+
+
+def test_diagnose_counts_and_notes_warned_fits(tmp_path):
+    from verzuimmodel.evaluate.diagnose import WARNED_COLUMNS
+
+    path = tmp_path / "rare.toml"
+    path.write_text(RARE_DESIGN)
+    out = tmp_path / "out"
+    args = ["diagnose", str(path), "--sims", "30", "--seed", "3", "--out", str(out), "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tidy = pd.read_csv(out / "diagnosis.csv").iloc[0]
+    by_type = pd.read_csv(out / "warnings.csv")
+    n_ok = tidy["n_sims"] - tidy["n_failed"]
+    assert tidy["n_warned"] > 0 and tidy["n_used"] == n_ok                    # included by default
+    assert list(by_type.columns) == WARNED_COLUMNS and (by_type["estimator"] == "gee_logit").all()
+    assert by_type["n_warned"].max() <= tidy["n_warned"] <= by_type["n_warned"].sum()
+    note = f"note: gee_logit: {tidy['n_warned']} of {n_ok} successful fits warned"
+    assert note in result.stdout and "The measures include these fits" in result.stdout
+    for kind, n in zip(by_type["warning_type"], by_type["n_warned"]):
+        assert f"{kind} {n}" in result.stdout
+    # the same replicates (read back, not rerun), measured without the warned fits
+    excluded = runner.invoke(app, [*args, "--warned", "exclude"])
+    assert excluded.exit_code == 0, excluded.output
+    ex = pd.read_csv(out / "diagnosis.csv").iloc[0]
+    assert ex["n_warned"] == tidy["n_warned"] and ex["n_used"] == n_ok - tidy["n_warned"]
+    assert ex["mean_estimate"] != tidy["mean_estimate"]
+    assert note in excluded.stdout and "The measures leave these fits out" in excluded.stdout
+    bad = runner.invoke(app, [*args, "--warned", "bad"])
+    assert bad.exit_code == 2 and "Invalid value for '--warned'" in bad.stderr
 
 
 def test_power_writes_csv_and_png(design_file, tmp_path):
@@ -94,6 +139,7 @@ def test_bad_design_file_exit_2(tmp_path, text, message):
     (["--seed", "-1"], "seed"),
     (["--scheduler", "tcp://localhost:1"], "--scheduler: only used with --backend dask"),
     (["--backend", "processes", "--workers", "0"], "workers"),
+    (["--backend", "dask", "--scheduler", "tcp://localhost:1", "--workers", "2"], "--workers: with --scheduler"),
 ])
 def test_bad_options_exit_2(design_file, tmp_path, extra, message):
     result = runner.invoke(app, ["diagnose", str(design_file), "--out", str(tmp_path / "o"), "--no-progress", *extra])

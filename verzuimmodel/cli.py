@@ -7,6 +7,8 @@
     verzuim calibrate --scenario default --seed 1
     verzuim monitor output/default --out monitor [--by region] [--overwrite]
     verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en] [--overwrite]
+    verzuim diagnose design.toml --out runs/d [--backend dask --scheduler tcp://host:8786] [--warned exclude]
+    verzuim power design.toml --vary n_clusters=6,8,10 --out runs/p      (both: verzuimmodel.evaluate.cli)
 
 Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range, or
 ``report`` wrote report.html but Chromium failed to print report.pdf; 2 bad input (invalid cohort,

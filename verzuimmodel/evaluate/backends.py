@@ -9,6 +9,13 @@ so the backend and the number of workers never change the results.
 
 Workers of the ``processes`` backend die with the process that started them, also when it is
 killed with ``kill -9`` and cannot shut its pool down (:func:`_die_with_parent`).
+
+On ``dask`` with a scheduler address the workers may run on other hosts (``dask scheduler`` and
+``dask worker ADDRESS --nworkers N --nthreads 1``); they must be able to import verzuimmodel and
+the modules the estimators come from. A chunk whose worker dies is run again on another worker
+(dask's own retry of lost tasks), so a lost worker costs time, not results. Replicates run one at
+a time per worker process (:func:`verzuimmodel.evaluate.diagnose`), so a worker with several
+threads uses one of them: :func:`map_chunks` warns when it meets such workers.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Literal
@@ -71,6 +79,9 @@ def check_arguments(backend: str, workers: int | None, scheduler: Any) -> None:
         raise ValueError(f"workers: got {workers!r}; expected a positive integer")
     if backend == "serial" and workers not in (None, 1):
         raise ValueError("workers: the serial backend runs in this process; use backend='processes'")
+    if scheduler is not None and workers is not None:
+        raise ValueError("workers: with a scheduler the replicates run on its workers; workers sets the size of "
+                         "a local cluster only")
 
 
 def map_chunks(fn: Callable[[Any, Sequence[int]], Any], shared: Any, chunks: Sequence[Sequence[int]],
@@ -176,9 +187,12 @@ def _dask(fn, payload: bytes, chunks, workers: int | None, scheduler, processes:
                          f"got {type(scheduler).__name__}")
     futures = []
     try:
+        _warn_threaded(client)
         shared = client.scatter(payload, broadcast=True)
         futures = [client.submit(_call, fn, shared, list(chunk), pure=False) for chunk in chunks]
-        for fut in as_completed(futures):
+        # the loop of the client that owns the futures, not that of the current or default client (which may be
+        # another one of this process: results then arrive in a burst, seconds late; dask/distributed#4357)
+        for fut in as_completed(futures, loop=client.loop):
             yield fut.result()
     finally:
         if futures:
@@ -187,3 +201,14 @@ def _dask(fn, payload: bytes, chunks, workers: int | None, scheduler, processes:
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _warn_threaded(client) -> None:
+    """Warn when workers have several threads: a worker process runs one replicate at a time."""
+    threads = client.nthreads()
+    threaded = sorted(a for a, n in threads.items() if n > 1)
+    if threaded:
+        warnings.warn(f"{len(threaded)} of {len(threads)} dask workers have more than one thread (e.g. {threaded[0]}: "
+                      f"{threads[threaded[0]]}); a worker process runs one replicate at a time, so its other threads "
+                      f"stay idle. Start workers with one thread and a process per core: dask worker ADDRESS "
+                      f"--nworkers N --nthreads 1", UserWarning, stacklevel=4)

@@ -3,10 +3,14 @@
 ::
 
     verzuim diagnose design.toml --sims 1000 --seed 1 --backend dask --scheduler tcp://host:8786 --out runs/sw
+    verzuim diagnose design.toml --sims 1000 --warned exclude --out runs/sw      # measures without warned fits
     verzuim power design.toml --vary n_clusters=6,8,10,12 --sims 500 --seed 1 --out runs/sw-power
 
-``diagnose`` writes ``diagnosis.csv`` (the tidy table), ``diagnosis.png`` and keeps the replicates
-in ``replicates/`` (a Parquet dataset; running the same command again resumes or reuses it).
+``diagnose`` writes ``diagnosis.csv`` (the tidy table), ``warnings.csv`` (per estimator and
+warning type, the fits that raised it), ``diagnosis.png`` and keeps the replicates in
+``replicates/`` (a Parquet dataset; running the same command again resumes or reuses it; with
+another ``--warned`` it recomputes the measures from the stored replicates). When fits warned it
+prints a note saying how many, of which types, and whether the measures include them.
 ``power`` writes ``power.csv`` and ``power.png`` (replicates under ``replicates/<point>/``).
 Bad input (a bad design file, option or output directory) is one line ``error: ...`` on stderr
 and exit code 2; result files are written to a temporary name and then renamed.
@@ -40,7 +44,8 @@ __all__ = ["diagnose_command", "power_command"]
 console = Console()
 """Results go to stdout; progress bars go to stderr."""
 
-SHOWN = ["estimator", "n_sims", "n_failed", "bias", "bias_mcse", "emp_se", "model_se", "coverage", "power"]
+SHOWN = ["estimator", "n_sims", "n_failed", "n_warned", "n_used", "bias", "bias_mcse", "emp_se", "model_se",
+         "coverage", "power"]
 
 
 class BackendChoice(str, Enum):
@@ -49,6 +54,13 @@ class BackendChoice(str, Enum):
     serial = "serial"
     processes = "processes"
     dask = "dask"
+
+
+class WarnedChoice(str, Enum):
+    """Whether fits that raised a warning count in the performance measures."""
+
+    include = "include"
+    exclude = "exclude"
 
 
 DesignArgument = Annotated[Path, typer.Argument(help="Design file (TOML).", show_default=False)]
@@ -65,9 +77,13 @@ SchedulerOption = Annotated[str | None, typer.Option(
     "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")]
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Worker processes (default: CPUs).")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")]
+WarnedOption = Annotated[WarnedChoice, typer.Option(
+    "--warned", help="Whether fits that raised a warning (separation, no convergence, a boundary fit, ...) count in "
+                     "the measures. 'exclude' conditions the measures on a fit not warning, which can itself bias "
+                     "them; n_warned counts them either way.")]
 
 
-RUN_NAMES = ("diagnosis.csv", "diagnosis.png", "power.csv", "power.png", "replicates", ".*.tmp-*")
+RUN_NAMES = ("diagnosis.csv", "warnings.csv", "diagnosis.png", "power.csv", "power.png", "replicates", ".*.tmp-*")
 """What ``diagnose`` and ``power`` write into ``--out`` (with temporary files of killed runs)."""
 
 
@@ -110,6 +126,9 @@ def _check_run(sims: int, seed: int, backend: BackendChoice, scheduler: str | No
         raise ValueError(f"--workers: got {workers}; expected a positive number of workers")
     if workers is not None and backend is BackendChoice.serial:
         raise ValueError("--workers: the serial backend runs in this process; use --backend processes or dask")
+    if workers is not None and scheduler is not None:
+        raise ValueError("--workers: with --scheduler the replicates run on the scheduler's workers; --workers sets "
+                         "the size of a local cluster only")
 
 
 def _parse_vary(specs: list[str]) -> dict[str, list[Any]]:
@@ -147,6 +166,7 @@ def diagnose_command(
     workers: WorkersOption = None,
     progress: ProgressOption = True,
     overwrite: OverwriteOption = False,
+    warned: WarnedOption = WarnedChoice.include,
 ) -> None:
     """Diagnose a design: bias, SEs, coverage and power of its estimators over simulated replicates."""
     from . import Design, diagnose
@@ -158,16 +178,42 @@ def diagnose_command(
             _check_run(sims, seed, backend, scheduler, workers)
             locked.enter_context(_run_dir(out, overwrite))
             diag = diagnose(design, n_sims=sims, seed=seed, backend=backend.value, scheduler=scheduler,
-                            workers=workers, path=out / "replicates", progress=progress)
+                            workers=workers, path=out / "replicates", progress=progress, warned=warned.value)
         tidy = diag.tidy()
+        by_type = diag.warned_by_type()
         write_file(out / "diagnosis.csv", lambda p: to_csv(tidy, p))
+        write_file(out / "warnings.csv", lambda p: to_csv(by_type, p))
         _save_figure(plot_diagnosis(tidy, level=1 - design.alpha), out / "diagnosis.png")
     keys = list(dict.fromkeys(design.targets.values()))
     console.print(_table(tidy[SHOWN], f"{design.name}: {sims} replicates, "
                                       f"estimand{'s' if len(keys) > 1 else ''} {', '.join(keys)}"))
+    for line in _warned_note(tidy, by_type, warned.value):
+        console.print(escape(line))
     if len(diag.failures):
         typer.echo(f"{int(tidy['n_failed'].sum())} failed fit(s); first: {diag.failures['error'].iloc[0]}", err=True)
-    console.print(f"written: {out / 'diagnosis.csv'}, {out / 'diagnosis.png'}")
+    console.print(f"written: {out / 'diagnosis.csv'}, {out / 'warnings.csv'}, {out / 'diagnosis.png'}")
+
+
+def _warned_note(tidy: pd.DataFrame, by_type: pd.DataFrame, warned: str) -> list[str]:
+    """Lines saying which estimators' fits warned, of which types, and whether the measures count them
+    (nothing when no fit warned)."""
+    lines = []
+    for row in tidy[tidy["n_warned"] > 0].itertuples(index=False):
+        types = by_type[by_type["estimator"] == row.estimator]
+        kinds = ", ".join(f"{t} {n}" for t, n in zip(types["warning_type"], types["n_warned"]))
+        ok = row.n_sims - row.n_failed
+        lines.append(f"note: {row.estimator}: {row.n_warned} of {ok} successful fits warned ({kinds})")
+    if not lines:
+        return []
+    if warned == "include":
+        lines.append("The measures include these fits (their estimates, SEs and intervals may be unreliable: "
+                     "e.g. a separated fit's huge log odds ratio). --warned exclude leaves them out, which "
+                     "conditions the measures on a fit not warning and can itself bias them; per type: warnings.csv.")
+    else:
+        lines.append("The measures leave these fits out (--warned exclude; n_used counts the fits measured): they "
+                     "describe only studies whose fit did not warn, which can itself bias them; per type: "
+                     "warnings.csv.")
+    return lines
 
 
 def power_command(
@@ -183,6 +229,7 @@ def power_command(
     workers: WorkersOption = None,
     progress: ProgressOption = True,
     overwrite: OverwriteOption = False,
+    warned: WarnedOption = WarnedChoice.include,
 ) -> None:
     """Simulated power over a grid of design parameters (a power curve)."""
     from . import Design, power_curve
@@ -200,10 +247,11 @@ def power_command(
         with bad_input():
             locked.enter_context(_run_dir(out, overwrite))
             table = power_curve(design, vary=grid, n_sims=sims, seed=seed, backend=backend.value,
-                                scheduler=scheduler, workers=workers, path=out / "replicates", progress=progress)
+                                scheduler=scheduler, workers=workers, path=out / "replicates", progress=progress,
+                                warned=warned.value)
         write_file(out / "power.csv", lambda p: to_csv(table, p))
         _save_figure(plot_power_curve(table, target_power=target), out / "power.png")
-    shown = [*grid, "estimator", "power", "power_mcse", "formula_power", "n_failed"]
+    shown = [*grid, "estimator", "power", "power_mcse", "formula_power", "n_failed", "n_warned"]
     console.print(_table(table[shown], f"{design.name}: power ({sims} replicates per point)"))
     console.print(f"written: {out / 'power.csv'}, {out / 'power.png'}")
 

@@ -7,6 +7,12 @@
                          # coverage, power, ... with MCSEs
     diag.replicates      # one row per replicate and estimator
     diag.failures        # the first error messages of failed fits
+    diag.warned_by_type()  # per estimator and warning type: the fits that raised it
+
+Every warning a fit raises is recorded, on every backend: its type (the warning's class name) in
+``replicates["warning_types"]`` and the first message in ``replicates["warning"]``. Fits that warned
+count in the measures (``warned="include"``, the default) or are left out (``"exclude"``); either
+way ``tidy()`` says how many there were (``n_warned``).
 
 Each estimator is scored against the truth of the estimand it declares (its
 :class:`~verzuimmodel.effects.Target`), or against the design's forced ``estimand``
@@ -32,7 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,19 +50,33 @@ from .backends import Backend, check_arguments, default_workers, map_chunks
 from .design import Design, true_value
 from .measures import MEASURES, performance
 
-__all__ = ["Diagnosis", "diagnose", "REPLICATE_COLUMNS", "DIAGNOSIS_COLUMNS", "replicate_seed"]
+__all__ = ["Diagnosis", "diagnose", "REPLICATE_COLUMNS", "DIAGNOSIS_COLUMNS", "WARNED_COLUMNS", "replicate_seed"]
 
 REPLICATE_COLUMNS = ["replicate", "estimator", "estimand", "scale", "truth", "true_value", "coef", "std_error", "df",
-                     "ci_low", "ci_high", "p_value", "reject", "covers", "n_obs", "n_clusters", "error", "warning"]
+                     "ci_low", "ci_high", "p_value", "reject", "covers", "n_obs", "n_clusters", "error", "warning",
+                     "warning_types"]
 """Columns of :attr:`Diagnosis.replicates`. ``estimand`` is the truth key the row's estimator is
 scored against (:meth:`Design.target_of`); ``truth`` is the replicate's true value of it as given
 in its ``truth`` dict; ``coef``, ``ci_low``, ``ci_high`` and ``true_value`` are on the analysis
 scale (log scale for ratio estimators); ``error`` is missing for a successful fit; ``warning`` holds
-the first warning the fit raised (e.g. a boundary fit or no convergence), if any."""
+the first warning the fit raised (``"Type: message"``, e.g. a boundary fit, no convergence or
+separation), ``warning_types`` the class names of all the warnings it raised, distinct, sorted and
+separated by :data:`WARNING_TYPE_SEPARATOR` (both missing when the fit raised none). Warnings of a
+fit that failed are kept too."""
 
 DIAGNOSIS_COLUMNS = ["estimator", "estimand", "population", "scope", "contrast", "scale", "n_sims", "n_failed",
-                     "n_warned", *MEASURES]
+                     "n_warned", "n_used", *MEASURES]
 """Columns of :meth:`Diagnosis.tidy`."""
+
+WARNED_COLUMNS = ["estimator", "warning_type", "n_warned"]
+"""Columns of :meth:`Diagnosis.warned_by_type`."""
+
+WARNING_TYPE_SEPARATOR = ";"
+"""Separates the warning types of one fit in ``replicates["warning_types"]``."""
+
+Warned = Literal["include", "exclude"]
+WARNED_CHOICES: tuple[Warned, ...] = ("include", "exclude")
+"""Whether fits that raised a warning count in the performance measures (:func:`diagnose`)."""
 
 _TIMING_COLUMNS = ["simulate_seconds", "fit_seconds"]
 _MAX_ERROR_CHARS = 300
@@ -107,8 +127,10 @@ class Diagnosis:
     timings: pd.DataFrame = field(repr=False)
     wall_seconds: float = float("nan")
     backend: str = "serial"
+    warned: Warned = "include"
+    """Whether fits that warned count in :meth:`tidy`'s measures (``"include"`` or ``"exclude"``)."""
 
-    def tidy(self) -> pd.DataFrame:
+    def tidy(self, warned: Warned | None = None) -> pd.DataFrame:
         """Performance of each estimator (:data:`DIAGNOSIS_COLUMNS`), with Monte Carlo SEs.
 
         ``estimand`` is the truth key the estimator was scored against: its own declared target,
@@ -119,29 +141,69 @@ class Diagnosis:
         estimates, not the truth it is compared with (a forced comparison shows as an
         ``estimand`` other than ``vm.effects.get(estimator).target.key``).
 
-        Measures are computed over the successful replicates (``n_sims - n_failed``; the
-        ``n_warned`` of them that raised a warning are included), on the
-        analysis scale: for ratio estimators (``scale == "log"``) estimates, standard errors,
-        intervals and the true value are on the log scale (``true_value`` = mean of the log
-        true ratios). ``rel_error_model_se`` is in percent. See :mod:`.measures` for the formulas
-        (Morris, White & Crowther 2019, Table 6).
+        ``n_failed`` fits failed (an exception, or no finite estimate and SE); ``n_warned`` of the
+        successful ones raised at least one warning (by type: :meth:`warned_by_type`). The measures
+        are computed over the ``n_used`` fits: the successful ones (``n_sims - n_failed``), or with
+        ``warned="exclude"`` those that did not warn either (``n_sims - n_failed - n_warned``).
+
+        Leaving warned fits out conditions the measures on a fit not warning. That can itself bias
+        them: a fit that warns (separation, a variance on its boundary, no convergence) is often
+        one whose data were extreme, so the fits left are not a random sample of the studies the
+        design would produce, and the measures describe an analyst who would have discarded
+        those studies. Compare both (the default includes every successful fit).
+
+        Measures are on the analysis scale: for ratio estimators (``scale == "log"``) estimates,
+        standard errors, intervals and the true value are on the log scale (``true_value`` = mean
+        of the log true ratios). ``rel_error_model_se`` is in percent. See :mod:`.measures` for the
+        formulas (Morris, White & Crowther 2019, Table 6).
+
+        Parameters
+        ----------
+        warned : {"include", "exclude"}, optional
+            Whether fits that warned count in the measures (default: the diagnosis's ``warned``).
         """
+        warned = self.warned if warned is None else _check_warned(warned)
         rows = []
         reps = self.replicates
         for est in self.design.estimator_objects():
             name, target = est.name, est.target
             r = reps[reps["estimator"] == name]
-            ok = r[r["error"].isna()]
-            perf = performance(ok["coef"], ok["std_error"], ok["true_value"], ok["ci_low"], ok["ci_high"],
-                               ok["p_value"], alpha=self.design.alpha)
-            if len(ok) == 0:
+            ok = r["error"].isna()
+            has_warned = ok & r["warning_types"].notna()
+            used = r[ok & ~has_warned] if warned == "exclude" else r[ok]
+            perf = performance(used["coef"], used["std_error"], used["true_value"], used["ci_low"],
+                               used["ci_high"], used["p_value"], alpha=self.design.alpha)
+            if len(used) == 0:
                 perf["true_value"] = float(r["true_value"].mean())
             rows.append({"estimator": name, "estimand": self.design.target_of(name),
                          "population": target.population, "scope": target.scope, "contrast": target.contrast,
                          "scale": r["scale"].iloc[0] if len(r) else None,
-                         "n_sims": len(r), "n_failed": int(r["error"].notna().sum()),
-                         "n_warned": int((r["error"].isna() & r["warning"].notna()).sum()), **perf})
+                         "n_sims": len(r), "n_failed": int((~ok).sum()), "n_warned": int(has_warned.sum()),
+                         "n_used": len(used), **perf})
         return pd.DataFrame(rows, columns=DIAGNOSIS_COLUMNS)
+
+    def warned_by_type(self) -> pd.DataFrame:
+        """Successful fits that raised each type of warning (:data:`WARNED_COLUMNS`).
+
+        One row per estimator and warning type (the warning's class name, e.g.
+        ``ConvergenceWarning``, ``PerfectSeparationWarning``, ``RuntimeWarning``) that occurred:
+        ``n_warned`` successful fits raised at least one warning of that type. A fit that raised
+        several types counts once under each, so the counts of an estimator can add up to more
+        than its ``n_warned`` in :meth:`tidy`. Estimators in design order, then the most frequent
+        type first (ties by name). Empty when no successful fit warned.
+        """
+        reps = self.replicates
+        warned = reps[reps["error"].isna() & reps["warning_types"].notna()]
+        if warned.empty:
+            return pd.DataFrame({"estimator": pd.Series(dtype=object), "warning_type": pd.Series(dtype=object),
+                                 "n_warned": pd.Series(dtype="int64")})
+        types = warned.assign(warning_type=warned["warning_types"].str.split(WARNING_TYPE_SEPARATOR))
+        types = types.explode("warning_type")
+        counts = types.groupby(["estimator", "warning_type"], sort=False).size().rename("n_warned").reset_index()
+        order = {name: k for k, name in enumerate(self.design.estimators)}
+        counts = counts.assign(_order=counts["estimator"].map(order), _neg=-counts["n_warned"])
+        counts = counts.sort_values(["_order", "_neg", "warning_type"], kind="stable")
+        return counts[WARNED_COLUMNS].astype({"n_warned": "int64"}).reset_index(drop=True)
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -154,7 +216,8 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
              scheduler: Any = None, workers: int | None = None, path: str | os.PathLike | None = None,
              progress: bool = True, chunk_size: int | None = None,
              on_chunk: Callable[[pd.DataFrame], None] | None = None, dask_processes: bool = True,
-             blas_threads: int | None = 1, label: str | None = None, overwrite: bool = False) -> Diagnosis:
+             blas_threads: int | None = 1, label: str | None = None, overwrite: bool = False,
+             warned: Warned = "include") -> Diagnosis:
     """Run every estimator of ``design`` on ``n_sims`` simulated replicates.
 
     Parameters
@@ -168,7 +231,12 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
         Where the replicates run; the results do not depend on it.
     scheduler : str or distributed.Client, optional
         ``dask`` only: a scheduler address such as ``"tcp://host:8786"`` or a client; by default a
-        local cluster of ``workers`` processes is started.
+        local cluster of ``workers`` processes is started. The workers of a scheduler must be able
+        to import verzuimmodel (the same version) and any module an estimator comes from. A worker
+        process runs one replicate at a time (see Notes), so start workers with one thread each
+        and as many processes as cores (``dask worker ADDRESS --nworkers N --nthreads 1``). A
+        worker that dies mid-run loses only the replicates it was running: dask runs them again
+        elsewhere, with the same numbers.
     workers : int, optional
         Worker processes for ``processes`` and the local dask cluster (default: the CPUs available).
     path : path, optional
@@ -188,7 +256,8 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     on_chunk : callable, optional
         Called with the rows of each finished chunk after it is stored.
     dask_processes : bool
-        For the local dask cluster: processes (default) or threads.
+        For the local dask cluster: processes (default) or threads of this process (the same
+        results, but one replicate at a time: see Notes).
     blas_threads : int or None
         Threads BLAS may use inside each fit while replicates run (default 1: the parallelism is
         over replicates); ``None`` leaves the BLAS settings alone.
@@ -197,6 +266,10 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     overwrite : bool
         Discard the replicates stored in ``path`` and start afresh (also those of another design
         or seed). A directory that verzuimmodel did not write is never touched.
+    warned : {"include", "exclude"}
+        Whether fits that raised a warning count in the performance measures of ``tidy()``
+        (they are always recorded and counted in ``n_warned``). ``"exclude"`` conditions the
+        measures on a fit not warning, which can itself bias them (see :meth:`Diagnosis.tidy`).
 
     Returns
     -------
@@ -209,10 +282,10 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
         ``truth`` (it may vary between replicates) and ``true_value`` reports its mean. Power is
         the share of replicates rejecting ``H0: no effect`` at ``design.alpha``. Failed fits
         (exceptions, non-finite estimates or SEs) are counted in ``n_failed`` and listed in
-        ``failures``; they never disappear silently. The first warning a fit raises is kept in
-        ``replicates["warning"]`` and counted in ``n_warned`` (not on dask workers running several
-        threads, or in-process ones: Python's warning machinery is not thread-safe, so there the
-        warnings go to stderr and the column stays empty).
+        ``failures``; they never disappear silently. Every warning a fit raises is recorded
+        (whatever the warning filters of the process say): the types in
+        ``replicates["warning_types"]``, the first message in ``replicates["warning"]``; fits that
+        warned are counted in ``n_warned`` (per type: ``warned_by_type()``), on every backend alike.
 
     Raises
     ------
@@ -226,6 +299,14 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
         Another run is writing ``path`` (:class:`~verzuimmodel.outputs.OutputLockedError`).
     ImportError
         An estimator needs a module that is not available.
+
+    Notes
+    -----
+    Python's warning filters are process-wide state (until Python 3.14), so warnings can be
+    recorded per fit only while one replicate runs in a process at a time. Each process therefore
+    runs its replicates one after the other, also where several threads could run them (a dask
+    worker with ``nthreads > 1``, or the threads of ``dask_processes=False``): parallelism comes
+    from processes. The results are the same either way.
     """
     if not isinstance(design, Design):
         raise ValueError(f"design: expected a vm.Design, got {type(design).__name__}")
@@ -236,6 +317,7 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size: got {chunk_size!r}; expected a positive integer")
     check_arguments(backend, workers, scheduler)
+    warned = _check_warned(warned)
     task = _Task(design, int(seed), design.estimator_objects(), blas_threads,
                  tuple(design.target_of(name) for name in design.estimators))
     opened = _Store.open(Path(path), design, int(seed), overwrite) if path is not None else nullcontext()
@@ -266,7 +348,7 @@ def diagnose(design: Design, n_sims: int = 1000, seed: int = 1, backend: Backend
     return Diagnosis(design=design, n_sims=n_sims, seed=int(seed),
                      replicates=allrows[REPLICATE_COLUMNS].reset_index(drop=True),
                      timings=allrows[["replicate", "estimator", *_TIMING_COLUMNS]].reset_index(drop=True),
-                     wall_seconds=wall, backend=backend)
+                     wall_seconds=wall, backend=backend, warned=warned)
 
 
 # -- one chunk of replicates (runs in a worker) ---------------------------------------------------
@@ -293,28 +375,29 @@ def _run_replicates(task: _Task, indices) -> dict[str, list]:
     design = task.design
     alpha = design.alpha
     targets = task.targets or tuple(design.target_of(e.name) for e in task.estimators)
-    record = _one_replicate_thread()
     for i in indices:
-        t0 = time.perf_counter()
-        sim_error = None
-        try:
-            data = design.draw(replicate_seed(task.seed, int(i)))
-        except ImportError:
-            raise
-        except Exception as e:  # a failed draw fails every estimator of this replicate
-            sim_error = "simulate: " + _message(e)
-        sim_s = time.perf_counter() - t0
-        truths = {key: math.nan for key in targets}
-        if sim_error is None:
-            for key in truths:
-                names = ", ".join(e.name for e, k in zip(task.estimators, targets) if k == key)
-                truths[key] = _truth(data.truth, key, int(i), names)
-        for est, key in zip(task.estimators, targets):
-            row = _fit(est, data if sim_error is None else None, truths[key], key, alpha, sim_error, record)
-            cols["replicate"].append(int(i))
-            for k, v in row.items():
-                cols[k].append(v)
-            cols["simulate_seconds"].append(sim_s)
+        with _ONE_REPLICATE_AT_A_TIME:  # the warning filters are process-wide (see _recording)
+            t0 = time.perf_counter()
+            sim_error, data = None, None
+            try:
+                data = design.draw(replicate_seed(task.seed, int(i)))
+            except ImportError:
+                raise
+            except Exception as e:  # a failed draw fails every estimator of this replicate
+                sim_error = "simulate: " + _message(e)
+            sim_s = time.perf_counter() - t0
+            truths = {key: math.nan for key in targets}
+            if sim_error is None:
+                for key in truths:
+                    names = ", ".join(e.name for e, k in zip(task.estimators, targets) if k == key)
+                    truths[key] = _truth(data.truth, key, int(i), names)
+            for est, key in zip(task.estimators, targets):
+                row = _fit(est, data if sim_error is None else None, truths[key], key, alpha, sim_error)
+                cols["replicate"].append(int(i))
+                for k, v in row.items():
+                    cols[k].append(v)
+                cols["simulate_seconds"].append(sim_s)
+            del data  # before the next draw: one replicate's data in memory at a time
     return cols
 
 
@@ -330,23 +413,42 @@ def _truth(truth: dict, key: str, i: int, names: str) -> float:
     return float(value)
 
 
-def _one_replicate_thread() -> bool:
-    """Whether replicates run in one thread of this process only (the main thread of this or of a
-    pool process, or a single-threaded dask worker process). Only then are warnings recorded:
-    ``warnings.catch_warnings`` changes process-wide state and is not thread-safe."""
-    if threading.current_thread() is threading.main_thread():
-        return True
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except (ImportError, ValueError):
-        return False
-    return getattr(worker, "nthreads", 0) == 1 and not str(worker.address).startswith("inproc")
+_ONE_REPLICATE_AT_A_TIME = threading.RLock()
+"""Held while a replicate runs: one replicate at a time per process (see :func:`_recording`)."""
 
 
-def _fit(est: Estimator, data, truth: float, estimand: str, alpha: float, sim_error: str | None,
-         record: bool) -> dict[str, Any]:
+@contextmanager
+def _recording() -> Iterator[list[tuple[str, str]]]:
+    """Record every warning this thread raises in the block, as ``(class name, message)``.
+
+    Every warning is recorded, also a repeat of an earlier one and whatever the filters of the
+    process say (``"always"``); warnings that code inside the block silences or turns into errors
+    with its own ``catch_warnings`` stay so. Warnings raised meanwhile by other threads of the
+    process (e.g. a dask worker's event loop) are not recorded: they go to the process's
+    ``warnings.showwarning`` (under the ``"always"`` filter while the block runs).
+
+    The filters and ``warnings.showwarning`` are process-wide, and ``catch_warnings`` restores
+    them on exit, so two threads inside such blocks at once would corrupt each other's record
+    (and that of any ``catch_warnings`` inside an estimator). The caller holds
+    :data:`_ONE_REPLICATE_AT_A_TIME`, so in one process one replicate records at a time.
+    """
+    caught: list[tuple[str, str]] = []
+    me = threading.get_ident()
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.simplefilter("always")
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if threading.get_ident() == me:
+                caught.append((category.__name__, str(message)))
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield caught
+
+
+def _fit(est: Estimator, data, truth: float, estimand: str, alpha: float, sim_error: str | None) -> dict[str, Any]:
     log = est.scale == "log"
     if log and sim_error is None and not truth > 0:
         raise ValueError(f"estimator '{est.name}' is on the log scale but the true value of the estimand is "
@@ -356,19 +458,20 @@ def _fit(est: Estimator, data, truth: float, estimand: str, alpha: float, sim_er
                            "true_value": tv, "coef": math.nan, "std_error": math.nan, "df": math.nan,
                            "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "reject": None,
                            "covers": None, "n_obs": None, "n_clusters": None, "error": sim_error, "warning": None,
-                           "fit_seconds": 0.0}
+                           "warning_types": None, "fit_seconds": 0.0}
     if sim_error is not None:
         return row
     t0 = time.perf_counter()
-    caught: list = []
+    caught: list[tuple[str, str]] = []
     try:
-        with warnings.catch_warnings(record=True) if record else nullcontext() as caught:
-            if record:
-                warnings.simplefilter("always")
-            e = est.fn(data)
-        if caught:
-            w = caught[0]
-            row["warning"] = " ".join(f"{w.category.__name__}: {w.message}".split())[:_MAX_ERROR_CHARS]
+        try:
+            with _recording() as caught:
+                e = est.fn(data)
+        finally:  # the warnings of a fit that raised are kept as well
+            if caught:
+                kind, text = caught[0]
+                row["warning"] = " ".join(f"{kind}: {text}".split())[:_MAX_ERROR_CHARS]
+                row["warning_types"] = WARNING_TYPE_SEPARATOR.join(sorted({k for k, _ in caught}))
         coef, se = float(e.coef), float(e.std_error)
         dof = math.nan if e.df is None else float(e.df)
         if not (math.isfinite(coef) and math.isfinite(se) and se > 0):
@@ -403,20 +506,29 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
+def _check_warned(warned: Any) -> Warned:
+    if warned not in WARNED_CHOICES:
+        raise ValueError(f"warned: got {warned!r}; expected 'include' (fits that warned count in the measures) "
+                         f"or 'exclude' (they are left out)")
+    return warned
+
+
 # -- tables ---------------------------------------------------------------------------------------
 
 _DTYPES = {"replicate": "int64", "estimator": object, "estimand": object, "scale": object, "truth": "float64",
            "true_value": "float64", "coef": "float64", "std_error": "float64", "df": "float64",
            "ci_low": "float64", "ci_high": "float64", "p_value": "float64", "reject": "boolean",
            "covers": "boolean", "n_obs": "Int64", "n_clusters": "Int64", "error": object, "warning": object,
-           "simulate_seconds": "float64", "fit_seconds": "float64"}
+           "warning_types": object, "simulate_seconds": "float64", "fit_seconds": "float64"}
 
 
 def _frame(cols: dict[str, list] | pd.DataFrame) -> pd.DataFrame:
     """The rows with the declared dtypes (from a chunk's column lists, or a stored table)."""
     if isinstance(cols, pd.DataFrame):
+        if "warning_types" not in cols.columns:  # stored before every warning's type was kept: the first one's
+            cols = cols.assign(warning_types=cols["warning"].str.split(":", n=1).str[0])
         out = pd.DataFrame({c: cols[c].astype(t) for c, t in _DTYPES.items()})
-        for c in ("error", "warning"):
+        for c in ("error", "warning", "warning_types"):
             out[c] = out[c].where(out[c].notna(), None)
         return out
     data = {}

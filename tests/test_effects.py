@@ -57,6 +57,8 @@ DECLARED = {
        for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
     **{f"msm_hr_{kind}": (f"intervention_risk.{kind}.hr_after_treat_day", "ATE", "marginal", "per_protocol")
        for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
+    **{f"gcomp_rd3m_{kind}": (f"intervention_risk.{kind}.rd_3m", "ATE", "marginal", "per_protocol")
+       for kind in ("kernpartnerteam", "verzuimcoach", "mazl")},
     "cluster_means": ("effect", "ATE", "marginal", "ITT"),
     "gee": ("effect", "ATE", "marginal", "ITT"),
     "lmm": ("effect", "ATE", "conditional", "ITT"),

@@ -14,6 +14,9 @@ and ``msm_hr_<type>``, the marginal structural Cox model's hazard ratio
 (:func:`verzuimmodel.survival.marginal_structural_cox`), scored against the same
 ``hr_after_treat_day`` (it pools all start days; see its docstring).
 
+``gcomp_rd3m_<type>`` answers the same 3-month question by g-computation from outcome models
+(:func:`verzuimmodel.survival.g_formula`).
+
 Each targets ``truth["intervention_risk"][type]``: a marginal effect over all LRV/AV episodes of
 the strategies as followed (per protocol), computed by the simulator from potential outcomes.
 Standard errors are bootstrap SDs (200 replicates, pupils resampled), except for the hazard ratio. Where they hold and where
@@ -36,6 +39,12 @@ from ..schema import INTERVENTION_TYPES
 from .registry import Estimate, register
 
 N_BOOT = 200
+GRACE_DAYS = 0
+"""Arm "start" starts on day 56 itself, the simulator's strategy: these estimators need episodes
+that start the intervention on that day (a kernpartnerteam meeting every four weeks). With start
+days spread over continuous time call :func:`~verzuimmodel.survival.target_trial` with a grace
+period (e.g. ``grace_days=6``: "within the week"), a slightly different strategy: events in the
+grace window count in both arms."""
 
 _CACHE: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
 
@@ -47,19 +56,19 @@ def _result(cohort: Cohort, kind: str):
     hit = _CACHE.get((id(cohort), kind))
     if hit is not None and hit[0]() is cohort:
         return hit[1]
-    result = target_trial(cohort, kind, n_boot=N_BOOT)
+    result = target_trial(cohort, kind, n_boot=N_BOOT, grace_days=GRACE_DAYS)
     if not any(k[0] == id(cohort) for k in _CACHE):
         _CACHE.clear()                   # one cohort at a time: replicates are processed in turn
     _CACHE[(id(cohort), kind)] = (weakref.ref(cohort), result)
     return result
 
 
-def _named(name: str, fn, *args):
+def _named(name: str, fn, *args, **kwargs):
     """``fn(*args)``, its plain ``ValueError`` or ``ConvergenceError`` (the data cannot give the
     estimate) raised again with the estimator's ``name`` in front: the emulation is shared by the
     estimators of a type, and a diagnosis runs many."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ConvergenceError as e:
         raise ConvergenceError(f"{name}: {e}") from e
     except ValueError as e:
@@ -112,3 +121,23 @@ for _kind in INTERVENTION_TYPES:
              scope="marginal", contrast="per_protocol", scale="log",
              estimand_description=f"marginal hazard ratio of a suitable place, {_kind} from its start vs never")(
         _make_msm(_kind, f"msm_hr_{_kind}"))
+
+
+def _make_gcomp(kind: str, name: str):
+    def estimator(cohort: Cohort) -> Estimate:
+        from ..survival.gformula import g_formula
+
+        r = _named(name, g_formula, cohort, kind, n_boot=N_BOOT)
+        row = r.contrasts.set_index("term").loc["rd_3m"]
+        return Estimate(float(row["estimate"]), float(row["std_error"]), n_obs=r.n_episodes)
+    estimator.__doc__ = (f"g-computation (cause-specific Cox outcome models, standardised) of {kind} started on "
+                         "day 56 vs never: risk difference of a suitable place within 3 months.")
+    estimator.__name__ = name
+    return estimator
+
+
+for _kind in INTERVENTION_TYPES:
+    register(f"gcomp_rd3m_{_kind}", estimand=f"intervention_risk.{_kind}.rd_3m", population="ATE", scope="marginal",
+             contrast="per_protocol", scale="identity",
+             estimand_description=f"rd_3m of a suitable place, {_kind} started on day 56 if still out vs never "
+                                  "(marginal, over LRV/AV episodes)")(_make_gcomp(_kind, f"gcomp_rd3m_{_kind}"))

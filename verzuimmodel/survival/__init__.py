@@ -4,7 +4,7 @@ Kaplan–Meier and Aalen–Johansen curves, Cox regression with time-varying in-
 interventions, strata, weights and school clusters, Fine–Gray for competing outcomes, a Weibull
 PH model for duration dependence, :func:`time_to_return`, the first analysis of a cohort, and
 :func:`target_trial`, the clone–censor–weight emulation of "start an intervention on day d vs
-never" for observational data, with :func:`marginal_structural_cox` beside it.
+never" for observational data, with :func:`marginal_structural_cox` and :func:`g_formula` beside it.
 """
 
 from .competing import CauseSpecificCox, FineGray, finegray_expand
@@ -14,9 +14,10 @@ from .nonparametric import AalenJohansen, KaplanMeier
 from .parametric import WeibullPH
 from .prepare import episode_intervals, episodes_table
 from .returns import TimeToReturn, time_to_return
+from .gformula import GFormula, g_formula
 from .msm import MarginalStructuralCox, marginal_structural_cox
 from .target_trial import TargetTrial, target_trial
 
-__all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "KaplanMeier",
+__all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "GFormula", "KaplanMeier",
            "MarginalStructuralCox", "TargetTrial", "TimeToReturn", "WeibullPH", "episode_intervals", "episodes_table",
-           "finegray_expand", "marginal_structural_cox", "target_trial", "time_to_return"]
+           "finegray_expand", "g_formula", "marginal_structural_cox", "target_trial", "time_to_return"]

@@ -440,14 +440,17 @@ def _newton(rs: RiskSets, X: np.ndarray, offset: np.ndarray, opt: _Options, beta
         except np.linalg.LinAlgError:
             raise ConvergenceError("the information matrix is singular: check for collinear covariates") from None
         new = beta + step
-        new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset)
-        halvings = 0
-        while not np.isfinite(new_ll) or new_ll < loglik - 1e-12 * abs(loglik):
-            halvings += 1
-            if halvings > 30:
-                return beta, loglik, grad, info, state, n_iter, False
-            new = (beta + new) / 2
+        # a trial step may overflow (a coefficient running off to infinity): halved until the
+        # likelihood is finite and does not fall, so its floating-point warnings are not news
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset)
+            halvings = 0
+            while not np.isfinite(new_ll) or new_ll < loglik - 1e-12 * abs(loglik):
+                halvings += 1
+                if halvings > 30:
+                    return beta, loglik, grad, info, state, n_iter, False
+                new = (beta + new) / 2
+                new_ll, new_grad, new_info, new_state = rs.evaluate(X @ new + offset)
         change = abs(new_ll - loglik)
         beta, loglik, grad, info, state = new, new_ll, new_grad, new_info, new_state
         if change <= opt.tol * max(abs(loglik), 1.0):

@@ -73,7 +73,7 @@ from ..schema import INTERVENTION_TYPES
 from .discrete import fit_pooled_logistic
 from .prepare import PUPIL_COVARIATES, episodes_table
 
-__all__ = ["TargetTrial", "target_trial", "PLACE_OUTCOMES", "trial_data"]
+__all__ = ["TargetTrial", "target_trial", "PLACE_OUTCOMES", "trial_data", "tidy_contrasts"]
 
 PLACE_OUTCOMES = ("own_school", "other_school", "work", "specialist_care")
 """Outcomes that are a suitable place (an exemption is not)."""
@@ -168,32 +168,37 @@ class TargetTrial:
     notes: dict = field(default_factory=dict)
 
     def tidy(self) -> pd.DataFrame:
-        """The contrasts as the canonical tidy table.
+        """The contrasts as the canonical tidy table (:func:`tidy_contrasts`)."""
+        return tidy_contrasts(self.contrasts)
 
-        Risk differences and restricted means as they are; risk ratios as ``log_rr_*`` on the log
-        scale with the ratio and its interval in ``exp_*``. ``std_error`` is the bootstrap SD,
-        ``statistic``/``p_value`` the Wald test of no difference with it, ``conf_low``/``conf_high``
-        the bootstrap percentile interval.
-        """
-        from ..tidy import TIDY_COLUMNS
 
-        c = self.contrasts.copy()
-        ratio = c["term"].str.startswith(("rr_", "hr_")).to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            est = np.where(ratio, np.log(c["estimate"]), c["estimate"])
-            se = np.where(ratio, c["std_error_log"], c["std_error"])
-            lo = np.where(ratio, np.log(c["conf_low"]), c["conf_low"])
-            hi = np.where(ratio, np.log(c["conf_high"]), c["conf_high"])
-            z = est / se
-        null = c["term"].isin(["rmst_out_start", "rmst_out_never"]).to_numpy()    # levels, not contrasts
-        out = pd.DataFrame({"term": np.where(ratio, "log_" + c["term"], c["term"]), "estimate": est,
-                            "std_error": se, "statistic": np.where(null, np.nan, z),
-                            "p_value": np.where(null, np.nan, 2 * stats.norm.sf(np.abs(z))),
-                            "conf_low": lo, "conf_high": hi})
-        out["exp_estimate"] = np.where(ratio, c["estimate"], np.nan)
-        out["exp_conf_low"] = np.where(ratio, c["conf_low"], np.nan)
-        out["exp_conf_high"] = np.where(ratio, c["conf_high"], np.nan)
-        return out[TIDY_COLUMNS]
+def tidy_contrasts(contrasts: pd.DataFrame) -> pd.DataFrame:
+    """Contrasts of two strategies as the canonical tidy table.
+
+    Risk differences and restricted means as they are; risk ratios as ``log_rr_*`` on the log
+    scale with the ratio and its interval in ``exp_*``. ``std_error`` is the bootstrap SD,
+    ``statistic``/``p_value`` the Wald test of no difference with it, ``conf_low``/``conf_high``
+    the bootstrap percentile interval.
+    """
+    from ..tidy import TIDY_COLUMNS
+
+    c = contrasts.copy()
+    ratio = c["term"].str.startswith(("rr_", "hr_")).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = np.where(ratio, np.log(c["estimate"]), c["estimate"])
+        se = np.where(ratio, c["std_error_log"], c["std_error"])
+        lo = np.where(ratio, np.log(c["conf_low"]), c["conf_low"])
+        hi = np.where(ratio, np.log(c["conf_high"]), c["conf_high"])
+        z = est / se
+    null = c["term"].isin(["rmst_out_start", "rmst_out_never"]).to_numpy()    # levels, not contrasts
+    out = pd.DataFrame({"term": np.where(ratio, "log_" + c["term"], c["term"]), "estimate": est,
+                        "std_error": se, "statistic": np.where(null, np.nan, z),
+                        "p_value": np.where(null, np.nan, 2 * stats.norm.sf(np.abs(z))),
+                        "conf_low": lo, "conf_high": hi})
+    out["exp_estimate"] = np.where(ratio, c["estimate"], np.nan)
+    out["exp_conf_low"] = np.where(ratio, c["conf_low"], np.nan)
+    out["exp_conf_high"] = np.where(ratio, c["conf_high"], np.nan)
+    return out[TIDY_COLUMNS]
 
 
 def _label(h: float) -> str:
@@ -286,28 +291,7 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
         warnings.warn(f"target_trial: {lost} of {n_boot} bootstrap replicates had no episode following the start "
                       f"strategy or weight models that could not be fitted; the standard errors rest on the others "
                       f"and are unreliable", DegenerateDataWarning, stacklevel=2)
-    alpha = (1 - level) / 2
-
-    def row(term):
-        v = est[term]
-        if B is None or len(B) < 2:
-            return v, np.nan, np.nan, np.nan
-        b = B[term].to_numpy()
-        b = b[np.isfinite(b)]
-        if len(b) < 2:
-            return v, np.nan, np.nan, np.nan
-        return v, float(np.std(b, ddof=1)), float(np.quantile(b, alpha)), float(np.quantile(b, 1 - alpha))
-
-    risks = pd.DataFrame([(arm, h, *row(f"risk_{arm}_{_label(h)}")) for arm in ("start", "never") for h in hz],
-                         columns=["arm", "horizon", "estimate", "std_error", "conf_low", "conf_high"])
-    terms = [t for h in hz for t in (f"rd_{_label(h)}", f"rr_{_label(h)}")] + \
-        ["rmst_out_start", "rmst_out_never", "rmst_out_diff"]
-    contrasts = pd.DataFrame([(t, *row(t)) for t in terms],
-                             columns=["term", "estimate", "std_error", "conf_low", "conf_high"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        contrasts["std_error_log"] = [_sd_log(B[t].to_numpy()) if B is not None and t.startswith("rr_") else np.nan
-                                      for t in terms]
-    contrasts["n_boot"] = 0 if B is None else len(B)
+    risks, contrasts = summarise(est, B, hz, level)
     q = stats.norm.ppf(0.5 + level / 2)
     hr = pd.DataFrame([{"term": "hr_after_treat_day", "estimate": np.exp(log_hr), "std_error": np.nan,
                         "conf_low": np.exp(log_hr - q * hr_se), "conf_high": np.exp(log_hr + q * hr_se),
@@ -317,6 +301,43 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                        contrasts=contrasts, weights=diag, curves=curves, covariates=td.covariates,
                        n_episodes=len(td.exit), n_started_on_time=int(on_time.sum()),
                        notes={"intervals": len(grid) - 1, "cluster": cluster})
+
+
+def summarise(est: pd.Series, B: pd.DataFrame | None, hz: np.ndarray, level: float
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The risks per arm and the contrasts, with bootstrap SDs and percentile intervals (``B``:
+    one row per bootstrap replicate; missing without two finite replicates)."""
+    alpha = (1 - level) / 2
+
+    def row(term):
+        b = np.zeros(0) if B is None else B[term].to_numpy()
+        b = b[np.isfinite(b)]
+        if len(b) < 2:
+            return est[term], np.nan, np.nan, np.nan
+        return est[term], float(np.std(b, ddof=1)), float(np.quantile(b, alpha)), float(np.quantile(b, 1 - alpha))
+
+    risks = pd.DataFrame([(arm, h, *row(f"risk_{arm}_{_label(h)}")) for arm in ("start", "never") for h in hz],
+                         columns=["arm", "horizon", "estimate", "std_error", "conf_low", "conf_high"])
+    terms = [t for h in hz for t in (f"rd_{_label(h)}", f"rr_{_label(h)}")] + \
+        ["rmst_out_start", "rmst_out_never", "rmst_out_diff"]
+    contrasts = pd.DataFrame([(t, *row(t)) for t in terms],
+                             columns=["term", "estimate", "std_error", "conf_low", "conf_high"])
+    contrasts["std_error_log"] = [_sd_log(B[t].to_numpy()) if B is not None and t.startswith("rr_") else np.nan
+                                  for t in terms]
+    contrasts["n_boot"] = 0 if B is None else len(B)
+    return risks, contrasts
+
+
+def contrasts_of(out: dict, hz: np.ndarray) -> pd.Series:
+    """Add the risk differences and ratios and the difference in restricted means to the arms'
+    ``risk_<arm>_<h>`` and ``rmst_out_<arm>``."""
+    for h in hz:
+        lab = _label(h)
+        r1, r0 = out[f"risk_start_{lab}"], out[f"risk_never_{lab}"]
+        out[f"rd_{lab}"] = r1 - r0
+        out[f"rr_{lab}"] = r1 / r0 if r0 > 0 else np.nan
+    out["rmst_out_diff"] = out["rmst_out_start"] - out["rmst_out_never"]
+    return pd.Series(out)
 
 
 def _sd_log(b: np.ndarray) -> float:
@@ -382,13 +403,7 @@ def _estimate(td: TrialData, grid: np.ndarray, f: np.ndarray, d: int, g: int, hz
                          "ess": float(w.sum() ** 2 / np.sum(w ** 2)), "n_truncated": n_trunc})
             curves.append(pd.DataFrame({"arm": arm, "time": days, "cif": cif}))
             hr_rows.append(_rows_after(x, st, W * f[:, None], col, d, int(hz.max()), arm == "start"))
-    for h in hz:
-        lab = _label(h)
-        r1, r0 = out[f"risk_start_{lab}"], out[f"risk_never_{lab}"]
-        out[f"rd_{lab}"] = r1 - r0
-        out[f"rr_{lab}"] = r1 / r0 if r0 > 0 else np.nan
-    out["rmst_out_diff"] = out["rmst_out_start"] - out["rmst_out_never"]
-    s = pd.Series(out)
+    s = contrasts_of(out, hz)
     if with_diagnostics:
         return s, pd.DataFrame(diag), pd.concat(curves, ignore_index=True), _hazard_ratio(pd.concat(hr_rows))
     return s, None, None, None

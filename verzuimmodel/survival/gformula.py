@@ -1,0 +1,182 @@
+r"""g-computation (standardisation) of an in-episode intervention's strategies from Cox outcome models.
+
+The same trial as :func:`~verzuimmodel.survival.target_trial` -- "start the intervention on day
+:math:`d` if still out" vs "never" -- answered by modelling the outcome instead of the
+treatment. Two cause-specific Cox models on the start–stop rows of the episodes (the
+intervention a 0/1 covariate :math:`A(t)` from its start), for a suitable place (:math:`c = 1`)
+and for exemption (:math:`c = 2`):
+
+.. math:: \lambda_c(t \mid x, \bar a) = \lambda_{0c}(t)\exp\{x'\beta_c + \gamma_c\,a(t)\}.
+
+Under strategy :math:`s` every episode's path is set to :math:`a_s(t)` (0 always; or 1 for
+:math:`t > d`), and its cumulative incidence of a place follows from both causes' hazards on
+each day :math:`t` (Breslow increments :math:`\Delta\Lambda_{0c}(t)`):
+
+.. math:: F_i^s(h) = \sum_{t \le h} S_i^s(t - 1)\,\Delta\Lambda_{01}(t)\,e^{x_i'\beta_1 + \gamma_1 a_s(t)},
+          \qquad S_i^s(t) = \exp\Big(-\sum_{u \le t}\sum_c \Delta\Lambda_{0c}(u)\,
+          e^{x_i'\beta_c + \gamma_c a_s(u)}\Big),
+
+averaged over the episodes (standardisation to their covariates): the marginal risks of each
+arm by each horizon, their difference and ratio, and the restricted mean days out of school.
+Standard errors and percentile intervals by bootstrap of pupils (or schools), refitting both
+models in each replicate.
+
+Measured in the ``recorded_severity`` world (200 regions, kernpartnerteam, no bootstrap): the
+3-month risk difference had bias 0.001 (Monte Carlo SE 0.002) and SD 0.027 between regions --
+two and a half times more precise than the target-trial emulation's 0.068, because it uses
+every episode rather than those that followed an arm -- but the 6-month risk difference was
+biased by +0.010 (MCSE 0.003) and the restricted mean by -2.5 days (MCSE 0.7): the models omit
+the school frailty and treat the other interventions as part of the baseline.
+
+Where it holds: the outcome models are right -- every confounder of the start measured and in
+:math:`x` (the intake severity ``episodes.severity_score`` when recorded), proportional hazards,
+the effect the same whenever it starts. The time-varying Cox model of the report conditions on
+the same covariates, but answers another question (a conditional hazard ratio); this turns it
+into the policy answer, absolute risks under each strategy. Where it does not: unmeasured
+confounding (``confounded_referral``); return times that vary between schools beyond the
+covariates (a frailty the models omit makes the hazards non-proportional marginally).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..errors import ConvergenceError, ConvergenceWarning, DegenerateDataWarning
+from .target_trial import TrialData, _label, contrasts_of, summarise, tidy_contrasts, trial_data
+
+__all__ = ["GFormula", "g_formula"]
+
+CHUNK = 20_000
+"""Episodes per block of the (episodes x days) hazard matrices."""
+
+
+@dataclass(frozen=True)
+class GFormula:
+    """Result of :func:`g_formula`: ``risks`` and ``contrasts`` as in
+    :class:`~verzuimmodel.survival.TargetTrial`, the two outcome models' coefficients
+    (``models``: cause, term, estimate), ``covariates`` and ``n_episodes``."""
+
+    intervention: str
+    treat_day: int
+    risks: pd.DataFrame
+    contrasts: pd.DataFrame
+    models: pd.DataFrame
+    covariates: tuple[str, ...]
+    n_episodes: int
+
+    def tidy(self) -> pd.DataFrame:
+        """The contrasts as the canonical tidy table (as :meth:`TargetTrial.tidy`)."""
+        return tidy_contrasts(self.contrasts)
+
+
+def g_formula(cohort: Cohort, intervention: str, *, treat_day: int = 56, horizons: Sequence[float] = (91, 182, 365),
+              rmst_days: int = 365, covariates: Sequence[str] | None = None, n_boot: int = 200,
+              cluster: Literal["pupil", "school"] = "pupil", seed: int = 0, level: float = 0.95,
+              episode_types: Sequence[str] = ("LRV", "AV")) -> GFormula:
+    """Risks under "start ``intervention`` on ``treat_day``" vs "never" by g-computation (module
+    docstring). Arguments as :func:`~verzuimmodel.survival.target_trial`.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments; no episode that received the intervention or that ended in a place.
+    """
+    hz = np.asarray(horizons, dtype=float)
+    if not isinstance(treat_day, (int, np.integer)) or treat_day < 1:
+        raise ValueError(f"treat_day: got {treat_day!r}; expected a whole number >= 1")
+    if not len(hz) or np.any(hz <= treat_day) or np.any(hz != np.round(hz)):
+        raise ValueError(f"horizons: got {list(horizons)!r}; expected whole days after treat_day ({treat_day})")
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot: got {n_boot!r}; expected a whole number >= 0")
+    if cluster not in ("pupil", "school"):
+        raise ValueError(f"cluster: got {cluster!r}; expected 'pupil' or 'school'")
+    td = trial_data(cohort, intervention, covariates, episode_types)
+    if not (td.status == 1).any():
+        raise ValueError("g_formula: no episode ended in a suitable place: the risks cannot be estimated")
+    if not (np.isfinite(td.start) & (td.start < td.exit)).any():
+        raise ValueError(f"g_formula: no episode received {intervention} while out: its effect cannot be estimated")
+    t_max = int(max(hz.max(), rmst_days))
+    rows = _rows(td)
+    est, models = _estimate(td, rows, np.ones(len(td.exit)), treat_day, hz, rmst_days, t_max)
+    boots = []
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        labels = td.pupil if cluster == "pupil" else td.school
+        codes, inverse = np.unique(labels, return_inverse=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for _ in range(n_boot):
+                f = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))[inverse].astype(float)
+                try:
+                    boots.append(_estimate(td, rows, f, treat_day, hz, rmst_days, t_max)[0])
+                except (ConvergenceError, ValueError):
+                    continue
+    if n_boot and len(boots) < 0.9 * n_boot:
+        warnings.warn(f"g_formula: {n_boot - len(boots)} of {n_boot} bootstrap replicates could not be fitted; the "
+                      "standard errors rest on the others and are unreliable", DegenerateDataWarning, stacklevel=2)
+    B = pd.DataFrame(boots, columns=est.index) if boots else None
+    risks, contrasts = summarise(est, B, hz, level)
+    return GFormula(intervention=intervention, treat_day=int(treat_day), risks=risks, contrasts=contrasts,
+                    models=models, covariates=td.covariates, n_episodes=len(td.exit))
+
+
+def _rows(td: TrialData) -> pd.DataFrame:
+    """Start–stop rows: ``(0, S]`` untreated and ``(S, exit]`` treated for an episode whose
+    intervention started on day ``S`` while it ran; ``(0, exit]`` otherwise."""
+    started = np.isfinite(td.start) & (td.start < td.exit)
+    i = np.r_[np.arange(len(td.exit)), np.flatnonzero(started)]
+    second = np.r_[np.zeros(len(td.exit), bool), np.ones(started.sum(), bool)]
+    start = np.where(second, td.start[i], 0.0)
+    stop = np.where(second | ~started[i], td.exit[i], td.start[i])
+    last = second | ~started[i]
+    rows = pd.DataFrame(td.z[i], columns=list(td.covariates))
+    rows["episode"], rows["start"], rows["stop"], rows["a"] = i, start, stop, second.astype(float)
+    rows["cause"] = np.where(last, td.status[i], 0)
+    return rows
+
+
+def _estimate(td: TrialData, rows: pd.DataFrame, f: np.ndarray, d: int, hz: np.ndarray, tau: int, t_max: int):
+    """Both arms' risks and contrasts (a Series) and the models' coefficients."""
+    from .cox import CoxPH
+
+    use = rows.assign(w=f[rows["episode"].to_numpy()])
+    use = use[use["w"] > 0]
+    covs = [c for c in td.covariates if use[c].nunique() > 1]
+    days = np.arange(1, t_max + 1)
+    fits, coefs = [], []
+    for cause in (1, 2):
+        ev = (use["cause"] == cause).astype(int)
+        if ev.sum() == 0:                     # no exemption: its hazard is 0
+            fits.append((np.zeros(t_max), np.zeros(len(covs)), 0.0))
+            continue
+        m = CoxPH().fit(use.assign(ev=ev), duration="stop", event="ev", entry="start", covariates=covs + ["a"],
+                        weights="w", robust=False)
+        bh = m.baseline_cumulative_hazard_
+        inc = np.zeros(t_max)
+        t = bh["time"].to_numpy()
+        keep = (t >= 1) & (t <= t_max)
+        np.add.at(inc, t[keep].astype(int) - 1, bh["hazard"].to_numpy()[keep])
+        fits.append((inc, m.params_[covs].to_numpy(), float(m.params_["a"])))
+        coefs += [(cause, n, float(v)) for n, v in m.params_.items()]
+    z = td.z[:, [td.covariates.index(c) for c in covs]]
+    out = {}
+    for arm in ("start", "never"):
+        a = (days > d).astype(float) if arm == "start" else np.zeros(t_max)
+        cif = np.zeros(t_max + 1)
+        for lo in range(0, len(z), CHUNK):       # the bootstrap's frequencies weight the average
+            zz, ff = z[lo:lo + CHUNK], f[lo:lo + CHUNK]
+            lam = [inc[None, :] * np.exp(zz @ b)[:, None] * np.exp(g * a)[None, :] for inc, b, g in fits]
+            surv = np.exp(-np.cumsum(lam[0] + lam[1], axis=1))
+            before = np.c_[np.ones(len(zz)), surv[:, :-1]]
+            cif[1:] += ff @ np.cumsum(before * lam[0], axis=1)
+        cif /= f.sum()
+        for h in hz:
+            out[f"risk_{arm}_{_label(h)}"] = cif[int(h)]
+        out[f"rmst_out_{arm}"] = float(np.sum(1 - cif[:tau]))
+    return contrasts_of(out, hz), pd.DataFrame(coefs, columns=["cause", "term", "estimate"])

@@ -52,6 +52,8 @@ the models of the hazards are right, and the strategies are well defined. In the
 ``recorded_severity`` world it recovers ``truth["intervention_risk"]`` (``tests/``). Where it
 does not: with the severity unmeasured (``confounded_referral``) it is confounded like every
 other analysis of these data -- report the E-value (:mod:`verzuimmodel.effects.sensitivity`).
+Measured there (200 regions, ``grace_days=6`` as its start days are continuous): the 6-month
+risk difference was biased by -0.11 (Monte Carlo SE 0.02) and the log HR by -0.20 (MCSE 0.05).
 With start days spread over continuous time and ``grace_days > 0`` it estimates "start within
 the grace window when the natural course would", close to but not the same as "start on day d".
 """

@@ -135,3 +135,36 @@ def test_bad_input_names_table_column_rows():
         CoxPH().fit(RC.assign(k=1.0), "time", "status", ["x1", "k"])
     with pytest.raises(ValueError, match="ties"):
         CoxPH(ties="exact")
+
+
+def test_predicted_survival_is_one_in_a_stratum_without_events():
+    """D1: R's survfit.coxph gives S = 1 for a stratum whose episodes are all censored."""
+    import numpy as np
+    import pandas as pd
+
+    from verzuimmodel.survival import CoxPH
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"t": rng.integers(1, 50, 200).astype(float), "x": rng.normal(size=200),
+                       "s": np.repeat(["a", "b"], 100)})
+    df["e"] = np.where(df["s"] == "a", rng.integers(0, 2, 200), 0)
+    m = CoxPH().fit(df, duration="t", event="e", covariates=["x"], strata="s")
+    pred = m.predict_survival(df.iloc[[0, 150]], times=[5.0, 40.0])
+    assert (pred.iloc[:, 1] == 1.0).all() and (pred.iloc[:, 0] < 1).all()
+
+
+def test_a_covariate_constant_within_every_stratum_is_refused_by_name():
+    """D3: R reports NA; an arbitrary coefficient with SE 1e7 and no warning was returned before."""
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from verzuimmodel.survival import CoxPH
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"t": rng.integers(1, 50, 300).astype(float), "e": rng.integers(0, 2, 300),
+                       "x": rng.normal(size=300), "s": np.repeat([0, 1, 2], 100)})
+    df["level"] = (df["s"] == 2).astype(float)              # the same within each stratum
+    with pytest.raises(ValueError, match="'level' do not vary within any stratum"):
+        CoxPH().fit(df, duration="t", event="e", covariates=["x", "level"], strata="s")
+    CoxPH().fit(df, duration="t", event="e", covariates=["x", "level"])          # fine without strata

@@ -367,7 +367,8 @@ class CoxPH:
     def predict_survival(self, df: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
         """Survival ``exp(-Lambda_0(t) exp(x'beta))`` of each row of ``df`` (columns) at ``times`` (rows).
 
-        With strata, each row uses its own stratum's baseline (``df`` must hold the strata column).
+        With strata, each row uses its own stratum's baseline (``df`` must hold the strata column); a
+        stratum without events has survival 1 throughout, as R's ``survfit.coxph``.
         """
         times = np.asarray(times, dtype=float)
         lp = self.predict_log_partial_hazard(df).to_numpy()
@@ -380,6 +381,9 @@ class CoxPH:
             H = np.empty((len(times), len(df)))
             for label, idx in pd.Series(np.arange(len(df))).groupby(np.asarray(key)).groups.items():
                 b = bh[bh["stratum"] == label]
+                if b.empty:                 # a stratum without events: no hazard, S = 1 (as R)
+                    H[:, idx] = 0.0
+                    continue
                 H[:, idx] = _step(b["time"].to_numpy(), b["cumulative_hazard"].to_numpy(), times)[:, None] \
                     * np.exp(lp[idx])[None, :]
         return pd.DataFrame(np.exp(-H), index=pd.Index(times, name="time"), columns=df.index)
@@ -406,6 +410,18 @@ def _check_design(d: SurvData) -> None:
     const = [c for c, lo, hi in zip(d.covariates, X.min(axis=0), X.max(axis=0)) if lo == hi]
     if const:
         raise ValueError(f"covariate(s) {', '.join(map(repr, const))} do not vary: a Cox model has no intercept")
+    if d.strata is not None:
+        # a covariate constant within every stratum is absorbed by the strata's baselines (R: NA)
+        G = int(d.strata.max()) + 1
+        lo = np.full((G, X.shape[1]), np.inf)
+        hi = np.full((G, X.shape[1]), -np.inf)
+        np.minimum.at(lo, d.strata, X)
+        np.maximum.at(hi, d.strata, X)
+        within = [c for c, varies in zip(d.covariates, (hi > lo).any(axis=0)) if not varies]
+        if within:
+            raise ValueError(f"covariate(s) {', '.join(map(repr, within))} do not vary within any stratum: their "
+                             "effect is absorbed by the strata's baseline hazards and cannot be estimated (R reports "
+                             "NA); leave them out or do not stratify by them")
     mean = X.mean(axis=0)
     cov = X.T @ X / len(X) - np.outer(mean, mean)
     sd = np.sqrt(np.maximum(np.diag(cov), 1e-300))

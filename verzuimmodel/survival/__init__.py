@@ -15,9 +15,10 @@ from .parametric import WeibullPH
 from .prepare import episode_intervals, episodes_table
 from .returns import TimeToReturn, time_to_return
 from .gformula import GFormula, g_formula
+from .logrank import LogRankTest, logrank_test
 from .msm import MarginalStructuralCox, marginal_structural_cox
 from .target_trial import TargetTrial, target_trial
 
 __all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "GFormula", "KaplanMeier",
-           "MarginalStructuralCox", "TargetTrial", "TimeToReturn", "WeibullPH", "episode_intervals", "episodes_table",
-           "finegray_expand", "g_formula", "marginal_structural_cox", "target_trial", "time_to_return"]
+           "LogRankTest", "MarginalStructuralCox", "TargetTrial", "TimeToReturn", "WeibullPH", "episode_intervals", "episodes_table",
+           "finegray_expand", "g_formula", "logrank_test", "marginal_structural_cox", "target_trial", "time_to_return"]

@@ -32,8 +32,8 @@ def test_risks_weights_and_restricted_means_match_the_hand_built_r_version():
     ref = json.loads((REF / "target_trial_reference.json").read_text())
     grid = np.asarray(p["grid"])
     hz = np.asarray(p["horizons"], dtype=float)
-    est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, np.ones(len(td.exit)), p["treat_day"], p["grace_days"], hz, p["tau"],
-                                  True, None, with_diagnostics=True)
+    est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, np.ones(len(td.exit)), p["treat_day"],
+                                                   p["grace_days"], hz, p["tau"], True, None, with_diagnostics=True)
     for arm in ("start", "never"):
         got = [est[f"risk_{arm}_{round(h / 30.4)}m"] for h in hz]
         np.testing.assert_allclose(got, ref[f"risk_{arm}"], rtol=1e-7, atol=1e-9)

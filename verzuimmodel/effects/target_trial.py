@@ -19,8 +19,8 @@ and ``msm_hr_<type>``, the marginal structural Cox model's hazard ratio
 
 Each targets ``truth["intervention_risk"][type]``: a marginal effect over all LRV/AV episodes of
 the strategies as followed (per protocol), computed by the simulator from potential outcomes.
-Standard errors are bootstrap SDs (200 replicates, pupils resampled), except for the hazard ratio. Where they hold and where
-not: see :mod:`verzuimmodel.survival.target_trial`.
+Standard errors are bootstrap SDs (200 replicates, pupils resampled), except for the hazard
+ratio. Where they hold and where not: see :mod:`verzuimmodel.survival.target_trial`.
 
 Degenerate data (no LRV/AV episodes, an intervention never started on the treatment day or never
 received, weight models that cannot be fitted) raise the ``ValueError`` or

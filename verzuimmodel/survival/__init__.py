@@ -20,5 +20,6 @@ from .msm import MarginalStructuralCox, marginal_structural_cox
 from .target_trial import TargetTrial, target_trial
 
 __all__ = ["AalenJohansen", "CauseSpecificCox", "CoxPH", "FineGray", "FrailtyCox", "GFormula", "KaplanMeier",
-           "LogRankTest", "MarginalStructuralCox", "TargetTrial", "TimeToReturn", "WeibullPH", "episode_intervals", "episodes_table",
-           "finegray_expand", "g_formula", "logrank_test", "marginal_structural_cox", "target_trial", "time_to_return"]
+           "LogRankTest", "MarginalStructuralCox", "TargetTrial", "TimeToReturn", "WeibullPH", "episode_intervals",
+           "episodes_table", "finegray_expand", "g_formula", "logrank_test", "marginal_structural_cox",
+           "target_trial", "time_to_return"]

@@ -9,7 +9,8 @@ The interval intercepts make the baseline hazard nonparametric, as the Kalbfleis
 discrete-time analogue of the Cox model. Intervals without events have hazard 0 (their
 intercept is :math:`-\infty`; their rows carry no information about :math:`\beta` and are
 dropped). A covariate that is constant within the intervals with events, or a combination of
-others there, is not identified: its coefficient is 0 (R's ``glm`` reports ``NA``). Newton–Raphson exploits the block structure of the information: the intercepts'
+others there, is not identified: its coefficient is 0 (R's ``glm`` reports ``NA``).
+Newton–Raphson exploits the block structure of the information: the intercepts'
 block is diagonal, so each step costs one pass over the rows and a :math:`p \times p` solve
 (Schur complement), whatever the number of intervals.
 

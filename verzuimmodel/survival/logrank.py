@@ -71,7 +71,8 @@ def logrank_test(df: pd.DataFrame, duration: str, event: str, group: str, strata
     ValueError
         Missing columns or values, negative times, events not 0/1, fewer than two groups.
     """
-    cols = [duration, event, group] + ([] if strata is None else ([strata] if isinstance(strata, str) else list(strata)))
+    extra = [] if strata is None else [strata] if isinstance(strata, str) else list(strata)
+    cols = [duration, event, group, *extra]
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ValueError(f"logrank_test: column(s) {missing} not in the data; expected {', '.join(df.columns)}")

@@ -168,3 +168,16 @@ def test_a_covariate_constant_within_every_stratum_is_refused_by_name():
     with pytest.raises(ValueError, match="'level' do not vary within any stratum"):
         CoxPH().fit(df, duration="t", event="e", covariates=["x", "level"], strata="s")
     CoxPH().fit(df, duration="t", event="e", covariates=["x", "level"])          # fine without strata
+
+
+@pytest.mark.parametrize("name", ["efron", "breslow_strata", "efron_cluster", "ss_efron"])
+def test_global_tests_and_aic_match_r_summary(name):
+    """Likelihood-ratio, Wald (robust with clusters) and score tests and AIC, as summary(coxph)."""
+    ref = pd.read_csv(REF / "cox_tests.csv").set_index("model").loc[name]
+    m = fit(name)
+    t = m.global_tests().set_index("test")
+    assert t.loc["likelihood_ratio", "statistic"] == pytest.approx(ref["lr"], rel=1e-8)
+    assert t.loc["wald", "statistic"] == pytest.approx(ref["wald"], rel=1e-6)
+    assert t.loc["score", "statistic"] == pytest.approx(ref["score"], rel=1e-8)
+    assert (t["df"] == ref["df"]).all()
+    assert m.aic_ == pytest.approx(ref["aic"], rel=1e-10)

@@ -328,7 +328,13 @@ class CoxPH:
         self.standard_errors_ = pd.Series(np.where(v > 0, np.sqrt(np.abs(v)), np.inf), index=names, name="se")
         self.robust_ = use_robust
         self.log_likelihood_ = loglik
-        self.log_likelihood_null_ = rs.evaluate(off, need="loglik")[0]
+        ll0, g0, i0, _ = rs.evaluate(off)           # at beta = 0: the score test's ingredients
+        self.log_likelihood_null_ = ll0
+        try:
+            self._score_statistic = float(g0 @ np.linalg.solve(i0, g0)) if len(g0) else 0.0
+        except np.linalg.LinAlgError:
+            self._score_statistic = float("nan")
+        self.aic_ = -2 * loglik + 2 * len(beta)
         self.n_iter_, self.converged_ = n_iter, converged
         self.n_obs_, self.n_events_ = d.n, int(rs.event.sum())
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
@@ -355,6 +361,24 @@ class CoxPH:
                           ConvergenceWarning, stacklevel=3)
 
     # -- results --------------------------------------------------------------------------------
+    def global_tests(self) -> pd.DataFrame:
+        """The three tests of all coefficients being 0, as R's ``summary(coxph)``: likelihood ratio
+        :math:`2(\ell(\hat\beta) - \ell(0))`, Wald :math:`\hat\beta' V^{-1}\hat\beta` (with the
+        robust variance when the fit has one) and score :math:`U(0)' I(0)^{-1} U(0)`; each
+        :math:`\chi^2` with ``p`` degrees of freedom. Columns ``test, statistic, df, p_value``."""
+        from scipy import stats
+
+        b = self.params_.to_numpy()
+        p = len(b)
+        try:
+            wald = float(b @ np.linalg.solve(self.variance_.to_numpy(), b)) if p else 0.0
+        except np.linalg.LinAlgError:
+            wald = float("nan")
+        rows = [("likelihood_ratio", 2 * (self.log_likelihood_ - self.log_likelihood_null_)),
+                ("wald", wald), ("score", self._score_statistic)]
+        return pd.DataFrame([{"test": t, "statistic": v, "df": p, "p_value": float(stats.chi2.sf(v, p))}
+                             for t, v in rows])
+
     def tidy(self) -> pd.DataFrame:
         """Coefficients (log hazard ratios) with SE, Wald statistics, intervals and hazard ratios."""
         return tidy_table(self.params_, self.standard_errors_, level=self.options.level)

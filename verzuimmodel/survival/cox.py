@@ -362,7 +362,7 @@ class CoxPH:
 
     # -- results --------------------------------------------------------------------------------
     def global_tests(self) -> pd.DataFrame:
-        """The three tests of all coefficients being 0, as R's ``summary(coxph)``: likelihood ratio
+        r"""The three tests of all coefficients being 0, as R's ``summary(coxph)``: likelihood ratio
         :math:`2(\ell(\hat\beta) - \ell(0))`, Wald :math:`\hat\beta' V^{-1}\hat\beta` (with the
         robust variance when the fit has one) and score :math:`U(0)' I(0)^{-1} U(0)`; each
         :math:`\chi^2` with ``p`` degrees of freedom. Columns ``test, statistic, df, p_value``."""

@@ -10,6 +10,7 @@ import pytest
 
 from verzuimmodel.errors import ConvergenceWarning
 from verzuimmodel.mixed import glmm as G
+from verzuimmodel.mixed import laplace, random_intercepts
 from verzuimmodel.mixed._design import model_frame
 from verzuimmodel.mixed.glmm import NegativeBinomialMixed, PoissonMixed
 from verzuimmodel.schema import SchemaError
@@ -100,7 +101,7 @@ def test_nb_pupil_years_three_factors_matches_glmmtmb(groups):
 
 
 def test_too_many_levels_besides_the_largest_factor_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(G, "MAX_DENSE_LEVELS", 50)
+    monkeypatch.setattr(random_intercepts, "MAX_DENSE_LEVELS", 50)
     with pytest.raises(ValueError, match="other than the largest have 72 levels together; at most 50"):
         NegativeBinomialMixed().fit(PY, FORMULA, groups=["pupil", "po", "vo"], exposure="days")
 
@@ -312,7 +313,7 @@ def test_predict_uses_exposure_and_conditional_modes():
 
 def test_hessian_that_is_not_positive_definite_is_warned(monkeypatch):
     """Never silent NaN: an indefinite information matrix is a ConvergenceWarning naming the parameter."""
-    real = G._fd_hessian
+    real = laplace._fd_hessian
 
     def broken(obj, phi, free, steps):
         H = real(obj, phi, free, steps)
@@ -320,7 +321,7 @@ def test_hessian_that_is_not_positive_definite_is_warned(monkeypatch):
         H[obj.p, :obj.p] = H[:obj.p, obj.p] = 0.0
         return H
 
-    monkeypatch.setattr(G, "_fd_hessian", broken)
+    monkeypatch.setattr(laplace, "_fd_hessian", broken)
     with pytest.warns(ConvergenceWarning, match=r"not positive definite \(parameters variance of 'school'\)"):
         m = PoissonMixed().fit(PO, FORMULA, groups="school", exposure="days")
     assert not m.converged_

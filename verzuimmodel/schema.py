@@ -21,9 +21,12 @@ Code lists
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
+
+if TYPE_CHECKING:  # at run time they are looked up on first use (__getattr__ below)
+    from .validation import validate_cohort, validate_table
 
 __all__ = [
     "Code",
@@ -380,5 +383,20 @@ def empty_table(name: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLES[name].required_columns})
 
 
-# validation lives in its own module; re-exported here, where the tables are declared
-from .validation import validate_cohort, validate_table  # noqa: E402
+_VALIDATORS = ("validate_table", "validate_cohort")
+
+
+def __getattr__(name: str):
+    """``validate_table`` and ``validate_cohort``: validation lives in :mod:`verzuimmodel.validation`;
+    its two functions are importable from here too, where the tables are declared. They are looked up
+    on first use, so that this module and the validation modules (which read its declarations) do not
+    import each other."""
+    if name in _VALIDATORS:
+        from . import validation
+
+        return getattr(validation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_VALIDATORS})

@@ -1,0 +1,149 @@
+"""What a fitted Poisson or NB2 mixed model holds and reports: the fitted state, its warnings,
+predictions and the tidy table (shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed` and
+:class:`~verzuimmodel.mixed.glmm.NegativeBinomialMixed`)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from ..errors import ConvergenceWarning
+from ..tidy import tidy_table
+from ._design import new_design, new_group_codes
+from .count_families import _exposure_offset
+from .laplace import THETA_MAX, _Fit
+
+
+class _CountResults:
+    """The fitted state of a count mixed model (``_store``) and what reads it: ``predict`` and ``tidy``."""
+
+    def _store(self, mf, fit: _Fit, factors, active, boundary, names, formula, offset, exposure):
+        obj, st = fit.obj, fit.state
+        p = obj.p
+        phi = st.phi
+        beta, tau, omega = obj.unpack(phi)
+        H, free = fit.hessian, fit.free.copy()
+        cov = np.full((obj.m, obj.m), np.nan)
+        hess_ok = False
+        if H is not None:
+            Hf = H[np.ix_(free, free)]
+            try:
+                linalg.cho_factor(Hf)
+                hess_ok = True
+                cov[np.ix_(free, free)] = linalg.inv(Hf)
+            except (linalg.LinAlgError, ValueError):
+                hess_ok = False
+        vcov = cov[:p, :p]
+        vcov = 0.5 * (vcov + vcov.T)
+        self.formula_, self.groups_ = formula, factors
+        self.offset_column_, self.exposure_column_ = offset, exposure
+        self.family_ = obj.family.name
+        self.n_obs_ = obj.n
+        self.n_groups_ = pd.Series(mf.n_levels, index=factors, dtype=int, name="n_groups")
+        self.params_ = pd.Series(beta, index=names, name="estimate")
+        self.vcov_ = pd.DataFrame(vcov, index=names, columns=names)
+        self.standard_errors_ = pd.Series(np.sqrt(np.diag(vcov)), index=names, name="std_error")
+        var = np.zeros(len(factors))
+        for j, k in enumerate(active):
+            var[k] = np.exp(2 * tau[j])
+        self.variance_components_ = pd.Series(var, index=factors, name="variance")
+        if obj.family.has_dispersion:
+            self.dispersion_ = float(np.exp(omega))
+        # covariance of the variance parameters on the log-SD (and log-theta) scale
+        par_names = [f"log_sd_{factors[k]}" for k in active] + (["log_theta"] if obj.family.has_dispersion else [])
+        self.parameter_vcov_ = pd.DataFrame(cov[p:, p:], index=par_names, columns=par_names)
+        self.log_likelihood_ = float(st.loglik)
+        n_par = p + len(factors) + int(obj.family.has_dispersion)
+        self.n_parameters_ = n_par
+        self.aic_ = -2 * self.log_likelihood_ + 2 * n_par
+        self.bic_ = -2 * self.log_likelihood_ + np.log(obj.n) * n_par
+        self.ranef_ = {}
+        g = obj.groups
+        for k, f in enumerate(factors):
+            vals = g.block(st.u, active.index(k)) if k in active else np.zeros(mf.n_levels[k])
+            self.ranef_[f] = pd.Series(vals, index=mf.group_labels[k], name=f)
+        self.n_agq_ = obj.n_agq
+        self.boundary_ = list(boundary)
+        self.converged_ = bool(fit.converged and hess_ok)
+        self.optimizer_message_ = fit.message
+        self._mf = mf
+        label = type(self).__name__
+        for f in boundary:
+            warnings.warn(f"{label}: the variance of the random intercept of '{f}' is estimated at 0 (boundary): the "
+                          f"fit without '{f}' is as good; it is reported as 0 and '{f}' is left out of the final fit",
+                          ConvergenceWarning, stacklevel=4)
+        if obj.family.has_dispersion and self.dispersion_ > THETA_MAX:
+            warnings.warn(f"{label}: the dispersion theta ({self.dispersion_:.3g}) may be infinite: no overdispersion "
+                          "beyond the random effects; consider PoissonMixed", ConvergenceWarning, stacklevel=4)
+        for n, b, v in zip(names, beta, np.diag(vcov)):
+            if hess_ok and abs(b) > 10 and v > 100 * b * b:
+                warnings.warn(f"{label}: the coefficient of '{n}' may be infinite (separation: the counts are 0 in "
+                              f"every row at one extreme of this covariate); its estimate ({b:.3g}) and standard "
+                              "error are not reliable", ConvergenceWarning, stacklevel=4)
+        if not hess_ok:
+            bad = self._weak_parameters(H, free, names, factors, active, obj)
+            warnings.warn(f"{label}: the Hessian of the log-likelihood is not positive definite (parameters "
+                          f"{bad}): the standard errors are not available (NaN)", ConvergenceWarning, stacklevel=4)
+        elif not fit.converged:
+            all_names = self._parameter_names(names, factors, active, obj)
+            score = np.abs(st.grad) * np.sqrt(np.abs(np.diag(cov)))      # gradient in standard-error units
+            score[~free | ~np.isfinite(score)] = 0.0
+            worst = all_names[int(np.argmax(score))]
+            warnings.warn(f"{label}: the optimiser did not converge ({fit.message}); the largest remaining "
+                          f"gradient is in the {worst}; the estimates at the last iterate are returned",
+                          ConvergenceWarning, stacklevel=4)
+
+    @staticmethod
+    def _parameter_names(names, factors, active, obj) -> list[str]:
+        return [f"coefficient '{n}'" for n in names] + [f"variance of '{factors[k]}'" for k in active] + (
+            ["dispersion theta"] if obj.family.has_dispersion else [])
+
+    @classmethod
+    def _weak_parameters(cls, H, free, names, factors, active, obj) -> str:
+        all_names = cls._parameter_names(names, factors, active, obj)
+        if H is None:
+            return "unknown"
+        idx = np.flatnonzero(free)
+        try:
+            ev, V = np.linalg.eigh(H[np.ix_(idx, idx)])
+        except np.linalg.LinAlgError:
+            return ", ".join(all_names)
+        v = V[:, np.argmin(ev)]
+        big = np.abs(v) > 0.3 * np.abs(v).max()
+        return ", ".join(all_names[i] for i in idx[big])
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
+
+    def predict(self, df: pd.DataFrame, include_random: bool = True, kind: str = "response") -> np.ndarray:
+        """Predicted counts :math:`\\mu` (``kind="response"``) or linear predictors (``kind="link"``).
+
+        The fitted offset or exposure column is used when ``df`` has it (else the prediction is per unit
+        of exposure). With ``include_random`` the conditional modes of the rows' groups are added;
+        groups not seen in fitting get 0 (the population value).
+        """
+        self._check_fitted()
+        if kind not in ("response", "link"):
+            raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
+        eta = new_design(self._mf, df) @ self.params_.to_numpy()
+        if self.offset_column_ is not None and self.offset_column_ in df.columns:
+            eta = eta + pd.to_numeric(df[self.offset_column_]).to_numpy(dtype=float)
+        elif self.exposure_column_ is not None and self.exposure_column_ in df.columns:
+            eta = eta + _exposure_offset(df, None, self.exposure_column_, "newdata")
+        if include_random:
+            for f in self.groups_:
+                codes = new_group_codes(df, f, self.ranef_[f].index)
+                b = self.ranef_[f].to_numpy()
+                eta = eta + np.where(codes >= 0, b[np.maximum(codes, 0)], 0.0)
+        return np.exp(eta) if kind == "response" else eta
+
+    def tidy(self, level: float | None = None) -> pd.DataFrame:
+        """Fixed effects: term, estimate (log rate ratio), std_error, z statistic, p-value, interval, and
+        the rate ratios ``exp_estimate``, ``exp_conf_low``, ``exp_conf_high`` (Wald, normal distribution)."""
+        self._check_fitted()
+        return tidy_table(self.params_, self.standard_errors_, level=self.level if level is None else level)

@@ -14,9 +14,9 @@
     vm.sample_size(design, parameter="n_clusters", target_power=0.8, estimator="cluster_means")
 
 Parts: :mod:`.design` (Design, TOML design files), :mod:`.diagnose` (replicates and performance),
-:mod:`.measures` (Morris et al. 2019 measures with MCSEs), :mod:`.trials` (trial generators and
-trial estimators), :mod:`.backends` (serial, processes, dask), :mod:`.power` (power curves,
-sample size, closed forms), :mod:`.plots`.
+:mod:`.measures` (Morris et al. 2019 measures with MCSEs), :mod:`.trials` (trial generators),
+:mod:`.trial_estimators` (the trial estimators, registered on import), :mod:`.backends` (serial,
+processes, dask), :mod:`.power` (power curves, sample size, closed forms), :mod:`.plots`.
 """
 
 from . import measures, plots

@@ -182,8 +182,10 @@ def monitor(
     by: Annotated[str, typer.Option("--by", help="'region', 'school' or 'all'.")] = "region",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """The quarterly thuiszitters monitor: stock and flow per quarter (CSV and charts, counts < 10 hidden)."""
-    from .monitor import quarterly, running_durations
+    """The quarterly thuiszitters monitor: stock and flow per quarter (CSV and charts). Counts under 10 are
+    hidden, and so are the cells they could be worked out from; the tables of every --by on the same data
+    are protected as one publication."""
+    from .monitor import tables
 
     if by not in ("region", "school", "all"):
         typer.echo(f"error: --by: got {by!r}; expected 'region', 'school' or 'all'", err=True)
@@ -192,8 +194,8 @@ def monitor(
         cohort = read_cohort(path)
         group = None if by == "all" else by
         with status_console.status("Counting stock and flow ..."), output_directory(out, overwrite) as tmp:
-            table = quarterly(cohort, by=group)
-            durations = running_durations(cohort, by=group)
+            mt = tables(cohort, by=group)          # quarterly and durations protected together
+            table, durations = mt.quarterly, mt.durations
             to_csv(table, tmp / "quarterly.csv")
             to_csv(durations, tmp / "durations.csv")
             if len(table):
@@ -205,8 +207,9 @@ def monitor(
     last = table.loc[table["quarter"] == table["quarter"].max(),
                      ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover"]]
     counts = ["stock_start", "inflow", "outflow", "stock_end"]
-    last[counts] = last[counts].astype(object).where(last[counts].notna(), "< 10")
-    console.print(_frame_table(last, f"Last quarter (counts under 10 shown as '< 10') -> {out}"))
+    last[counts] = last[counts].astype(object).where(last[counts].notna(), "x")
+    console.print(_frame_table(last, f"Last quarter (x: hidden, a count under 10 or a cell it could be worked "
+                                     f"out from) -> {out}"))
 
 
 def _monitor_charts(table: pd.DataFrame, durations: pd.DataFrame, folder: Path) -> None:

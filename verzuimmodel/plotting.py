@@ -23,20 +23,34 @@ def _axes(ax, figsize=(8, 4.5)):
     return ax.figure, ax
 
 
+def _hidden_marks(ax, points) -> None:
+    """A grey "x" on the axis at every hidden value of ``points`` ((x, value) pairs)."""
+    xs = [x for x, v in points if v is None or v is pd.NA or pd.isna(v)]
+    if xs:
+        ax.scatter(xs, [0] * len(xs), marker="x", color="grey", zorder=4, clip_on=False,
+                   label="afgeschermd")
+
+
 def stock_flow(table: pd.DataFrame, case_type: str = "LRV", group=None, ax=None, title: str | None = None):
     """Stock at the end of each quarter (line) with inflow and outflow (bars) from :func:`monitor.quarterly`.
 
-    Suppressed cells (fewer than 10) are drawn as gaps, never as small numbers.
+    Hidden cells (disclosure control) are never drawn as numbers, nor as zero: a hidden bar or
+    point is a grey "x" on the axis. Without ``group``, groups are added up per quarter and a sum
+    with a hidden part is hidden (a partial sum would be a number that is not the total).
     """
     fig, ax = _axes(ax)
     t = table[table["case_type"] == case_type]
     if group is not None:
         t = t[t["group"] == group]
-    t = t.groupby("quarter", sort=True)[["stock_end", "inflow", "outflow"]].sum(min_count=1)
+    cols = ["stock_end", "inflow", "outflow"]
+    hidden = t[cols].isna().groupby(t["quarter"], sort=True).any()
+    t = t.groupby("quarter", sort=True)[cols].sum(min_count=1).astype(float).where(~hidden)
     x = range(len(t))
     ax.bar([i - 0.2 for i in x], t["inflow"].astype(float), width=0.4, label="instroom", color="#4c72b0")
     ax.bar([i + 0.2 for i in x], t["outflow"].astype(float), width=0.4, label="uitstroom", color="#dd8452")
     ax.plot(list(x), t["stock_end"].astype(float), color="black", marker="o", label="lopend (einde kwartaal)")
+    _hidden_marks(ax, [(i + dx, v) for dx, col in ((-0.2, "inflow"), (0.2, "outflow"), (0.0, "stock_end"))
+                       for i, v in zip(x, t[col])])
     step = max(1, len(t) // 12)
     ax.set_xticks(list(x)[::step], t.index[::step], rotation=45, ha="right")
     ax.set_ylabel("aantal")
@@ -50,8 +64,11 @@ def running_durations(table: pd.DataFrame, case_type: str = "LRV", quarter: str 
     fig, ax = _axes(ax, (6, 4))
     t = table[table["case_type"] == case_type]
     quarter = quarter or t["quarter"].max()
-    t = t[t["quarter"] == quarter].groupby("duration", observed=False)["count"].sum(min_count=1)
+    t = t[t["quarter"] == quarter]
+    hidden = t["count"].isna().groupby(t["duration"], observed=False).any()
+    t = t.groupby("duration", observed=False)["count"].sum(min_count=1).astype(float).where(~hidden)
     ax.bar(t.index.astype(str), t.astype(float), color="#55a868")
+    _hidden_marks(ax, list(enumerate(t)))
     ax.set_ylabel("lopende gevallen")
     ax.set_title(f"Duur lopende gevallen ({case_type}, {quarter})")
     return fig

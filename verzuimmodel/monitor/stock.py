@@ -21,16 +21,18 @@ end of the data never ends). For a quarter :math:`[q_0, q_1)`:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
-from ..disclosure import MIN_COUNT, suppress_counts, suppress_shares
+from ..disclosure import AUDIT_COLUMNS, MIN_COUNT, suppress_counts
 from ..schema import OUTCOMES
+from .protect import protect_levels
 
-__all__ = ["quarterly", "monitored_episodes", "running_durations", "CASE_TYPES", "QUARTERLY_COLUMNS",
+__all__ = ["quarterly", "tables", "MonitorTables", "monitored_episodes", "running_durations", "CASE_TYPES", "QUARTERLY_COLUMNS",
            "DURATION_COLUMNS"]
 
 CASE_TYPES = {"LRV": ("LRV", 28), "LRV_3m": ("LRV", 91), "AV": ("AV", 0), "5a": ("5a", 0)}
@@ -110,6 +112,85 @@ def _empty(columns: list[str], counts: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in kinds.items()})
 
 
+@dataclass(frozen=True)
+class MonitorTables:
+    """The monitor's published tables of one grouping level, protected together.
+
+    Attributes
+    ----------
+    quarterly : :func:`quarterly`'s table.
+    durations : :func:`running_durations`' table.
+    audit : :func:`verzuimmodel.disclosure.audit` of every hidden cell of this level and the coarser
+        ones (empty without disclosure control).
+    """
+
+    quarterly: pd.DataFrame
+    durations: pd.DataFrame
+    audit: pd.DataFrame
+
+
+LEVELS = {None: (None,), "region": (None, "region"), "school": (None, "region", "school")}
+"""The grouping levels protected together with each ``by``, coarsest first."""
+
+
+def tables(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, start=None, end=None,
+           data_end=None, min_count: int = MIN_COUNT, knows_status: bool = False) -> MonitorTables:
+    """The quarterly table and the running durations, with disclosure control over both.
+
+    Counts from 1 to ``min_count - 1`` are hidden, and so are further cells (secondary
+    suppression) until no hidden count can be solved from the shown ones through the monitor's
+    identities (stock and flow, outcome sums, duration bands, groups adding up to their region and
+    to the total, shares with their denominators): :mod:`verzuimmodel.monitor.protect`. The
+    coarser levels (everything together; for ``by="school"`` also the regions) are protected
+    first and kept, so the tables of every ``by`` on the same data can be published side by side.
+    ``min_count=0`` gives raw counts. Arguments as :func:`quarterly`; ``knows_status`` as
+    :func:`verzuimmodel.disclosure.audit`.
+    """
+    if by not in LEVELS:
+        raise ValueError(f"by: got {by!r}; expected 'region', 'school' or None")
+    levels = LEVELS[by] if min_count else (by,)
+    raw = []
+    for level in levels:
+        ep = monitored_episodes(cohort, level, data_end)
+        raw.append((str(level or "all"), _raw_quarterly(ep, start), _raw_durations(ep)))
+    _, q, d = raw[-1]
+    audit = pd.DataFrame(columns=AUDIT_COLUMNS)
+    if min_count and len(q):
+        parents = [None] + [_parents(cohort, level) for level in levels[1:]]
+        q, d, audit = protect_levels(raw, parents, min_count, knows_status)
+    elif min_count:
+        q, d = suppress_counts(q, COUNT_COLUMNS, min_count), suppress_counts(d, ["count"], min_count)
+    return MonitorTables(_within(q, start, end)[QUARTERLY_COLUMNS], d, audit)
+
+
+def _parents(cohort: Cohort, level: str) -> dict:
+    """Each group of ``level`` -> its group one level up."""
+    if level == "region":
+        return {r: "all" for r in cohort.schools["region_id"].unique()} | {"all": "all"}
+    return cohort.schools.set_index("school_id")["region_id"].to_dict()
+
+
+def _raw_quarterly(ep: pd.DataFrame, start) -> pd.DataFrame:
+    """Unsuppressed quarterly rows over every quarter with data (and from ``start`` if earlier)."""
+    if ep.empty:
+        return _empty(QUARTERLY_COLUMNS + ["n_new", "n_within_3m"], COUNT_COLUMNS + ["n_new", "n_within_3m"])
+    early = start is not None and pd.Timestamp(start) < ep["a"].min()
+    return _flows(ep, start if early else None, None)
+
+
+def _within(q: pd.DataFrame, start, end) -> pd.DataFrame:
+    """Rows of quarters from the one holding ``start`` to the last one ending by ``end``."""
+    if not len(q) or (start is None and end is None):
+        return q.reset_index(drop=True)
+    per = pd.PeriodIndex(q["quarter"], freq="Q")
+    keep = np.ones(len(q), dtype=bool)
+    if start is not None:
+        keep &= per >= pd.Timestamp(start).to_period("Q")
+    if end is not None:
+        keep &= per.end_time.normalize() <= pd.Timestamp(end)
+    return q[keep].reset_index(drop=True)
+
+
 def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, start=None, end=None,
               data_end=None, min_count: int = MIN_COUNT) -> pd.DataFrame:
     """Quarterly stock and flow per group and case type (see the module docstring).
@@ -120,7 +201,9 @@ def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region",
     start, end : first and last quarter to report (default: all quarters with data).
     data_end : last day covered by the data (default: the latest follow-up of any pupil).
     min_count : disclosure control; counts from 1 to ``min_count - 1`` are shown as missing and
-        shares over fewer than ``min_count`` episodes too. ``min_count=0`` gives raw counts.
+        shares over fewer than ``min_count`` episodes too, and further cells are hidden where the
+        table's identities would give a hidden count away (:func:`tables`; protected together with
+        :func:`running_durations` and the coarser levels). ``min_count=0`` gives raw counts.
 
     Returns
     -------
@@ -129,17 +212,13 @@ def quarterly(cohort: Cohort, by: Literal["region", "school"] | None = "region",
     Without any monitored episode (a cohort without episodes, or whose episodes never become a
     case) the table has these columns and no rows.
     """
-    ep = monitored_episodes(cohort, by, data_end)
-    out = _empty(QUARTERLY_COLUMNS, COUNT_COLUMNS) if ep.empty else _flows(ep, start, end)
-    if min_count:
-        out = suppress_shares(out, "turnover", "stock_end", min_count)
-        out = suppress_shares(out, "outcome_within_3m", "inflow", min_count)
-        out = suppress_counts(out, COUNT_COLUMNS, min_count)
-    return out[QUARTERLY_COLUMNS]
+    return tables(cohort, by, start=start, end=end, data_end=data_end, min_count=min_count).quarterly
 
 
 def _flows(ep: pd.DataFrame, start, end) -> pd.DataFrame:
-    """The unsuppressed rows of :func:`quarterly` from the monitored episodes ``ep`` (at least one)."""
+    """The unsuppressed rows of :func:`quarterly` from the monitored episodes ``ep`` (at least one),
+    with the shares' numerators ``n_new`` (of ``turnover``) and ``n_within_3m`` (0 where the share
+    is missing)."""
     last = ep.attrs["data_end"]
     q0 = pd.Timestamp(start) if start is not None else ep["a"].min()
     quarters = _quarters(q0, pd.Timestamp(end) if end is not None else last)
@@ -176,7 +255,8 @@ def _flows(ep: pd.DataFrame, start, end) -> pd.DataFrame:
             share3 = np.where(followed & (counts["inflow"] > 0), w / counts["inflow"], np.nan)
             turnover = np.where(counts["stock_end"] > 0, new / counts["stock_end"], np.nan)
         rows.append(pd.DataFrame({"quarter": quarters.to_period("Q").astype(str), "group": g, "case_type": c,
-                                  **counts, "turnover": turnover, "outcome_within_3m": share3}))
+                                  **counts, "turnover": turnover, "outcome_within_3m": share3,
+                                  "n_new": new, "n_within_3m": np.where(np.isnan(share3), 0, w)}))
     out = pd.concat(rows, ignore_index=True)
     order = {c: i for i, c in enumerate(CASE_TYPES)}
     return out.sort_values(["group", "case_type", "quarter"], key=lambda s: s.map(order) if s.name == "case_type"
@@ -188,13 +268,18 @@ def running_durations(cohort: Cohort, by: Literal["region", "school"] | None = "
     """How long the running cases have lasted at the end of each quarter: counts per duration band.
 
     Columns: ``quarter, group, case_type, duration`` (band since the first day of absence), ``count``
-    (:data:`DURATION_COLUMNS`); no rows without any monitored episode.
+    (:data:`DURATION_COLUMNS`); no rows without any monitored episode. Disclosure control as
+    :func:`quarterly`, together with it (the bands add up to ``stock_end``).
     """
-    ep = monitored_episodes(cohort, by, data_end)
+    return tables(cohort, by, data_end=data_end, min_count=min_count).durations
+
+
+def _raw_durations(ep: pd.DataFrame) -> pd.DataFrame:
+    """Unsuppressed :func:`running_durations` rows of the monitored episodes ``ep``."""
     if ep.empty:
         out = _empty(DURATION_COLUMNS, ["count"])
         out["duration"] = pd.Categorical([], categories=DURATION_LABELS, ordered=True)
-        return suppress_counts(out, ["count"], min_count) if min_count else out
+        return out
     last = ep.attrs["data_end"]
     quarters = _quarters(ep["a"].min(), last)
     rows = []
@@ -209,5 +294,4 @@ def running_durations(cohort: Cohort, by: Literal["region", "school"] | None = "
         c = t.groupby(["group", "case_type", "duration"], observed=False).size().rename("count").reset_index()
         c.insert(0, "quarter", str(q.to_period("Q")))
         rows.append(c)
-    out = pd.concat(rows, ignore_index=True)
-    return suppress_counts(out, ["count"], min_count) if min_count else out
+    return pd.concat(rows, ignore_index=True)

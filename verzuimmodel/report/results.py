@@ -9,7 +9,11 @@ table, for schools of at least 10 pupils.
 
 Disclosure rules used here (``MIN_COUNT`` = 10):
 
-- counts between 1 and 9 are missing (shown "< 10"); zero is shown;
+- counts between 1 and 9 are missing; zero is shown; and further counts are hidden where the
+  report's identities (episodes by outcome add up to all episodes, own + other school = back to
+  school, events by 3 <= 6 <= 12 months <= all, the same number printed twice) would give a
+  hidden count away: the count tables are protected together and audited by linear programming
+  (:mod:`verzuimmodel.report.protect`; the monitor table by :func:`verzuimmodel.monitor.tables`);
 - a cumulative incidence at 3, 6 or 12 months is missing when the episodes still at risk then,
   or the episodes of that outcome by then, number 1 to 9 (or fewer than 10 are at risk);
   curves are drawn only for outcomes with at least 10 events and only while at least 10
@@ -88,6 +92,8 @@ class Results:
         interventions) plus ``cautionary`` (naive estimators), or None with
         ``diagnosis_status`` saying why (``unavailable``, ``no_scenario``, ``failed``, ``off``).
     calibration, monitor, schools : see :func:`collect`.
+    audit : :func:`verzuimmodel.disclosure.audit` of the hidden counts of overview, outcome counts,
+        curve points, effects and estimates (protected together); the monitor's is ``monitor_audit``.
     errors : section -> message of an analysis that could not be run, or a reason for an empty
         section: ``"no_episodes"`` (the cohort has no episodes), ``"no_cases"`` (no episode became
         a monitored case), ``"too_few"`` (fewer than 10 episodes).
@@ -113,6 +119,8 @@ class Results:
     schools_hidden: int = 0
     collapsed: bool = False
     errors: dict = field(default_factory=dict)
+    audit: pd.DataFrame | None = None
+    monitor_audit: pd.DataFrame | None = None
 
 
 def _noop(*_args, **_kwargs) -> None:
@@ -177,16 +185,21 @@ def collect(cohort: Cohort, *, sections: Sequence[str], design_scenario: Any = N
     if "schools" in wanted:
         step("schools")
         _schools(cohort, res)
+    _protect(res)
     return res
 
 
+def _protect(res: Results) -> None:
+    """Primary and secondary suppression over the report's count tables together
+    (:mod:`verzuimmodel.report.protect`): no hidden count can be solved from the shown ones."""
+    from .protect import protect_results
+
+    (res.overview, res.outcome_counts, res.curve_points, res.effects, res.estimates,
+     res.audit) = protect_results(res.overview, res.outcome_counts, res.curve_points, res.effects, res.estimates,
+                                  RETURN_TO_SCHOOL)
+
+
 # -- overview ------------------------------------------------------------------------------------
-
-def _count(n) -> int | None:
-    """A count for publication: None when between 1 and ``MIN_COUNT - 1``."""
-    n = int(n)
-    return None if 0 < n < MIN_COUNT else n
-
 
 def _overview(cohort: Cohort) -> dict:
     s = cohort.schools
@@ -202,10 +215,10 @@ def _overview(cohort: Cohort) -> dict:
         "last_year": int(years.max()) if len(years) else None,
         "n_po_schools": int((s["level"] == "po").sum()),     # schools, not pupils: not suppressed
         "n_vo_schools": int((s["level"] == "vo").sum()),
-        "n_pupils": _count(len(cohort.pupils)),
-        "n_pupils_vo": _count(cohort.pupils["vo_school_id"].notna().sum()),
-        "n_episodes": _count(len(cohort.episodes)),
-        "n_interventions": _count(len(cohort.interventions)),
+        "n_pupils": len(cohort.pupils),                      # counts: suppressed in _protect
+        "n_pupils_vo": int(cohort.pupils["vo_school_id"].notna().sum()),
+        "n_episodes": len(cohort.episodes),
+        "n_interventions": len(cohort.interventions),
     }
 
 
@@ -229,8 +242,7 @@ def _return(cohort: Cohort, res: Results, ids: frozenset[str]) -> None:
     if ((part_counts > 0) & (part_counts < MIN_COUNT)).any():
         counts = counts.drop(parts, errors="ignore")
         res.collapsed = True
-    res.outcome_counts = suppress_counts(counts.rename_axis("outcome").rename("n_episodes").reset_index(),
-                                         ["n_episodes"])
+    res.outcome_counts = counts.rename_axis("outcome").rename("n_episodes").reset_index()
     if len(eps) < MIN_COUNT:
         res.errors["return"] = "too_few"
         return
@@ -268,7 +280,7 @@ def _return(cohort: Cohort, res: Results, ids: frozenset[str]) -> None:
         curves = curves[~curves["outcome"].isin(parts)]
         res.outcome_counts = res.outcome_counts[~res.outcome_counts["outcome"].isin(parts)].reset_index(drop=True)
         res.collapsed = True
-    res.curve_points = suppress_counts(points.reset_index(drop=True), ["n_events", "n_at_risk"])
+    res.curve_points = points.reset_index(drop=True)     # counts suppressed together in _protect
     # curves to draw: outcomes with at least MIN_COUNT events, while at least MIN_COUNT are at risk
     times = np.sort(eps["duration"].to_numpy())
     entries = np.sort(eps["entry"].to_numpy())
@@ -293,7 +305,7 @@ def _return(cohort: Cohort, res: Results, ids: frozenset[str]) -> None:
     eff.loc[small, ["estimate", "conf_low", "conf_high"]] = np.nan
     truth = (cohort.truth or {}).get("intervention_hr", {})
     eff["true_value"] = eff["intervention"].map(lambda t: truth.get(t, np.nan)).astype(float)
-    res.effects = suppress_counts(eff, ["n_treated"])
+    res.effects = eff
 
 
 # -- the PO approach's estimators ---------------------------------------------------------------
@@ -339,7 +351,7 @@ def _estimators(cohort: Cohort, res: Results, step: Callable[[str], None], ids: 
     main = MAIN_ESTIMAND if res.primary is None else t.loc[t["primary"], "estimand"].iloc[0]
     rank = np.where(t["primary"], 0, np.where(t["cautionary"], 3, np.where(same_quantity(t["estimand"], main), 1, 2)))
     t = t.assign(_rank=rank).sort_values(["_rank", "estimator"], kind="stable").drop(columns="_rank")
-    res.estimates = suppress_counts(t.reset_index(drop=True), ["n_obs", "n_clusters", "n_exposed", "n_unexposed"])
+    res.estimates = t.reset_index(drop=True)
 
 
 def same_quantity(estimands: pd.Series, key: str) -> pd.Series:
@@ -427,10 +439,11 @@ def _calibration(cohort: Cohort, res: Results) -> None:
 
 
 def _monitor(cohort: Cohort, res: Results) -> None:
-    from ..monitor import quarterly
+    from ..monitor import tables
 
     try:
-        res.monitor = quarterly(cohort, by=None)   # counts under 10 already suppressed
+        mt = tables(cohort, by=None)               # primary and secondary suppression applied
+        res.monitor, res.monitor_audit = mt.quarterly, mt.audit
     except Exception as e:
         res.errors["monitor"] = _message(e, _identifiers(cohort))
         return

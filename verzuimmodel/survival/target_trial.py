@@ -60,6 +60,7 @@ the grace window when the natural course would", close to but not the same as "s
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
@@ -68,6 +69,7 @@ import numpy as np
 import pandas as pd
 
 from scipy import stats
+from scipy.special import expit
 
 from ..cohort import Cohort
 from ..errors import ConvergenceError, ConvergenceWarning, DegenerateDataWarning
@@ -268,25 +270,26 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                            "days on which it starts)")
     grid = _grid(td, treat_day, grace_days, t_max, max_intervals)
     ones = np.ones(len(td.exit))
-    est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, ones, treat_day, grace_days, hz, rmst_days,
-                                                   censoring_weights, truncate, with_diagnostics=True)
     boots = []
-    if n_boot:
-        rng = np.random.default_rng(seed)
-        labels = td.pupil if cluster == "pupil" else td.school
-        codes, inverse = np.unique(labels, return_inverse=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            for _ in range(n_boot):
-                counts = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))
-                f = counts[inverse].astype(float)
-                if not (on_time & (f > 0)).any():        # no one in this resample followed the start arm
-                    continue
-                try:
-                    boots.append(_estimate(td, grid, f, treat_day, grace_days, hz, rmst_days, censoring_weights,
-                                           truncate)[0])
-                except ConvergenceError:
-                    continue
+    with _single_threaded_blas():
+        est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, ones, treat_day, grace_days, hz, rmst_days,
+                                                       censoring_weights, truncate, with_diagnostics=True)
+        if n_boot:
+            rng = np.random.default_rng(seed)
+            labels = td.pupil if cluster == "pupil" else td.school
+            codes, inverse = np.unique(labels, return_inverse=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                for _ in range(n_boot):
+                    counts = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))
+                    f = counts[inverse].astype(float)
+                    if not (on_time & (f > 0)).any():        # no one in this resample followed the start arm
+                        continue
+                    try:
+                        boots.append(_estimate(td, grid, f, treat_day, grace_days, hz, rmst_days, censoring_weights,
+                                               truncate)[0])
+                    except ConvergenceError:
+                        continue
     B = pd.DataFrame(boots, columns=est.index) if boots else None
     if n_boot and (B is None or len(B) < 0.9 * n_boot):
         lost = n_boot - (0 if B is None else len(B))
@@ -342,6 +345,16 @@ def contrasts_of(out: dict, hz: np.ndarray) -> pd.Series:
     return pd.Series(out)
 
 
+def _single_threaded_blas():
+    """Limit BLAS to one thread: the weight models' matrices are small (covariate patterns x
+    intervals), and threaded BLAS on them is several times slower when the CPUs are busy."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                    # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _sd_log(b: np.ndarray) -> float:
     """Bootstrap SD of the log of positive finite ratios (missing with fewer than two)."""
     b = b[np.isfinite(b) & (b > 0)]
@@ -366,21 +379,29 @@ def _grid(td: TrialData, d: int, g: int, t_max: int, max_intervals: int) -> np.n
 def _estimate(td: TrialData, grid: np.ndarray, f: np.ndarray, d: int, g: int, hz: np.ndarray, tau: int,
               cens: bool, truncate: float | None, with_diagnostics: bool = False):
     """Risks and contrasts (a Series), with weight diagnostics and curves when asked."""
+    if not np.all(f > 0):        # episodes outside a bootstrap sample carry no weight anywhere: leave them out
+        keep = f > 0
+        td = TrialData(entry=td.entry[keep], exit=td.exit[keep], status=td.status[keep], start=td.start[keep],
+                       z=td.z[keep], covariates=td.covariates, pupil=td.pupil[keep], school=td.school[keep])
+        f = f[keep]
     n = len(td.exit)
     t_max = int(max(hz.max(), tau))
     started = np.isfinite(td.start) & (td.start < td.exit)
+    days = np.arange(t_max + 1)
+    k_day = np.clip(np.searchsorted(grid, days - 1, side="right") - 1, 0, len(grid) - 2)   # interval of day t-1
+    # the models use every interval; the weights only those up to day t_max
+    K_use = int(k_day.max()) + 1
     # starting: at risk on days t < min(start + 1, exit); the start falls in the interval holding it
     kd = int(np.searchsorted(grid, d, side="right") - 1)
     hA = _hazards(td, grid, f, td.start, np.minimum(td.start + 1, td.exit), started,
-                  "the model of starting the intervention", own=kd)
-    surv_a = np.cumprod(np.c_[np.ones(n), 1 - hA], axis=1)          # column k: P(no start in intervals < k)
+                  "the model of starting the intervention", own=kd, columns=K_use)
+    surv_a = _survival(hA)                                           # column k: P(no start in intervals < k)
     if cens:                                                         # loss: at risk through the exit day
-        hC = _hazards(td, grid, f, td.exit, td.exit + 1, td.status == 0, "the model of loss to follow-up")
-        surv_c = np.cumprod(np.c_[np.ones(n), 1 - hC], axis=1)
+        hC = _hazards(td, grid, f, td.exit, td.exit + 1, td.status == 0, "the model of loss to follow-up",
+                      columns=K_use)
+        surv_c = _survival(hC)
     else:
-        surv_c = np.ones((n, len(grid)))
-    days = np.arange(t_max + 1)
-    k_day = np.clip(np.searchsorted(grid, days - 1, side="right") - 1, 0, len(grid) - 2)   # interval of day t-1
+        surv_c = np.ones((n, K_use + 1))
     out, diag, curves, hr_rows = {}, [], [], []
     for arm in ("start", "never"):
         x, st = _clone(td, arm, d, g)
@@ -442,21 +463,36 @@ def _hazard_ratio(rows: pd.DataFrame) -> tuple[float, float]:
 
 
 def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarray, end: np.ndarray,
-             event: np.ndarray, name: str, own: int | None = None, z: np.ndarray | None = None) -> np.ndarray:
+             event: np.ndarray, name: str, own: int | None = None, z: np.ndarray | None = None,
+             columns: int | None = None) -> np.ndarray:
     """(n, K) discrete hazards from a pooled logistic model: unit ``i`` is at risk in interval
     ``k`` while ``grid[k] < end_i``; its event falls in the interval holding ``event_day``.
     Covariate effects: ``z``, ``z * log(day)`` (centred) and, for interval ``own`` (the grace
     window of the start model, on which the start arm's weights rest), ``z`` once more. ``z``:
-    the covariates (default ``td.z``; no columns: the marginal hazard per interval)."""
+    the covariates (default ``td.z``; no columns: the marginal hazard per interval).
+    ``columns``: return the first this many intervals only (the model is fitted on all)."""
     z = td.z if z is None else z
     K = len(grid) - 1
     n = len(end)
+    q = z.shape[1]
     n_rows = np.clip(np.searchsorted(grid, end, side="left"), 0, K)      # intervals k with grid[k] < end
-    unit = np.repeat(np.arange(n), n_rows)
-    k = np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
     ev_k = np.where(event, np.searchsorted(grid, np.where(event, event_day, 0), side="right") - 1, -1)
-    y = (k == ev_k[unit]).astype(float)
-    keep = f[unit] > 0
+    ev = event & (ev_k >= 0) & (ev_k < n_rows)
+    # the rows of units with the same covariates in the same interval differ only in y: the model
+    # is fitted on their sums per (covariate pattern, interval) cell, the same weighted likelihood
+    # without a row per unit and interval
+    if q:
+        zu, pat = np.unique(z, axis=0, return_inverse=True)
+        pat = pat.reshape(-1)
+    else:
+        zu, pat = np.zeros((1, 0)), np.zeros(n, dtype=np.int64)
+    P = len(zu)
+    ending = np.bincount(pat * (K + 1) + n_rows, weights=f, minlength=P * (K + 1)).reshape(P, K + 1)
+    w_cell = np.cumsum(ending[:, ::-1], axis=1)[:, ::-1][:, 1:].ravel()   # weight of units with n_rows > k
+    wy_cell = np.bincount(pat[ev] * K + ev_k[ev], weights=f[ev], minlength=P * K)
+    cells = np.flatnonzero(w_cell > 0)
+    pc, kc = np.divmod(cells, K)
+    w, y = w_cell[cells], wy_cell[cells] / w_cell[cells]
     # the covariates' effects may change with time: z and z * log(day) (centred)
     tau = np.log1p((grid[:-1] + grid[1:]) / 2)
     tau = tau - tau.mean()
@@ -467,12 +503,23 @@ def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarr
             parts.append(zz * (kk == own)[:, None])
         return np.concatenate(parts, axis=1)
 
-    model = fit_pooled_logistic(k[keep], design(k[keep], z[unit[keep]]), y[keep], f[unit[keep]], n_intervals=K,
-                                name=name)
-    # every unit's hazard in every interval (the weights need them beyond a unit's own rows too)
-    kk = np.tile(np.arange(K), n)
-    h = model.hazard(kk, design(kk, np.repeat(z, K, axis=0))).reshape(n, K)
-    return np.minimum(h, 1 - 1e-9)
+    model = fit_pooled_logistic(kc, design(kc, zu[pc]), y, w, n_intervals=K, name=name)
+    # every unit's hazard in every interval (the weights need them beyond a unit's own rows too),
+    # per covariate pattern: alpha_k + z'b + tau_k z'g (+ z'c in interval ``own``)
+    b = model.beta
+    eta = model.alpha[None, :] + (zu @ b[:q])[:, None] + tau[None, :] * (zu @ b[q:2 * q])[:, None]
+    if own is not None:
+        eta[:, own] += zu @ b[2 * q:3 * q]
+    h = np.where(np.isfinite(model.alpha)[None, :], expit(eta), 0.0)
+    return np.minimum(h, 1 - 1e-9)[:, :columns][pat]
+
+
+def _survival(h: np.ndarray) -> np.ndarray:
+    """(n, K + 1): column ``k`` the product of ``1 - h`` over the intervals before ``k``."""
+    out = np.empty((h.shape[0], h.shape[1] + 1))
+    out[:, 0] = 1.0
+    np.cumprod(1 - h, axis=1, out=out[:, 1:])
+    return out
 
 
 def _clone(td: TrialData, arm: str, d: int, g: int) -> tuple[np.ndarray, np.ndarray]:
@@ -501,7 +548,8 @@ def _clone_weights(arm: str, surv_a: np.ndarray, surv_c: np.ndarray, hA: np.ndar
     still lies in it).
     """
     K = hA.shape[1]
-    W = 1.0 / (surv_a[:, 1:] * surv_c[:, :-1])
+    W = np.empty((len(hA), K + 1 if arm == "start" else K))
+    W[:, :K] = 1.0 / (surv_a[:, 1:] * surv_c[:, :-1])
     col = k_day.copy()
     if arm == "start":
         # a start probability of 0 gives an infinite weight to clones that never follow the arm
@@ -509,8 +557,8 @@ def _clone_weights(arm: str, surv_a: np.ndarray, surv_c: np.ndarray, hA: np.ndar
         p_start = surv_a[:, [kd]] * hA[:, [kd]]
         inv = np.divide(1.0, p_start, out=np.zeros_like(p_start), where=p_start > 0)
         W[:, kd] = 1.0 / (surv_a[:, kd] * surv_c[:, kd])
-        W[:, kd + 1:] = inv / surv_c[:, kd + 1:K]
-        W = np.c_[W, inv[:, 0] / surv_c[:, kd]]
+        W[:, kd + 1:K] = inv / surv_c[:, kd + 1:K]
+        W[:, K] = inv[:, 0] / surv_c[:, kd]
         col[window_end + 1:window_end + 2] = K            # day d + g + 1: started in the window
     return W, col
 

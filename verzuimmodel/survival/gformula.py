@@ -39,7 +39,6 @@ covariates (a frailty the models omit makes the hazards non-proportional margina
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -47,8 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
-from ..errors import ConvergenceError, ConvergenceWarning, DegenerateDataWarning
-from .target_trial import TrialData, _label, contrasts_of, summarise, tidy_contrasts, trial_data
+from ..errors import ConvergenceError
+from .target_trial import TrialData, _label, bootstrap, contrasts_of, summarise, tidy_contrasts, trial_data
 
 __all__ = ["GFormula", "g_formula"]
 
@@ -104,23 +103,11 @@ def g_formula(cohort: Cohort, intervention: str, *, treat_day: int = 56, horizon
     t_max = int(max(hz.max(), rmst_days))
     rows = _rows(td)
     est, models = _estimate(td, rows, np.ones(len(td.exit)), treat_day, hz, rmst_days, t_max)
-    boots = []
-    if n_boot:
-        rng = np.random.default_rng(seed)
-        labels = td.pupil if cluster == "pupil" else td.school
-        codes, inverse = np.unique(labels, return_inverse=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            for _ in range(n_boot):
-                f = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))[inverse].astype(float)
-                try:
-                    boots.append(_estimate(td, rows, f, treat_day, hz, rmst_days, t_max)[0])
-                except (ConvergenceError, ValueError):
-                    continue
-    if n_boot and len(boots) < 0.9 * n_boot:
-        warnings.warn(f"g_formula: {n_boot - len(boots)} of {n_boot} bootstrap replicates could not be fitted; the "
-                      "standard errors rest on the others and are unreliable", DegenerateDataWarning, stacklevel=2)
-    B = pd.DataFrame(boots, columns=est.index) if boots else None
+    B = bootstrap(td, n_boot, seed, cluster, est.index,
+                  lambda f: _estimate(td, rows, f, treat_day, hz, rmst_days, t_max)[0],
+                  errors=(ConvergenceError, ValueError),
+                  why="g_formula: {lost} of {n} bootstrap replicates could not be fitted; the standard errors rest "
+                      "on the others and are unreliable")
     risks, contrasts = summarise(est, B, hz, level)
     return GFormula(intervention=intervention, treat_day=int(treat_day), risks=risks, contrasts=contrasts,
                     models=models, covariates=td.covariates, n_episodes=len(td.exit))

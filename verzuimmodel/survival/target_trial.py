@@ -270,32 +270,16 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                            "days on which it starts)")
     grid = _grid(td, treat_day, grace_days, t_max, max_intervals)
     ones = np.ones(len(td.exit))
-    boots = []
     with _single_threaded_blas():
         est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, ones, treat_day, grace_days, hz, rmst_days,
                                                        censoring_weights, truncate, with_diagnostics=True)
-        if n_boot:
-            rng = np.random.default_rng(seed)
-            labels = td.pupil if cluster == "pupil" else td.school
-            codes, inverse = np.unique(labels, return_inverse=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                for _ in range(n_boot):
-                    counts = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))
-                    f = counts[inverse].astype(float)
-                    if not (on_time & (f > 0)).any():        # no one in this resample followed the start arm
-                        continue
-                    try:
-                        boots.append(_estimate(td, grid, f, treat_day, grace_days, hz, rmst_days, censoring_weights,
-                                               truncate)[0])
-                    except ConvergenceError:
-                        continue
-    B = pd.DataFrame(boots, columns=est.index) if boots else None
-    if n_boot and (B is None or len(B) < 0.9 * n_boot):
-        lost = n_boot - (0 if B is None else len(B))
-        warnings.warn(f"target_trial: {lost} of {n_boot} bootstrap replicates had no episode following the start "
-                      f"strategy or weight models that could not be fitted; the standard errors rest on the others "
-                      f"and are unreliable", DegenerateDataWarning, stacklevel=2)
+        B = bootstrap(td, n_boot, seed, cluster, est.index,
+                      lambda f: _estimate(td, grid, f, treat_day, grace_days, hz, rmst_days, censoring_weights,
+                                          truncate)[0],
+                      usable=lambda f: (on_time & (f > 0)).any(), errors=(ConvergenceError,),
+                      why="target_trial: {lost} of {n} bootstrap replicates had no episode following the start "
+                          "strategy or weight models that could not be fitted; the standard errors rest on the "
+                          "others and are unreliable")
     risks, contrasts = summarise(est, B, hz, level)
     q = stats.norm.ppf(0.5 + level / 2)
     hr = pd.DataFrame([{"term": "hr_after_treat_day", "estimate": np.exp(log_hr), "std_error": np.nan,
@@ -306,6 +290,35 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                        contrasts=contrasts, weights=diag, curves=curves, covariates=td.covariates,
                        n_episodes=len(td.exit), n_started_on_time=int(on_time.sum()),
                        notes={"intervals": len(grid) - 1, "cluster": cluster})
+
+
+def bootstrap(td: TrialData, n_boot: int, seed: int, cluster: str, columns: pd.Index, estimate, *, usable=None,
+              errors: tuple = (ConvergenceError,), why: str) -> pd.DataFrame | None:
+    """``n_boot`` estimates on resamples of pupils (or schools) with replacement, one row each.
+
+    ``estimate(f)`` computes a replicate from the episodes' frequencies ``f``; a resample for
+    which ``usable(f)`` is false, or whose estimate raises one of ``errors``, is skipped. When
+    more than a tenth are skipped, a :class:`~verzuimmodel.errors.DegenerateDataWarning` says so
+    (``why``, formatted with ``lost`` and ``n``). ``None`` without replicates.
+    """
+    boots = []
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        labels = td.pupil if cluster == "pupil" else td.school
+        codes, inverse = np.unique(labels, return_inverse=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for _ in range(n_boot):
+                f = rng.multinomial(len(codes), np.full(len(codes), 1.0 / len(codes)))[inverse].astype(float)
+                if usable is not None and not usable(f):
+                    continue
+                try:
+                    boots.append(estimate(f))
+                except errors:
+                    continue
+    if n_boot and len(boots) < 0.9 * n_boot:
+        warnings.warn(why.format(lost=n_boot - len(boots), n=n_boot), DegenerateDataWarning, stacklevel=3)
+    return pd.DataFrame(boots, columns=columns) if boots else None
 
 
 def summarise(est: pd.Series, B: pd.DataFrame | None, hz: np.ndarray, level: float

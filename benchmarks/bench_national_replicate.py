@@ -37,41 +37,17 @@ import multiprocessing as mp
 import os
 import resource
 import sys
-import threading
 import time
 import traceback
 
+from timing import PeakRss, rss  # benchmarks/ is on the path: run from the repository root
+
 GIB = 1024 ** 3
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _vms() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class _PeakRss:
-    """The peak resident memory of this process while the block runs (sampled every 20 ms)."""
-
-    def __enter__(self):
-        self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
 
 
 def _fit_child(conn, est, data, limit_bytes: int) -> None:
@@ -83,7 +59,7 @@ def _fit_child(conn, est, data, limit_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_vms() + limit_bytes, resource.RLIM_INFINITY))
     out = {"name": est.name}
     try:
-        with threadpool_limits(limits=1), _PeakRss() as peak, warnings.catch_warnings(record=True) as caught:
+        with threadpool_limits(limits=1), PeakRss() as peak, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
             e = est.fn(data)
@@ -107,7 +83,7 @@ def _measure_child(conn, seed: int, limit_gib: float, fit_timeout: float, only: 
     from verzuimmodel.report.results import approach_estimators, intervention_estimators
 
     scenario = vm.Scenario.national()
-    with _PeakRss() as peak:
+    with PeakRss() as peak:
         t0 = time.perf_counter()
         cohort = vm.simulate(scenario, seed=replicate_seed(seed, 0))
         draw_s = time.perf_counter() - t0
@@ -115,7 +91,7 @@ def _measure_child(conn, seed: int, limit_gib: float, fit_timeout: float, only: 
     names = approach_estimators() + intervention_estimators(types)
     if only:
         names = [n for n in names if n in only]
-    result = {"draw_seconds": draw_s, "draw_peak_rss_gib": peak.peak / GIB, "cohort_rss_gib": _rss() / GIB,
+    result = {"draw_seconds": draw_s, "draw_peak_rss_gib": peak.peak / GIB, "cohort_rss_gib": rss() / GIB,
               "pupils": len(cohort.pupils), "pupil_years": len(cohort.absence), "episodes": len(cohort.episodes),
               "interventions": len(cohort.interventions), "estimators": names, "fits": []}
     conn.send(("draw", result))

@@ -32,7 +32,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,35 +40,11 @@ import pandas as pd
 
 import verzuimmodel as vm
 from verzuimmodel.survival.target_trial import _grid, trial_data
+from timing import PeakRss  # noqa: E402  (benchmarks/ is on the path: run from the repository root)
 
 GIB = 1024 ** 3
 HERE = Path(__file__).resolve().parent
 INTERVENTION, TREAT_DAY, HORIZONS, TAU, MAX_INTERVALS = "kernpartnerteam", 56, (91, 182, 365), 365, 60
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRss:
-    """The peak resident memory of this process while the block runs (sampled every 20 ms)."""
-
-    def __enter__(self):
-        self.start = self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
 
 
 def python_estimates(res) -> dict:

@@ -27,22 +27,11 @@ from typer.testing import CliRunner
 import verzuimmodel as vm
 from verzuimmodel.cli import app
 
+from test_evaluate_cli import RARE_DESIGN  # the rare-event design of the CLI tests
+
 RARE = vm.evaluate.ParallelTrial(n_clusters=8, cluster_size=10, icc=0.05, effect=0.5, outcome="binary",
                                  control_risk=0.03)
 """A rare binary outcome: some ``gee_logit`` fits warn (separation), so ``n_warned`` is compared too."""
-
-DESIGN_TOML = """name = "rare events"
-estimators = ["gee_logit"]
-
-[trial]
-type = "parallel"
-n_clusters = 8
-cluster_size = 10
-icc = 0.05
-effect = 0.5
-outcome = "binary"
-control_risk = 0.03
-"""
 
 START_SECONDS = 90
 """How long the scheduler and the workers may take to start (a loaded two-core machine)."""
@@ -202,7 +191,7 @@ def test_diagnose_with_separate_scheduler_and_workers_and_one_killed_mid_run(clu
 
 def test_cli_diagnose_with_a_scheduler_address(cluster, watchdog, tmp_path):
     path = tmp_path / "rare.toml"
-    path.write_text(DESIGN_TOML)
+    path.write_text(RARE_DESIGN)
     runner = CliRunner()
     args = ["diagnose", str(path), "--sims", "30", "--seed", "3", "--no-progress"]
     remote = runner.invoke(app, [*args, "--backend", "dask", "--scheduler", cluster.address,
@@ -220,7 +209,7 @@ def test_cli_unreachable_scheduler_is_one_error_line(tmp_path):
     import dask
 
     path = tmp_path / "rare.toml"
-    path.write_text(DESIGN_TOML)
+    path.write_text(RARE_DESIGN)
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         result = CliRunner().invoke(app, ["diagnose", str(path), "--sims", "2", "--backend", "dask", "--scheduler",
                                           "tcp://127.0.0.1:9", "--out", str(tmp_path / "out"), "--no-progress"])

@@ -61,12 +61,7 @@ def python_estimates(res) -> dict:
 def export_trial(cohort, grace_days: int, folder: Path) -> int:
     """The trial's episodes and the weight models' interval grid, as target_trial builds them."""
     td = trial_data(cohort, INTERVENTION)
-    df = pd.DataFrame(td.z, columns=list(td.covariates))
-    df.insert(0, "entry", td.entry)
-    df.insert(1, "exit", td.exit)
-    df.insert(2, "status", td.status)
-    df.insert(3, "start", np.where(np.isfinite(td.start), td.start, -1))      # -1: never started
-    df.insert(4, "pupil", td.pupil)
+    df = td.to_frame()
     df.to_csv(folder / "trial.csv", index=False, float_format="%.17g")
     grid = _grid(td, TREAT_DAY, grace_days, max(max(HORIZONS), TAU), MAX_INTERVALS)
     params = {"grid": grid.tolist(), "treat_day": TREAT_DAY, "grace_days": grace_days, "horizons": list(HORIZONS),

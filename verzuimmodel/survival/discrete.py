@@ -97,7 +97,7 @@ def fit_pooled_logistic(k: np.ndarray, z: np.ndarray, y: np.ndarray, w: np.ndarr
     # covariates that are constant within the intervals with events (or combinations of others)
     # are not identified: their coefficients are 0 (R's glm reports them as NA)
     use = _identified(k, z, w, K)
-    z_all, p_all = z, p
+    p_all = p
     z = z[:, use]
     p = z.shape[1]
     beta = np.zeros(p)

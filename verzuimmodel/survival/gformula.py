@@ -47,7 +47,8 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import ConvergenceError
-from .target_trial import TrialData, _label, bootstrap, contrasts_of, summarise, tidy_contrasts, trial_data
+from .strategy_results import _label, bootstrap, contrasts_of, summarise, tidy_contrasts
+from .target_trial import TrialData, trial_data
 
 __all__ = ["GFormula", "g_formula"]
 

@@ -7,8 +7,6 @@ One region of the ``recorded_severity`` world: the episodes of a trial of the ke
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 import verzuimmodel as vm
 from verzuimmodel.survival.target_trial import _grid, trial_data
@@ -20,12 +18,7 @@ MSM_HORIZON = 365
 if __name__ == "__main__":
     cohort = vm.simulate(vm.Scenario.load("recorded_severity"), seed=5)
     td = trial_data(cohort, "kernpartnerteam")
-    df = pd.DataFrame(td.z, columns=list(td.covariates))
-    df.insert(0, "entry", td.entry)
-    df.insert(1, "exit", td.exit)
-    df.insert(2, "status", td.status)
-    df.insert(3, "start", np.where(np.isfinite(td.start), td.start, -1))      # -1: never started
-    df.insert(4, "pupil", td.pupil)
+    df = td.to_frame()
     df.to_csv(HERE / "trial.csv", index=False, float_format="%.10g")
     grid = _grid(td, TREAT_DAY, GRACE, max(max(HORIZONS), TAU), 60)
     msm_grid = _grid(td, MSM_HORIZON, 0, MSM_HORIZON, 60)

@@ -20,6 +20,7 @@ import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import markupsafe
 import numpy as np
 import pytest
 from PIL import Image
@@ -315,6 +316,14 @@ def test_estimators_are_the_fitted_ones(html, cohort):
     summary = html[html.index('id="summary"'):html.index('id="return"')]
     assert "Verschil-in-verschillen" in summary
     assert re.search(rf"{_nl(r['estimate'])}[ ,(]+95%-BI {_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}", summary)
+    # with the E-value of that estimate, in a sentence and in the table
+    e = vm.effects.evalue(r["estimate"], r["conf_low"], r["conf_high"], measure="rate")
+    sentence = vm.effects.evalue_sentence(float(e.point), float(e.ci), "ongeoorloofd verzuim in het VO",
+                                          exposure_label="de aanpak op de basisschool")
+    assert str(markupsafe.escape(sentence)) in summary
+    section = html[html.index('id="approach"'):html.index('id="quality"')]
+    evalues = f"{vm.effects.evalue_text(e.point, 1, ',')} ({vm.effects.evalue_text(e.ci, 1, ',')})"
+    assert evalues in section
 
 
 def test_return_to_school_per_100_is_the_fitted_curve(html, cohort):
@@ -637,3 +646,72 @@ def test_report_without_episodes_or_interventions(cohort, tmp_path, lang):
     assert m["return"]["no_episodes"] in text and m["monitor"]["no_episodes"] in text
     for raw in ("Error", "NaTType", "to_period", m.fmt("monitor.none", error="").strip()):
         assert raw not in text
+
+
+# =============================================================================================
+# the in-episode interventions: the emulated trial first, the time-varying Cox model second
+# =============================================================================================
+
+def test_emulated_trial_is_the_primary_intervention_analysis(html, cohort):
+    from verzuimmodel.report import trials
+    from verzuimmodel.survival import target_trial
+
+    summary = html[html.index('id="summary"'):html.index('id="return"')]
+    section = html[html.index('id="return"'):html.index('id="approach"')]
+    r = target_trial(cohort, "kernpartnerteam", treat_day=trials.TRIAL_DAY, grace_days=trials.TRIAL_GRACE,
+                     n_boot=trials.TRIAL_N_BOOT).contrasts.set_index("term")
+
+    def points(x):
+        v = round(100 * x)
+        return f"{v:+d}".replace("-", "\u2212") if v else "0"
+
+    for k in (3, 6, 12):
+        rd = r.loc[f"rd_{k}m"]
+        assert f"{points(rd['estimate'])} ({points(rd['conf_low'])} tot {points(rd['conf_high'])})" in section, k
+    rr = r.loc["rr_3m"]
+    e = vm.effects.evalue(rr["estimate"], rr["conf_low"], rr["conf_high"], measure="RR")
+    sentence = str(markupsafe.escape(vm.effects.evalue_sentence(float(e.point), float(e.ci),
+                                                                "een passende plek binnen 3 maanden")))
+    assert sentence in summary and sentence in section
+    assert "nagebootste proef (target trial)" in summary                     # one line why
+    # the time-varying Cox model stays, as the secondary analysis, after the trial
+    assert summary.index("Secundaire analyse") > summary.index("tweede verzuimmaand")
+    assert "Secundaire analyse: kans op terugkeer per dag" in section
+
+
+def test_emulated_trial_is_hidden_with_fewer_than_10_starters(cohort):
+    from verzuimmodel.report.trials import TRIAL_DAY, TRIAL_GRACE, collect_trials
+
+    iv = cohort.interventions.merge(cohort.episodes[["episode_id", "start_date"]], on="episode_id",
+                                    suffixes=("", "_episode"))
+    day = (iv["start_date"] - iv["start_date_episode"]).dt.days
+    in_window = (iv["intervention_type"] == "mazl") & day.between(TRIAL_DAY, TRIAL_DAY + TRIAL_GRACE)
+    assert in_window.sum() >= MIN_COUNT
+    keep = ~in_window | (in_window.cumsum() <= MIN_COUNT - 1)          # 9 starters in the window remain
+    tables = {**cohort.tables, "interventions": cohort.interventions[keep.to_numpy()].reset_index(drop=True)}
+    few = vm.Cohort(**tables, truth=cohort.truth, scenario=cohort.scenario, seed=cohort.seed)
+    t, notes = collect_trials(few, ["mazl", "kernpartnerteam"], str)
+    assert notes.get("mazl") == "too_few" and "mazl" not in set(t["intervention"])
+    assert t.loc[t["intervention"] == "kernpartnerteam", "estimate"].notna().all()
+    from verzuimmodel.report.results import Results
+    from verzuimmodel.report.text import Fmt
+    from verzuimmodel.report.trial_text import trial_section
+
+    m = report.sections.messages("nl")
+    sec = trial_section(Results(overview={}, trials=t, trial_notes=notes), m, Fmt(m))
+    assert sec["notes"] == [f"Over M@ZL (medisch advies bij ziekmelding) zegt de nagebootste proef niets: minder dan "
+                            f"{MIN_COUNT} thuiszitters begonnen ermee in de tweede verzuimmaand."]
+    rows = {cells[0].text: cells[1:] for cells, _ in sec["table"].rows}
+    assert all(c.text == HIDDEN and c.suppressed for c in rows["M@ZL (medisch advies bij ziekmelding)"])
+    assert not any(c.suppressed for c in rows["kernpartnerteam / actietafel"])
+
+
+def test_trial_risk_differences_hidden_when_an_arm_has_1_to_9_places():
+    import pandas as pd
+
+    from verzuimmodel.report.trials import small_events
+
+    assert small_events(pd.Series([0, 25])) is False
+    assert small_events(pd.Series([9, 25])) is True
+    assert small_events(pd.Series([10, 1])) is True
+    assert small_events(pd.Series([10, 10])) is False

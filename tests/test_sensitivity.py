@@ -339,6 +339,14 @@ def test_sentence_english_and_special_cases():
                                                     "te verklaren.")
 
 
+def test_evalue_text_rounds_down_and_reads_1_at_the_null():
+    from verzuimmodel.effects import evalue_text
+
+    assert evalue_text(1.0) == "1" and evalue_text(1.0, 1, ",") == "1"
+    assert evalue_text(2.99) == "2.9" and evalue_text(1.049, 1, ",") == "1,04"
+    assert evalue_text(1.0004) == "1.000"                 # never "1.0" for an E-value above 1
+
+
 @pytest.mark.parametrize("args, kwargs, message", [
     ((0.8, None, "x"), {}, "evalue: expected an E-value of at least 1"),
     ((2.0, 2.5, "x"), {}, r"evalue_ci: expected an E-value between 1 and evalue \(2\)"),

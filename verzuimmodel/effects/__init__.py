@@ -6,7 +6,8 @@ E-values and a bias-factor table for unmeasured confounding (``add_evalues``, ``
 """
 
 from .registry import ESTIMATE_COLUMNS, Estimate, Estimator, Target, available, estimate, get, register
-from .sensitivity import EValue, add_evalues, bias_factor, bias_table, evalue, evalue_sentence
+from .sensitivity import EValue, add_evalues, bias_factor, bias_table, evalue, evalue_sentence, evalue_text
 
 __all__ = ["ESTIMATE_COLUMNS", "EValue", "Estimate", "Estimator", "Target", "add_evalues", "available", "bias_factor",
-           "bias_table", "estimate", "evalue", "evalue_sentence", "get", "register"]
+           "bias_table", "estimate", "evalue", "evalue_sentence", "evalue_text", "get",
+           "register"]

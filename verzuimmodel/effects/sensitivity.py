@@ -42,7 +42,8 @@ from typing import Literal, NamedTuple, get_args
 import numpy as np
 import pandas as pd
 
-__all__ = ["EValue", "MEASURES", "evalue", "bias_factor", "bias_table", "add_evalues", "evalue_sentence"]
+__all__ = ["EValue", "MEASURES", "evalue", "bias_factor", "bias_table", "add_evalues", "evalue_sentence",
+           "evalue_text"]
 
 Measure = Literal["RR", "rate", "HR", "OR", "RD", "MD", "SMD"]
 MEASURES: tuple[str, ...] = get_args(Measure)
@@ -510,9 +511,12 @@ _TEXT = {
 }
 
 
-def _factor(e: float, digits: int, decimal: str) -> str:
+def evalue_text(e: float, digits: int = 1, decimal: str = ".") -> str:
     """An E-value rounded *down* (never overstating robustness) to ``digits`` decimals, or to one
-    more while that would show 1 (1.04 -> "1.04", not "1.0")."""
+    more while that would show 1 (1.04 -> "1.04", not "1.0"); exactly 1 (an interval that holds
+    the null) reads "1"."""
+    if e <= 1.0:
+        return "1"
     d = digits
     while True:
         v = math.floor(e * 10 ** d + 1e-9) / 10 ** d
@@ -571,9 +575,9 @@ def evalue_sentence(evalue: float, evalue_ci: float | None, outcome_label: str, 
         return t["none"]
     decimal = "," if lang == "nl" else "."
     text = t["main"].format(outcome=outcome_label.strip(), exposure=(exposure_label or t["exposure"]).strip(),
-                            x=_factor(e, digits, decimal))
+                            x=evalue_text(e, digits, decimal))
     if no_ci:
         return text + t["end"]
     if eci == 1.0:
         return text + t["ci_null"]
-    return text + t["ci"].format(y=_factor(eci, digits, decimal))
+    return text + t["ci"].format(y=evalue_text(eci, digits, decimal))

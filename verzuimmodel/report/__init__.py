@@ -19,7 +19,7 @@ data URIs; the PDF (:mod:`.pdf`) is the same HTML printed by headless Chromium.
 from .build import (DEFAULT_N_SIMS, DEFAULT_SECTIONS, HTML_NAME, OPTIONAL_SECTIONS, PDF_NAME, SECTIONS, build,
                     render_html)
 from .results import Results, collect
-from .sections import LANGUAGES, messages
+from .text import LANGUAGES, messages
 
 __all__ = ["DEFAULT_N_SIMS", "DEFAULT_SECTIONS", "HTML_NAME", "LANGUAGES", "OPTIONAL_SECTIONS", "PDF_NAME", "Results",
            "SECTIONS", "build", "collect", "messages", "render_html"]

@@ -207,7 +207,7 @@ def _progress(show: bool, m, n_sims: int) -> Iterator[_Bar]:
 
     from .results import approach_estimators
 
-    steps = 10 + len(approach_estimators())
+    steps = 11 + len(approach_estimators())
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=False) as p:
         task = p.add_task(m["progress"]["return"], total=steps + n_sims)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..disclosure import MIN_COUNT
 from .results import RETURN_TO_SCHOOL, Results
-from .sections import Fmt, Messages
+from .text import Fmt, Messages
 
 __all__ = ["figures", "png_data_uri"]
 

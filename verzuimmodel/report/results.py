@@ -18,7 +18,9 @@ Disclosure rules used here (``MIN_COUNT`` = 10):
   or the episodes of that outcome by then, number 1 to 9 (or fewer than 10 are at risk);
   curves are drawn only for outcomes with at least 10 events and only while at least 10
   episodes are at risk;
-- an intervention's hazard ratios are missing when fewer than 10 episodes received it;
+- an intervention's hazard ratios are missing when fewer than 10 episodes received it; its
+  emulated trial when fewer than 10 started it in the window or followed an arm, and a risk
+  difference when the clones of an arm placed by then number 1 to 9 (:mod:`.trials`);
 - an estimator's estimate is missing when fewer than 10 pupils were exposed, or unexposed.
 """
 
@@ -83,7 +85,10 @@ class Results:
     outcome_counts : outcome, n_episodes.
     collapsed : True when own school and other school are shown only together (``school``), because
         one of them rests on fewer than 10 pupils somewhere.
-    effects : intervention, method, estimate, conf_low, conf_high, n_treated, true_value.
+    effects : intervention, method, estimate, conf_low, conf_high, n_treated, true_value (the
+        time-varying Cox model: the secondary analysis of the in-episode interventions).
+    trials, trial_notes : the emulated target trial of each intervention, the primary analysis
+        (:func:`verzuimmodel.report.trials.collect_trials`; disclosure-controlled there).
     estimates : one row per estimator that fitted (``verzuimmodel.effects`` tidy columns) plus
         n_exposed, n_unexposed, true_value, design (the design it suits), cautionary, primary.
     skipped : estimator, error (estimators that raised, with the exception; error None: the fit gave no
@@ -105,6 +110,8 @@ class Results:
     curve_points: pd.DataFrame | None = None
     outcome_counts: pd.DataFrame | None = None
     effects: pd.DataFrame | None = None
+    trials: pd.DataFrame | None = None
+    trial_notes: dict = field(default_factory=dict)
     estimates: pd.DataFrame | None = None
     skipped: pd.DataFrame | None = None
     primary: str | None = None
@@ -166,6 +173,12 @@ def collect(cohort: Cohort, *, sections: Sequence[str], design_scenario: Any = N
     if wanted & {"summary", "return"}:
         step("return")
         _return(cohort, res, ids)
+        if res.effects is not None and len(res.effects):
+            from .trials import collect_trials
+
+            step("trials")
+            res.trials, res.trial_notes = collect_trials(cohort, res.effects["intervention"].unique(),
+                                                         lambda e: _message(e, ids))
     if wanted & {"summary", "approach", "quality"}:
         step("approach")
         _estimators(cohort, res, step, ids)

@@ -1,188 +1,27 @@
 """Turn :class:`~verzuimmodel.report.results.Results` into the template context of each section.
 
-Code here only chooses *which* message to show and formats numbers; every word comes from the
-message files (``messages/<lang>.toml``) and the templates. Tables are handed to the templates as
+Code here only chooses *which* message to show and formats numbers (:mod:`.text`); every word
+comes from the message files (``messages/<lang>.toml``) and the templates. Tables are handed to the templates as
 :class:`Table` objects whose cells know their kind: ``count`` cells (pupils or episodes) carry
 their value in ``data-value`` and are already disclosure-controlled ("< 10").
 """
 
 from __future__ import annotations
 
-import math
-import tomllib
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..disclosure import MIN_COUNT
+from ..effects.sensitivity import evalue, evalue_sentence, evalue_text
 from ..schema import OUTCOMES
 from .results import APPROACH_PREFIX, MONTHS, RETURN_TO_SCHOOL, Results, same_quantity
+from .trial_text import trial_findings, trial_section
+from .text import (LANGUAGES, Cell, Fmt, Messages, Table, _count, _direction, _est, _missing, _num, _text,
+                   messages)
 
 __all__ = ["Messages", "messages", "Fmt", "Table", "Cell", "context", "LANGUAGES"]
-
-MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
-LANGUAGES = ("nl", "en")
-
-
-class Messages(dict):
-    """Message catalogue of one language: nested dicts; ``get_path("a.b")``; ``fmt("a.b", **values)``."""
-
-    def get_path(self, key: str) -> Any:
-        node: Any = self
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"message '{key}' missing for language '{self.get('meta', {}).get('lang')}'")
-            node = node[part]
-        return node
-
-    def fmt(self, key: str, **values) -> str:
-        return self.get_path(key).format(**values)
-
-    def label(self, group: str, code: Any) -> str:
-        """The label of ``code`` in message table ``group``, or the code itself when it has none."""
-        table = self.get(group, {})
-        entry = table.get(str(code), str(code))
-        return entry.get("label", str(code)) if isinstance(entry, dict) else entry
-
-
-@lru_cache(maxsize=None)
-def _load(lang: str) -> dict:
-    with open(MESSAGES_DIR / f"{lang}.toml", "rb") as f:
-        return tomllib.load(f)
-
-
-def messages(lang: str) -> Messages:
-    """The message catalogue of ``lang`` (``ValueError`` for an unknown language)."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
-    return Messages(_load(lang))
-
-
-def _missing(x) -> bool:
-    return x is None or x is pd.NA or (isinstance(x, (float, np.floating)) and math.isnan(x))
-
-
-class Fmt:
-    """Number formatting for one language (decimal sign and digit grouping from the messages)."""
-
-    def __init__(self, m: Messages):
-        self.m = m
-        self.decimal = m["meta"]["decimal"]
-        self.group = m["meta"]["group"]
-        self.suppressed = m["meta"]["suppressed"].format(min=MIN_COUNT)
-        self.missing = m["meta"]["missing"]
-
-    def _dec(self, text: str) -> str:
-        return text.replace(".", self.decimal)
-
-    def ratio(self, x) -> str:
-        """A ratio (hazard or rate ratio) with two decimals."""
-        return self.missing if _missing(x) else self._dec(f"{float(x):.2f}")
-
-    def number(self, x, digits: int = 2) -> str:
-        return self.missing if _missing(x) else self._dec(f"{float(x):.{digits}f}")
-
-    def signed(self, x, digits: int = 3) -> str:
-        return self.missing if _missing(x) else self._dec(f"{float(x):+.{digits}f}").replace("-", "\u2212")
-
-    def signed_pct(self, x, digits: int = 0) -> str:
-        """A relative difference with its sign: -0.031 -> "−3%"."""
-        if _missing(x):
-            return self.missing
-        return self._dec(f"{100 * float(x):+.{digits}f}").replace("-", "\u2212") + "%"
-
-    def pct(self, x, digits: int = 0) -> str:
-        """A share as a percentage: 0.531 -> "53%"."""
-        return self.missing if _missing(x) else self._dec(f"{100 * float(x):.{digits}f}") + "%"
-
-    def pct_number(self, x, digits: int = 0) -> str:
-        return self.missing if _missing(x) else self._dec(f"{100 * float(x):.{digits}f}")
-
-    def per100(self, x) -> str:
-        return self.missing if _missing(x) else f"{100 * float(x):.0f}"
-
-    def change(self, ratio) -> str:
-        """How far a ratio is from 1, in percent, without sign: 0.85 -> "15"."""
-        return self.missing if _missing(ratio) else f"{abs(100 * (float(ratio) - 1)):.0f}"
-
-    def count(self, n) -> str:
-        """A published count: "< 10" when suppressed; digits grouped (SI style) from 10,000 on."""
-        if _missing(n):
-            return self.suppressed
-        n = int(n)
-        if abs(n) < 10_000:
-            return str(n)
-        return f"{n:,}".replace(",", self.group)
-
-    def plain(self, x) -> str:
-        """A published figure: from 100 on in whole units, below that to three significant digits."""
-        if _missing(x):
-            return self.missing
-        x = float(x)
-        if abs(x) >= 100:
-            return self.count(round(x))
-        text = f"{x:.3g}"
-        return self._dec(text if "." in text or "e" in text else f"{x:.1f}")   # 6 -> "6,0": a figure, not a count
-
-    def year(self, y) -> str:
-        return self.missing if _missing(y) else str(int(y))
-
-    def interval(self, lo, hi, kind: str = "ratio") -> str:
-        f = getattr(self, kind)
-        if _missing(lo) or _missing(hi):
-            return self.missing
-        return f"{f(lo)}\u2013{f(hi)}"
-
-
-@dataclass
-class Cell:
-    text: str
-    kind: str = "text"            # "text", "count" (pupils or episodes) or "num"
-    value: str = ""               # data-value: the raw count ("" when suppressed)
-    suppressed: bool = False
-
-    @property
-    def css(self) -> str:
-        return " ".join(c for c in (self.kind, "suppressed" if self.suppressed else "") if c)
-
-
-@dataclass
-class Table:
-    caption: str
-    columns: list[tuple[str, str]]           # (label, kind)
-    rows: list[tuple[list[Cell], str]] = field(default_factory=list)   # (cells, row class)
-    note: str = ""
-
-    def add(self, cells: list[Cell], css: str = "") -> None:
-        self.rows.append((cells, css))
-
-
-def _text(x) -> Cell:
-    return Cell(str(x))
-
-
-def _num(text: str) -> Cell:
-    return Cell(text, "num")
-
-
-def _count(f: Fmt, n) -> Cell:
-    if _missing(n):
-        return Cell(f.suppressed, "count", "", True)
-    return Cell(f.count(n), "count", str(int(n)))
-
-
-def _est(f: Fmt, est, lo, hi, suppressed: bool = False, kind: str = "ratio") -> Cell:
-    """"1,40 (1,01–1,93)", or "< 10" when the estimate was withheld."""
-    if suppressed:
-        return Cell(f.suppressed, "num", "", True)
-    if _missing(est):
-        return _num(f.missing)
-    return _num(f"{getattr(f, kind)(est)} ({f.interval(lo, hi, kind)})")
-
 
 # =============================================================================================
 # the context
@@ -212,15 +51,6 @@ def context(res: Results, m: Messages, sections: list[str], figures: dict[str, d
 
 # -- summary ------------------------------------------------------------------------------------
 
-def _direction(lo, hi) -> str:
-    """Which message fits a ratio's 95% interval: above 1, below 1, or containing 1."""
-    if lo > 1:
-        return "up"
-    if hi < 1:
-        return "down"
-    return "unclear"
-
-
 def _summary(res: Results, m: Messages, f: Fmt) -> dict:
     findings: list[str] = []
     ci = m["meta"]["ci"]
@@ -241,12 +71,14 @@ def _summary(res: Results, m: Messages, f: Fmt) -> dict:
     elif "return" in res.errors:
         findings.append(m.fmt("return.no_episodes") if res.errors["return"] == "no_episodes"
                         else m.fmt("summary.return_none"))
-    # 2. in-episode interventions (time-varying), with the naive contrast
+    # 2. in-episode interventions: the emulated trial (primary), the time-varying Cox model
+    # (secondary) with the naive contrast
+    findings.extend(trial_findings(res, m, f))
     eff = res.effects
     if eff is not None and not eff.empty:
         tv = eff[eff["method"] == "time_varying"].set_index("intervention")
         naive = eff[eff["method"] == "naive"].set_index("intervention")
-        parts = []
+        parts = [m["trials"]["secondary"]]
         for iv, r in tv.iterrows():
             name = m.label("interventions", iv)
             if _missing(r["estimate"]):
@@ -277,7 +109,7 @@ def _summary(res: Results, m: Messages, f: Fmt) -> dict:
         if len(others):
             text += " " + m.fmt("summary.approach_range", low=f.ratio(others["estimate"].min()),
                                 high=f.ratio(others["estimate"].max()), n=len(others))
-        findings.append(text)
+        findings.append(f"{text} {_approach_sentence(r, m)}".strip())
     else:
         findings.append(m.fmt("summary.approach_none"))
     if est is not None and (est["cautionary"]).any():
@@ -349,6 +181,8 @@ def _return(res: Results, m: Messages, f: Fmt) -> dict:
             t.add([_text(m.label("outcomes", outcome)), *by, _count(f, counts[outcome])],
                   "total" if outcome == RETURN_TO_SCHOOL else "")
         out["counts"] = t
+    if res.trials is not None or res.trial_notes:
+        out["trials"] = trial_section(res, m, f)
     eff = res.effects
     if eff is not None and not eff.empty:
         wide = eff.pivot(index="intervention", columns="method")
@@ -390,7 +224,7 @@ def _approach(res: Results, m: Messages, f: Fmt) -> dict:
     cols = [(a["col_estimator"], "text"), (a["col_design"], "text"), (a["col_estimate"], "num")]
     if has_truth:
         cols.append((a["col_truth"], "num"))
-    cols += [(a["col_n_obs"], "count"), (a["col_n_clusters"], "count")]
+    cols += [(a["col_evalue"], "num"), (a["col_n_obs"], "count"), (a["col_n_clusters"], "count")]
     t = Table(a["table_caption"], cols, note=m.fmt("approach.table_note", min=MIN_COUNT))
     for _, r in est.iterrows():
         label = m.label("estimators", r["estimator"])
@@ -404,7 +238,10 @@ def _approach(res: Results, m: Messages, f: Fmt) -> dict:
                  _est(f, r["estimate"], r["conf_low"], r["conf_high"], suppressed=suppressed)]
         if has_truth:
             cells.append(_num(f.ratio(r["true_value"])))
-        cells += [_count(f, r["n_obs"]), _count(f, r["n_clusters"])]
+        e = None if r["cautionary"] else _approach_evalue(r)
+        cells += [_num(f.missing if e is None else f"{evalue_text(e.point, 1, f.decimal)} "
+                                                   f"({evalue_text(e.ci, 1, f.decimal)})"),
+                  _count(f, r["n_obs"]), _count(f, r["n_clusters"])]
         t.add(cells, "cautionary" if r["cautionary"] else ("primary" if r["primary"] else ""))
     out["table"] = t
     first = est.iloc[0]
@@ -419,6 +256,24 @@ def _approach(res: Results, m: Messages, f: Fmt) -> dict:
     out["design"] = m.label("designs", res.overview["design"] or "unknown")
     out["primary"] = m.label("estimators", res.primary) if res.primary else None
     return out
+
+
+def _approach_evalue(r):
+    """The E-values of a shown rate ratio (estimate and interval), or None."""
+    if any(_missing(r[k]) for k in ("estimate", "conf_low", "conf_high")) or r["estimate"] <= 0 or \
+            r.get("scale", "log") != "log":
+        return None
+    return evalue(r["estimate"], r["conf_low"], r["conf_high"], measure="rate")
+
+
+def _approach_sentence(r, m: Messages) -> str:
+    """The summary's E-value sentence of the PO approach's primary estimate ("" when it has none)."""
+    e = _approach_evalue(r)
+    if e is None:
+        return ""
+    a = m["approach"]
+    return evalue_sentence(float(e.point), float(e.ci), a["evalue_outcome"], m["meta"]["lang"],
+                           exposure_label=a["evalue_exposure"])
 
 
 # -- quality of the evidence --------------------------------------------------------------------

@@ -163,7 +163,8 @@ class TargetTrial:
         ``conf_low``, ``conf_high`` (bootstrap percentile), ``std_error_log`` (of the log risk
         ratios), ``n_boot``.
     weights : DataFrame
-        Diagnostics per arm: clones, clones followed to their end, mean/SD/min/max and the 1%,
+        Diagnostics per arm: clones, clones followed to their end, clones placed (unweighted) by
+        each horizon (``n_events_3m``, ...), mean/SD/min/max and the 1%,
         50%, 99% quantiles of the weights at the clones' exits, the effective sample size
         :math:`(\sum W)^2/\sum W^2`, and the number of weights truncated.
     curves : DataFrame
@@ -339,6 +340,7 @@ def _estimate(td: TrialData, grid: np.ndarray, f: np.ndarray, d: int, g: int, hz
         if with_diagnostics:
             w = at_exit[f > 0]
             diag.append({"arm": arm, "n_clones": int((f > 0).sum()), "n_followed": int((x == td.exit)[f > 0].sum()),
+                         **{f"n_events_{_label(h)}": int(((st == 1) & (x <= h)).sum()) for h in hz},
                          "mean": float(w.mean()), "sd": float(w.std()), "min": float(w.min()),
                          "q01": float(np.quantile(w, 0.01)), "median": float(np.median(w)),
                          "q99": float(np.quantile(w, 0.99)), "max": float(w.max()),

@@ -260,8 +260,9 @@ def test_monitor_plot_marks_hidden_cells(cohort):
 def test_report_tables_pass_the_audit(cohort):
     from verzuimmodel.report.results import collect
 
-    res = collect(cohort, sections=["return", "approach", "monitor"], n_sims=0)
+    res = collect(cohort, sections=["return", "approach", "monitor", "schools"], n_sims=0)
     assert res.audit is not None and len(res.audit) and res.audit["safe"].all()
+    assert res.schools is not None and len(res.schools)          # the schools table is in the audited set
     assert (res.audit["upper"] - res.audit["lower"] >= WIDTH).all()
     if res.monitor_audit is not None and len(res.monitor_audit):
         assert res.monitor_audit["safe"].all()
@@ -273,6 +274,25 @@ def test_report_tables_pass_the_audit(cohort):
             if not (pd.isna(a) or pd.isna(b)):
                 assert not 0 < b - a < MIN_COUNT
     assert cp.loc[cp["n_events"].isna(), "estimate"].isna().all()
+
+
+def test_report_schools_table_protects_the_unlisted_schools():
+    """Before: with one school unlisted (fewer than 10 pupils), the overview's total minus the listed
+    schools gives its pupils and its episodes away. After: further cells are hidden until no
+    hidden or implied count can be narrowed below 1..9."""
+    from verzuimmodel.report.protect import protect_results, report_cells
+
+    overview = {"n_pupils": 206, "n_pupils_vo": 120, "n_episodes": 37, "n_interventions": 15}
+    schools = pd.DataFrame({"school_id": ["a", "b", "c", "d"], "level": ["po", "po", "po", "vo"],
+                            "n_pupils": [80, 70, 50, 120], "n_episodes": [12, 10, 11, 0]})
+    rest = {"po": 6, "vo": 0, "episodes": 4}            # one unlisted PO school: 6 pupils, 4 episodes
+    cs = report_cells(overview, None, None, None, None, "school", schools, rest)
+    before = audit(cs, primary(cs))
+    unsafe = before[~before["safe"]]
+    assert set(unsafe["column"]) >= {"unlisted_pupils:po", "unlisted_episodes"}
+    *_, shown, result = protect_results(overview, None, None, None, None, "school", schools, rest)
+    assert result["safe"].all() and (result["upper"] - result["lower"] >= WIDTH).all()
+    assert shown["n_pupils"].isna().any() and shown["n_episodes"].isna().any()
 
 
 def test_report_primary_only_would_be_attacked(monkeypatch):

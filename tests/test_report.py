@@ -22,6 +22,7 @@ from pathlib import Path
 
 import markupsafe
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -715,3 +716,34 @@ def test_trial_risk_differences_hidden_when_an_arm_has_1_to_9_places():
     assert small_events(pd.Series([9, 25])) is True
     assert small_events(pd.Series([10, 1])) is True
     assert small_events(pd.Series([10, 10])) is False
+
+
+def test_return_curves_are_drawn_in_steps_of_at_least_10_events(cohort):
+    from verzuimmodel.report.results import MIN_COUNT, _steps_of_at_least, collect
+    from verzuimmodel.survival.prepare import episodes_table
+
+    c = pd.DataFrame({"time": [0, 3, 5, 8, 9, 12, 20], "estimate": np.arange(7.0)})
+    events = np.array([3, 5, 5, 5, 5, 5, 5, 5, 8, 8, 9, 9, 9, 12, 12, 12, 12, 12, 12, 12, 12, 20])
+    kept = _steps_of_at_least(c, events)
+    assert kept["time"].tolist() == [0, 8, 12]              # 10 events by day 8, 21 (>= 10 more) by day 12
+    # the report's curves: between two drawn points, at least 10 events of that outcome
+    res = collect(cohort, sections=["return"], n_sims=0)
+    eps = episodes_table(cohort)
+    school = np.sort(eps.loc[eps["returned"] == 1, "duration"].to_numpy())
+    t = res.curves.loc[res.curves["outcome"] == "school", "time"].to_numpy()
+    n = np.searchsorted(school, t, side="right")
+    assert len(t) > 5 and (np.diff(n) >= MIN_COUNT).all() and (n[n > 0] >= MIN_COUNT).all()
+
+
+def test_a_flags_measures_are_hidden_when_its_2x2_table_has_a_cell_of_1_to_9():
+    from verzuimmodel.report.results import _small_confusion
+
+    def signal(name, sens, ppv, alert, n, events):
+        return [{"signal": name, "metric": k, "value": v, "n": n, "n_events": events}
+                for k, v in (("auc", 0.8), ("sensitivity", sens), ("ppv", ppv), ("alert_rate", alert))]
+
+    # 200 pupils, 40 events: rule a flags 30 of whom 25 true (cells 25, 5, 15, 155: 5 is small);
+    # rule b flags 60 of whom 30 true (30, 30, 10, 130: none small)
+    t = pd.DataFrame(signal("a", 25 / 40, 25 / 30, 30 / 200, 200, 40) + signal("b", 30 / 40, 0.5, 0.3, 200, 40))
+    hidden = t[_small_confusion(t)]
+    assert set(hidden["signal"]) == {"a"} and set(hidden["metric"]) == {"sensitivity", "ppv", "alert_rate"}

@@ -15,7 +15,10 @@ identities a reader can use:
 where the differences :math:`d` (events between two columns) are implied counts, protected like
 printed ones. The same number printed in several rows (the episodes at risk at 3 months, in
 every outcome's row; the exposed pupils, in every estimator's row; the pupils who received an
-intervention, in both of its rows) is one cell. A cumulative incidence is hidden with its count
+intervention, in both of its rows) is one cell. The schools table (on request) adds
+:math:`\sum_\text{PO schools} n = n_\text{pupils}`, :math:`\sum_\text{VO schools} n =
+n_\text{pupils in VO}` and :math:`\sum_\text{schools} e = n_\text{episodes}`, the unlisted schools
+(fewer than 10 pupils) together an implied cell. A cumulative incidence is hidden with its count
 of events, an effect with its number of treated pupils.
 """
 
@@ -37,7 +40,8 @@ def _raw(t: pd.DataFrame | None, column: str) -> np.ndarray:
 
 
 def report_cells(overview: dict, outcome_counts: pd.DataFrame | None, curve_points: pd.DataFrame | None,
-                 effects: pd.DataFrame | None, estimates: pd.DataFrame | None, school: str) -> CellSet:
+                 effects: pd.DataFrame | None, estimates: pd.DataFrame | None, school: str,
+                 schools: pd.DataFrame | None = None, schools_rest: dict | None = None) -> CellSet:
     """The :class:`CellSet` of a report's count tables (unsuppressed tables; see the module docstring)."""
     b = CellBuilder()
     ov = {k: b.cells("overview", [i], k, [int(overview[k])]) for i, k in enumerate(OVERVIEW_COUNTS)}
@@ -95,18 +99,35 @@ def report_cells(overview: dict, outcome_counts: pd.DataFrame | None, curve_poin
         for c in ("n_exposed", "n_unexposed"):
             cells = b.cells("estimates", rows, c, _raw(es, c))
             b.same(np.full(len(es) - 1, cells[0]), cells[1:])
+    if schools is not None and len(schools):
+        sc = schools.reset_index(drop=True)
+        rows = np.arange(len(sc))
+        pupils = b.cells("schools", rows, "n_pupils", _raw(sc, "n_pupils"))
+        episodes = b.cells("schools", rows, "n_episodes", _raw(sc, "n_episodes"))
+        rest = schools_rest or {}
+        # the schools not listed (fewer than 10 pupils) are implied: total minus the listed ones
+        for level, total in (("po", "n_pupils"), ("vo", "n_pupils_vo")):
+            hidden = b.cells("schools", [-1], f"unlisted_pupils:{level}", [int(rest.get(level, 0))], "implied")
+            parts = np.concatenate([pupils[(sc["level"] == level).to_numpy()], hidden])
+            b.group_sum(ov[total], parts, np.zeros(len(parts)))
+        hidden = b.cells("schools", [-1], "unlisted_episodes", [int(rest.get("episodes", 0))], "implied")
+        b.group_sum(ov["n_episodes"], np.concatenate([episodes, hidden]), np.zeros(len(episodes) + 1))
     return b.build()
 
 
 def protect_results(overview: dict, outcome_counts, curve_points, effects, estimates, school: str,
+                    schools: pd.DataFrame | None = None, schools_rest: dict | None = None,
                     min_count: int = MIN_COUNT):
     """The report's count tables with primary and secondary suppression applied together.
 
-    Returns ``(overview, outcome_counts, curve_points, effects, estimates, audit)``: hidden counts
-    missing (``None`` in ``overview``); a cumulative incidence whose count of events is hidden,
-    and an effect whose number of treated pupils is hidden, are missing too.
+    Returns ``(overview, outcome_counts, curve_points, effects, estimates, schools, audit)``:
+    hidden counts missing (``None`` in ``overview``); a cumulative incidence whose count of events
+    is hidden, and an effect whose number of treated pupils is hidden, are missing too.
+    ``schools``: the listed schools (``level``, ``n_pupils``, ``n_episodes``); ``schools_rest``:
+    the pupils of the unlisted PO and VO schools and their episodes (``po``, ``vo``,
+    ``episodes``), implied by the overview's totals.
     """
-    cs = report_cells(overview, outcome_counts, curve_points, effects, estimates, school)
+    cs = report_cells(overview, outcome_counts, curve_points, effects, estimates, school, schools, schools_rest)
     prot = protect(cs, min_count)
     h = prot.hidden
     c = cs.cells
@@ -116,9 +137,9 @@ def protect_results(overview: dict, outcome_counts, curve_points, effects, estim
         ov[k] = None if h[i] else int(overview[k])
     out = [ov]
     for name, t in (("outcome_counts", outcome_counts), ("curve_points", curve_points), ("effects", effects),
-                    ("estimates", estimates)):
+                    ("estimates", estimates), ("schools", schools)):
         out.append(None if t is None else hide(t.reset_index(drop=True), cs, h, name))
-    _, oc, cp, ef, es = out
+    _, oc, cp, ef, es, _ = out
     if cp is not None:
         cp.loc[cp["n_events"].isna(), ["estimate", "conf_low", "conf_high"]] = np.nan
     if ef is not None:

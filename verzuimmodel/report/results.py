@@ -16,8 +16,8 @@ Disclosure rules used here (``MIN_COUNT`` = 10):
   (:mod:`verzuimmodel.report.protect`; the monitor table by :func:`verzuimmodel.monitor.tables`);
 - a cumulative incidence at 3, 6 or 12 months is missing when the episodes still at risk then,
   or the episodes of that outcome by then, number 1 to 9 (or fewer than 10 are at risk);
-  curves are drawn only for outcomes with at least 10 events and only while at least 10
-  episodes are at risk;
+  curves are drawn only for outcomes with at least 10 events, only while at least 10
+  episodes are at risk, and in steps of at least 10 events each;
 - an intervention's hazard ratios are missing when fewer than 10 episodes received it; its
   emulated trial when fewer than 10 started it in the window or followed an arm, and a risk
   difference when the clones of an arm placed by then number 1 to 9 (:mod:`.trials`);
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
-from ..disclosure import MIN_COUNT, suppress_counts
+from ..disclosure import MIN_COUNT
 from ..schema import RETURN_OUTCOMES
 
 __all__ = ["DEFAULT_N_SIMS", "Results", "collect", "MONTHS", "PRIMARY_ESTIMATOR", "RETURN_TO_SCHOOL", "CAUTIONARY"]
@@ -124,6 +124,7 @@ class Results:
     signal: pd.DataFrame | None = None
     schools: pd.DataFrame | None = None
     schools_hidden: int = 0
+    schools_rest: dict = field(default_factory=dict)
     collapsed: bool = False
     errors: dict = field(default_factory=dict)
     audit: pd.DataFrame | None = None
@@ -207,9 +208,9 @@ def _protect(res: Results) -> None:
     (:mod:`verzuimmodel.report.protect`): no hidden count can be solved from the shown ones."""
     from .protect import protect_results
 
-    (res.overview, res.outcome_counts, res.curve_points, res.effects, res.estimates,
+    (res.overview, res.outcome_counts, res.curve_points, res.effects, res.estimates, res.schools,
      res.audit) = protect_results(res.overview, res.outcome_counts, res.curve_points, res.effects, res.estimates,
-                                  RETURN_TO_SCHOOL)
+                                  RETURN_TO_SCHOOL, res.schools, res.schools_rest)
 
 
 # -- overview ------------------------------------------------------------------------------------
@@ -303,10 +304,11 @@ def _return(cohort: Cohort, res: Results, ids: frozenset[str]) -> None:
 
     keep = []
     for outcome, c in curves.groupby("outcome", sort=False):
-        n_total = int(eps["returned"].sum()) if outcome == RETURN_TO_SCHOOL else int((event_outcome == outcome).sum())
-        if n_total < MIN_COUNT:
+        is_event = (eps["returned"] == 1).to_numpy() if outcome == RETURN_TO_SCHOOL else event_outcome == outcome
+        if is_event.sum() < MIN_COUNT:
             continue
-        keep.append(c[at_risk(c["time"].to_numpy()) >= MIN_COUNT])
+        c = c[at_risk(c["time"].to_numpy()) >= MIN_COUNT]
+        keep.append(_steps_of_at_least(c, np.sort(eps["duration"].to_numpy()[is_event])))
     res.curves = pd.concat(keep, ignore_index=True) if keep else pd.DataFrame(columns=cols)
     # intervention effects, with the number of analysed episodes that received each intervention
     iv = cohort.interventions
@@ -319,6 +321,22 @@ def _return(cohort: Cohort, res: Results, ids: frozenset[str]) -> None:
     truth = (cohort.truth or {}).get("intervention_hr", {})
     eff["true_value"] = eff["intervention"].map(lambda t: truth.get(t, np.nan)).astype(float)
     res.effects = eff
+
+
+def _steps_of_at_least(c: pd.DataFrame, event_times: np.ndarray, n: int = MIN_COUNT) -> pd.DataFrame:
+    """The rows of curve ``c`` (sorted by time) at which the events since the previous kept row
+    reach ``n``: every step drawn holds at least ``n`` events, so no step gives a count of 1 to 9
+    away (the rows before the first event are kept: the curve's start at 0)."""
+    events = np.searchsorted(event_times, c["time"].to_numpy(), side="right")     # events by each time
+    rows = [0] if len(events) and events[0] == 0 else []
+    last = 0
+    while True:         # one pass per drawn step (at most events / n), not per row
+        i = int(np.searchsorted(events, last + n, side="left"))
+        if i >= len(events):
+            break
+        rows.append(i)
+        last = events[i]
+    return c.iloc[rows]
 
 
 # -- the PO approach's estimators ---------------------------------------------------------------
@@ -478,7 +496,28 @@ def _signal(cohort: Cohort, res: Results) -> None:
         return
     t = t[(t["group"] == "all") & (t["validation"] == "grouped_cv")]
     # a measure resting on fewer than MIN_COUNT pupils or events is not shown
-    res.signal = t[(t["n"] >= MIN_COUNT) & (t["n_events"] >= MIN_COUNT)].reset_index(drop=True)
+    t = t[(t["n"] >= MIN_COUNT) & (t["n_events"] >= MIN_COUNT)]
+    res.signal = t[~_small_confusion(t)].reset_index(drop=True)
+
+
+FLAG_METRICS = ("sensitivity", "ppv", "alert_rate")
+"""A flag's measures: together with the numbers of pupils and events they give its 2 x 2 table."""
+
+
+def _small_confusion(t: pd.DataFrame) -> pd.Series:
+    """Rows of a signal's flag measures (:data:`FLAG_METRICS`) whose 2 x 2 table (flagged or not
+    by later long-term absence or not) has a cell of 1 to 9 pupils: sensitivity x events and alert
+    rate x pupils would give it away, so all three are hidden."""
+    wide = t.pivot_table(index="signal", columns="metric", values="value", aggfunc="first")
+    n = t.groupby("signal")["n"].first()
+    events = t.groupby("signal")["n_events"].first()
+    if not set(FLAG_METRICS) <= set(wide.columns):
+        return pd.Series(False, index=t.index)
+    tp = (wide["sensitivity"] * events).round()
+    alerts = (wide["alert_rate"] * n).round()
+    cells = pd.concat([tp, alerts - tp, events - tp, n - alerts - (events - tp)], axis=1)
+    small = ((cells > 0) & (cells < MIN_COUNT)).any(axis=1)
+    return t["metric"].isin(FLAG_METRICS) & t["signal"].map(small).fillna(False).astype(bool)
 
 
 def _schools(cohort: Cohort, res: Results) -> None:
@@ -493,5 +532,10 @@ def _schools(cohort: Cohort, res: Results) -> None:
                       "n_pupils": pupils.to_numpy(), "n_episodes": episodes.to_numpy()})
     shown = t["n_pupils"] >= MIN_COUNT
     res.schools_hidden = int((~shown).sum())
-    res.schools = suppress_counts(t[shown].sort_values(["level", "school_id"]).reset_index(drop=True),
-                                  ["n_pupils", "n_episodes"])
+    res.schools = t[shown].sort_values(["level", "school_id"]).reset_index(drop=True)   # protected in _protect
+    # what the listed schools leave of the overview's totals (unlisted schools, or no school): implied
+    listed = res.schools
+    res.schools_rest = {"po": len(p) - int(listed.loc[listed["level"] == "po", "n_pupils"].sum()),
+                        "vo": int(p["vo_school_id"].notna().sum())
+                        - int(listed.loc[listed["level"] == "vo", "n_pupils"].sum()),
+                        "episodes": len(cohort.episodes) - int(listed["n_episodes"].sum())}

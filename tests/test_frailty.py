@@ -317,3 +317,18 @@ def test_coverage_of_intervals():
     est = np.array(est)
     mcse = est.std(axis=0, ddof=1) / np.sqrt(len(est))
     assert np.all(np.abs(est.mean(axis=0) - np.r_[beta, theta]) < 3 * mcse)
+
+
+def test_separation_in_the_frailty_model_names_the_covariate():
+    """D2: a covariate whose events all come first (separation) gave a bare LinAlgError; now a
+    ConvergenceError names it (R's coxph returns an estimate near infinity with a warning)."""
+    from verzuimmodel.errors import ConvergenceError
+
+    rng = np.random.default_rng(1)
+    n = 300
+    sep = (rng.random(n) < 0.3).astype(float)
+    t = rng.exponential(1, n)
+    df = pd.DataFrame({"time": np.where(sep == 1, t * 0.001, t + 10), "event": 1, "x": rng.normal(size=n),
+                       "sep": sep, "g": rng.integers(0, 20, n)})
+    with pytest.raises(ConvergenceError, match="the coefficient of 'sep' may be infinite"):
+        FrailtyCox().fit(df, duration="time", event="event", covariates=["x", "sep"], group="g")

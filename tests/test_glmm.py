@@ -463,3 +463,40 @@ def test_coverage_of_wald_intervals():
         assert 0.90 <= cover <= 0.99, (k, cover)
         mcse = res[f"est_{k}"].std(ddof=1) / np.sqrt(len(res))
         assert abs(res[f"est_{k}"].mean() - v) < 3 * mcse, (k, res[f"est_{k}"].mean(), v, mcse)
+
+
+def test_a_level_with_only_zero_counts_is_named_as_separation():
+    """D5: a factor level whose counts are all 0 sends its coefficient to -infinity; the fit says so
+    by name instead of reporting SE ~ 2e4 as converged."""
+    rng = np.random.default_rng(1)
+    lv, grp = rng.integers(0, 3, 600), rng.integers(0, 30, 600)
+    y = rng.poisson(np.exp(1 + 0.3 * rng.normal(size=30))[grp])
+    y[lv == 2] = 0
+    d = pd.DataFrame({"y": y, "lv": lv.astype(str), "grp": grp})
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = PoissonMixed().fit(d, "y ~ C(lv)", groups="grp")
+    msgs = [str(x.message) for x in w if issubclass(x.category, ConvergenceWarning)]
+    assert len(msgs) == 1 and "the coefficient of 'C(lv)[T.2]' may be infinite (separation" in msgs[0]
+    assert w[0].filename == __file__                    # the warning points at the caller's line
+    assert m.params_["C(lv)[T.2]"] < -10
+
+
+def test_the_fit_runs_with_one_blas_thread(monkeypatch):
+    """D4: the GLMMs' small dense factorisations run with one BLAS thread (threaded BLAS on them
+    is many times slower on a busy machine)."""
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real = G._optimise
+
+    def spy(*args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(G, "_optimise", spy)
+    rng = np.random.default_rng(2)
+    grp = rng.integers(0, 20, 400)
+    d = pd.DataFrame({"y": rng.poisson(2.0, 400), "x": rng.normal(size=400), "grp": grp})
+    NegativeBinomialMixed().fit(d, "y ~ x", groups="grp")
+    assert seen and set(seen) == {1}

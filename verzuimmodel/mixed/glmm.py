@@ -53,6 +53,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .._blas import single_threaded_blas
 from ._design import model_frame
 from .count_families import _NB2, _Poisson, _count_outcome, _exposure_offset
 from .glmm_results import _CountResults
@@ -112,6 +113,10 @@ class _CountMixed(_CountResults):
             Hessian failure, or a coefficient that may be infinite (separation: every count 0 at
             one extreme of a covariate, e.g. in one arm) -- the estimates are returned as found.
         """
+        with single_threaded_blas():      # small dense factorisations: BLAS threads only contend
+            return self._fit(df, formula, groups, offset, exposure, table)
+
+    def _fit(self, df, formula, groups, offset, exposure, table):
         log_exposure = _exposure_offset(df, offset, exposure, table)
         mf = model_frame(df, formula, groups, offset=offset, table=table)
         _count_outcome(mf, table)

@@ -74,19 +74,19 @@ class _CountResults:
         for f in boundary:
             warnings.warn(f"{label}: the variance of the random intercept of '{f}' is estimated at 0 (boundary): the "
                           f"fit without '{f}' is as good; it is reported as 0 and '{f}' is left out of the final fit",
-                          ConvergenceWarning, stacklevel=4)
+                          ConvergenceWarning, stacklevel=5)
         if obj.family.has_dispersion and self.dispersion_ > THETA_MAX:
             warnings.warn(f"{label}: the dispersion theta ({self.dispersion_:.3g}) may be infinite: no overdispersion "
-                          "beyond the random effects; consider PoissonMixed", ConvergenceWarning, stacklevel=4)
+                          "beyond the random effects; consider PoissonMixed", ConvergenceWarning, stacklevel=5)
         for n, b, v in zip(names, beta, np.diag(vcov)):
             if hess_ok and abs(b) > 10 and v > 100 * b * b:
                 warnings.warn(f"{label}: the coefficient of '{n}' may be infinite (separation: the counts are 0 in "
                               f"every row at one extreme of this covariate); its estimate ({b:.3g}) and standard "
-                              "error are not reliable", ConvergenceWarning, stacklevel=4)
+                              "error are not reliable", ConvergenceWarning, stacklevel=5)
         if not hess_ok:
             bad = self._weak_parameters(H, free, names, factors, active, obj)
             warnings.warn(f"{label}: the Hessian of the log-likelihood is not positive definite (parameters "
-                          f"{bad}): the standard errors are not available (NaN)", ConvergenceWarning, stacklevel=4)
+                          f"{bad}): the standard errors are not available (NaN)", ConvergenceWarning, stacklevel=5)
         elif not fit.converged:
             all_names = self._parameter_names(names, factors, active, obj)
             score = np.abs(st.grad) * np.sqrt(np.abs(np.diag(cov)))      # gradient in standard-error units
@@ -94,7 +94,7 @@ class _CountResults:
             worst = all_names[int(np.argmax(score))]
             warnings.warn(f"{label}: the optimiser did not converge ({fit.message}); the largest remaining "
                           f"gradient is in the {worst}; the estimates at the last iterate are returned",
-                          ConvergenceWarning, stacklevel=4)
+                          ConvergenceWarning, stacklevel=5)
 
     @staticmethod
     def _parameter_names(names, factors, active, obj) -> list[str]:

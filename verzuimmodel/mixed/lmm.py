@@ -53,7 +53,6 @@ Hessian of the (RE)ML deviance :math:`-2\ell(\phi)` (:math:`\beta` at its condit
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import Literal, Sequence
 
@@ -61,6 +60,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize
 
+from .._blas import single_threaded_blas
 from ..errors import ConvergenceWarning
 from ..schema import SchemaError
 from ..tidy import tidy_table
@@ -148,7 +148,7 @@ class LinearMixed:
         system = InterceptSystem(codes, mf.n_levels)
         factors = list(mf.factors)
 
-        with _single_threaded_blas():     # small dense algebra: BLAS threads only contend
+        with single_threaded_blas():     # small dense algebra: BLAS threads only contend
             cp = system.cross_products(X, y, w)
             theta, converged, message = self._optimise(system, cp)
             sol = system.solve(cp, theta)
@@ -176,7 +176,7 @@ class LinearMixed:
         self.optimizer_message_ = message
         self.boundary_ = [f for f, t in zip(factors, theta) if t < SINGULAR_TOL]
         if self.ddf == "satterthwaite":
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 ddf = self._satterthwaite(system, cp, theta, sigma, vcov)
             self.df_ = pd.Series(ddf, index=names, name="df")
         else:
@@ -336,16 +336,6 @@ def _check_residual_variation(y: np.ndarray, X: np.ndarray, w: np.ndarray | None
                 else "is fitted exactly by the fixed effects")
         raise SchemaError(table, outcome, f"LinearMixed: the outcome {what}, so there is no residual variance to "
                           "estimate", expected="an outcome that varies around the fixed effects")
-
-
-def _single_threaded_blas():
-    """Limit BLAS to one thread: the per-evaluation matrices are small (groups x p, a q2 x q2 Schur
-    complement), and threaded BLAS on them is several times slower when the CPUs are busy."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                    # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------------------------------------------------

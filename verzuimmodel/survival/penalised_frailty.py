@@ -387,7 +387,14 @@ def _penalised_fit(prob: _Problem, theta: float, beta: np.ndarray, omega: np.nda
     previous = np.inf
     for n_iter in range(1, max_iter + 1):
         ew = np.exp(pt.omega)
-        step = _solver(prob, pt, nu)(np.concatenate([pt.grad_b, pt.grad_w - nu * (ew - 1)]), 1e-4)
+        try:
+            step = _solver(prob, pt, nu)(np.concatenate([pt.grad_b, pt.grad_w - nu * (ew - 1)]), 1e-4)
+        except np.linalg.LinAlgError:
+            if not prob.p:
+                raise ConvergenceError(f"FrailtyCox: the penalised information is singular at theta={theta:.3g}") \
+                    from None
+            raise _separation(prob, pt.info_bb, f"the penalised information is singular at theta={theta:.3g} after "
+                                                f"{n_iter - 1} Newton step(s)") from None
         db, dw = step[:prob.p], step[prob.p:]
         size = max(np.abs(db).max(initial=0.0), np.abs(dw - dw.mean()).max(initial=0.0))
         frac = 1.0
@@ -420,6 +427,16 @@ def _penalised_fit(prob: _Problem, theta: float, beta: np.ndarray, omega: np.nda
                   n_iter, converged)
 
 
+def _separation(prob: _Problem, info: np.ndarray, what: str) -> ConvergenceError:
+    """The error for a singular information matrix, naming the covariate that dominates its flat
+    direction (the eigenvector of the smallest eigenvalue of the coefficients' block)."""
+    flat = np.linalg.eigh(np.where(np.isfinite(info), info, 0.0))[1][:, 0]
+    worst = prob.d.covariates[int(np.argmax(np.abs(flat)))]
+    return ConvergenceError(f"FrailtyCox: {what}: the coefficient of '{worst}' may be infinite (separation: the "
+                            "events occur only at one extreme of that covariate) or the covariates are collinear "
+                            "among the episodes at risk")
+
+
 def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, np.ndarray]:
     """The plain Cox model (theta = 0); also dL/dtheta at 0 and the expected events per group."""
     rs, p = prob.rs, prob.p
@@ -433,10 +450,8 @@ def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, 
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
-            raise ConvergenceError(
-                f"FrailtyCox: the information matrix of the Cox model without frailty is singular after {n_iter - 1} "
-                "Newton step(s): a coefficient may be infinite (separation: the events occur only at one extreme of "
-                "a covariate) or the covariates are collinear among the episodes at risk") from None
+            raise _separation(prob, info, f"the information matrix of the Cox model without frailty is singular "
+                                          f"after {n_iter - 1} Newton step(s)") from None
         frac = 1.0
         for _ in range(40):
             nb = beta + frac * step

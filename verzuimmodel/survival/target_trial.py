@@ -60,7 +60,6 @@ the grace window when the natural course would", close to but not the same as "s
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -70,6 +69,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
+from .._blas import single_threaded_blas
 from ..cohort import Cohort
 from ..errors import ConvergenceError
 from ..schema import INTERVENTION_TYPES
@@ -249,7 +249,7 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                            "days on which it starts)")
     grid = _grid(td, treat_day, grace_days, t_max, max_intervals)
     ones = np.ones(len(td.exit))
-    with _single_threaded_blas():
+    with single_threaded_blas():
         est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, ones, treat_day, grace_days, hz, rmst_days,
                                                        censoring_weights, truncate, with_diagnostics=True)
         B = bootstrap(td, n_boot, seed, cluster, est.index,
@@ -269,16 +269,6 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                        contrasts=contrasts, weights=diag, curves=curves, covariates=td.covariates,
                        n_episodes=len(td.exit), n_started_on_time=int(on_time.sum()),
                        notes={"intervals": len(grid) - 1, "cluster": cluster})
-
-
-def _single_threaded_blas():
-    """Limit BLAS to one thread: the weight models' matrices are small (covariate patterns x
-    intervals), and threaded BLAS on them is several times slower when the CPUs are busy."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                    # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _grid(td: TrialData, d: int, g: int, t_max: int, max_intervals: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from verzuimmodel.survival.prepare import episodes_table
 
 from degenerate_data import COHORTS, TRIALS, base_cohort, base_trial, degenerate_cohort, degenerate_trial
 
-NAMED_WARNINGS = (errors.ConvergenceWarning, errors.DegenerateDataWarning)
+NAMED_WARNINGS = (errors.ConvergenceWarning, errors.DegenerateDataWarning, errors.ExtremeWeightsWarning)
 NAMED_ERRORS = (errors.ConvergenceError,)
 
 

@@ -221,3 +221,34 @@ def test_g_formula_standardises_over_a_bootstrap_sample_and_refuses_what_it_cann
         vm.survival.g_formula(none, "kernpartnerteam", n_boot=0)
     with pytest.raises(ValueError, match="horizons"):
         vm.survival.g_formula(region, "kernpartnerteam", horizons=(30,), n_boot=0)
+
+
+def test_extreme_weights_are_a_named_warning():
+    """Weights that explode: one or a few starters carry the start arm after its window, or the
+    effective sample size collapses. The estimate is returned with ExtremeWeightsWarning."""
+    from verzuimmodel.errors import ExtremeWeightsWarning
+
+    c = vm.simulate(vm.Scenario.load("confounded_referral"), seed=1)
+    with pytest.warns(ExtremeWeightsWarning, match="only 1 episode\\(s\\) started mazl in the start window"):
+        vm.survival.target_trial(c, "mazl", treat_day=56, n_boot=0)
+    with pytest.warns(ExtremeWeightsWarning, match="the weights of arm 'start' are extreme: effective sample size"):
+        r = vm.survival.target_trial(c, "mazl", treat_day=28, grace_days=27, n_boot=0)
+    w = r.weights.set_index("arm")
+    assert w.loc["start", "ess"] < 0.05 * w.loc["start", "n_clones"]
+    import warnings as _w
+    with _w.catch_warnings():
+        _w.simplefilter("error", ExtremeWeightsWarning)        # a healthy trial does not warn
+        vm.survival.target_trial(c, "kernpartnerteam", treat_day=28, grace_days=27, n_boot=0)
+
+
+def test_marginal_structural_cox_warns_with_fewer_than_10_treated():
+    import dataclasses
+
+    from verzuimmodel.errors import ExtremeWeightsWarning
+
+    c = vm.simulate(vm.Scenario.load("recorded_severity"), seed=1)
+    iv = c.interventions
+    few = iv[(iv["intervention_type"] != "kernpartnerteam") | (iv.groupby("intervention_type").cumcount() < 5)]
+    with pytest.warns(ExtremeWeightsWarning, match="marginal_structural_cox: only 5 episode\\(s\\) received"):
+        vm.survival.marginal_structural_cox(dataclasses.replace(c, interventions=few.reset_index(drop=True)),
+                                            "kernpartnerteam")

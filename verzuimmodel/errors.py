@@ -1,6 +1,6 @@
 """Warnings and errors raised by model fitting (input errors are :class:`~verzuimmodel.schema.SchemaError`)."""
 
-__all__ = ["ConvergenceWarning", "ConvergenceError", "DegenerateDataWarning"]
+__all__ = ["ConvergenceWarning", "ConvergenceError", "DegenerateDataWarning", "ExtremeWeightsWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -14,3 +14,10 @@ class ConvergenceError(RuntimeError):
 class DegenerateDataWarning(UserWarning):
     """The data hold no information on part of what is estimated (e.g. no episode ends in an event):
     the result is what the estimator's docstring documents for that case (e.g. an empty table)."""
+
+
+class ExtremeWeightsWarning(UserWarning):
+    """Inverse probability weights let a few units carry an estimate: fewer than 10 episodes
+    followed a strategy, or the effective sample size :math:`(\sum w)^2/\sum w^2` is below 5% of
+    the units. The estimate is returned; it is unstable (consider ``truncate`` or a longer grace
+    period)."""

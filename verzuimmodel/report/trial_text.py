@@ -38,7 +38,7 @@ def _note(iv: str, res: Results, m: Messages) -> str | None:
     name = m.label("interventions", iv)
     if note == "too_few":
         return m.fmt("trials.small", name=name, min=MIN_COUNT)
-    if note not in (None, "unstable"):
+    if note not in (None, "unstable", "weights"):
         return m.fmt("trials.failed", name=name, error=note)
     return None
 
@@ -62,8 +62,8 @@ def trial_findings(res: Results, m: Messages, f: Fmt) -> list[str]:
         text = m.fmt(f"trials.{d}", name=name, n=f.per100(abs(r["estimate"])), diff=f.points(r["estimate"]),
                      lo=f.points(r["conf_low"]), hi=f.points(r["conf_high"]), ci=ci)
         sentence = _evalue(r, m)
-        if res.trial_notes.get(iv) == "unstable":
-            text += " " + m.fmt("trials.unstable", name=name)
+        if res.trial_notes.get(iv) in ("unstable", "weights"):
+            text += " " + m.fmt(f"trials.{res.trial_notes[iv]}", name=name)
         out.append(f"{text} {sentence}".strip())
     if rows:
         out.append(m.fmt("trials.why"))
@@ -102,8 +102,8 @@ def trial_section(res: Results, m: Messages, f: Fmt) -> dict:
         table.add(cells)
         if head is not None and not _missing(head["evalue"]):
             out["sentences"].append(f"{name}: {_evalue(head, m)}")
-        if res.trial_notes.get(iv) == "unstable":
-            out["notes"].append(m.fmt("trials.unstable", name=name))
+        if res.trial_notes.get(iv) in ("unstable", "weights"):
+            out["notes"].append(m.fmt(f"trials.{res.trial_notes[iv]}", name=name))
     out["table"] = table if table.rows else None
     return out
 

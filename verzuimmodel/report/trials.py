@@ -37,7 +37,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..disclosure import MIN_COUNT
 from ..effects.sensitivity import add_evalues
-from ..errors import DegenerateDataWarning
+from ..errors import DegenerateDataWarning, ExtremeWeightsWarning
 
 __all__ = ["TRIAL_DAY", "TRIAL_GRACE", "TRIAL_N_BOOT", "TRIAL_COLUMNS", "HEADLINE", "collect_trials", "small_events"]
 
@@ -63,8 +63,10 @@ def collect_trials(cohort: Cohort, types, message) -> tuple[pd.DataFrame, dict[s
     -------
     trials : DataFrame of :data:`TRIAL_COLUMNS`.
     notes : intervention -> ``"too_few"`` (fewer than ``MIN_COUNT`` started in the window or
-        followed an arm), ``"unstable"`` (more than a tenth of the bootstrap replicates could
-        not be computed: shown, with that warning), or the error (``message(exception)``) when
+        followed an arm), ``"weights"`` (a few clones carry an arm's weights:
+        :class:`~verzuimmodel.errors.ExtremeWeightsWarning`; shown, with that warning),
+        ``"unstable"`` (more than a tenth of the bootstrap replicates could not be computed:
+        shown, with that warning), or the error (``message(exception)``) when
         the trial could not be emulated.
     """
     from ..survival.target_trial import target_trial
@@ -74,6 +76,7 @@ def collect_trials(cohort: Cohort, types, message) -> tuple[pd.DataFrame, dict[s
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", DegenerateDataWarning)
+                warnings.simplefilter("always", ExtremeWeightsWarning)
                 r = target_trial(cohort, iv, treat_day=TRIAL_DAY, grace_days=TRIAL_GRACE, n_boot=TRIAL_N_BOOT)
         except Exception as e:  # e.g. no episode started in the window: said in the report, not fatal
             notes[iv] = "too_few" if "never followed" in str(e) else message(e)
@@ -82,7 +85,9 @@ def collect_trials(cohort: Cohort, types, message) -> tuple[pd.DataFrame, dict[s
         if r.n_started_on_time < MIN_COUNT or (followed["n_followed"] < MIN_COUNT).any():
             notes[iv] = "too_few"
             continue
-        if any(issubclass(w.category, DegenerateDataWarning) for w in caught):
+        if any(issubclass(w.category, ExtremeWeightsWarning) for w in caught):
+            notes[iv] = "weights"
+        elif any(issubclass(w.category, DegenerateDataWarning) for w in caught):
             notes[iv] = "unstable"
         c = r.contrasts.set_index("term")
         for term in c.index:

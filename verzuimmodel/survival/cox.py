@@ -347,6 +347,8 @@ class CoxPH:
         if d.strata_labels is not None:
             bh["stratum"] = d.strata_labels[bh["stratum"].to_numpy()]
         self.baseline_cumulative_hazard_ = bh
+        from .curve_summaries import cox_curve_terms
+        self._curve_terms = cox_curve_terms(rs, state, beta)       # for survival_curves
         return self
 
     def _check_infinite(self, grad, beta, var, names):
@@ -411,6 +413,15 @@ class CoxPH:
                 H[:, idx] = _step(b["time"].to_numpy(), b["cumulative_hazard"].to_numpy(), times)[:, None] \
                     * np.exp(lp[idx])[None, :]
         return pd.DataFrame(np.exp(-H), index=pd.Index(times, name="time"), columns=df.index)
+
+    def survival_curves(self, newdata: pd.DataFrame, times: Sequence[float] | None = None,
+                        conf_type: Literal["log", "log-log", "plain"] = "log",
+                        level: float | None = None) -> pd.DataFrame:
+        """Curves of the rows of ``newdata`` with standard errors and pointwise bands, as R's
+        ``survfit(fit, newdata)`` (the variance including the uncertainty in beta); a long table, see
+        :func:`~verzuimmodel.survival.curve_summaries.cox_survival_curves`."""
+        from .curve_summaries import cox_survival_curves
+        return cox_survival_curves(self, newdata, times, conf_type=conf_type, level=level)
 
     def __repr__(self) -> str:
         if not hasattr(self, "params_"):

@@ -37,6 +37,7 @@ unmeasured confounder (``confounded_referral``), or an effect that fades with a 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,8 +45,9 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
+from ..errors import ExtremeWeightsWarning
 from ..tidy import tidy_table
-from .target_trial import _grid, _hazards, trial_data
+from .target_trial import MIN_ESS_SHARE, MIN_FOLLOWED, _grid, _hazards, trial_data
 
 __all__ = ["MarginalStructuralCox", "marginal_structural_cox"]
 
@@ -102,6 +104,12 @@ def marginal_structural_cox(cohort: Cohort, intervention: str, *, covariates: Se
     ------
     ValueError
         Bad arguments, or no episode that received the intervention while out.
+
+    Warns
+    -----
+    ExtremeWeightsWarning
+        Fewer than 10 treated episodes, or an effective sample size of the weights below 5% of the
+        rows.
     """
     if not isinstance(horizon, (int, np.integer)) or horizon < 2:
         raise ValueError(f"horizon: got {horizon!r}; expected whole days >= 2")
@@ -112,6 +120,15 @@ def marginal_structural_cox(cohort: Cohort, intervention: str, *, covariates: Se
         raise ValueError(f"marginal_structural_cox: no episode received {intervention} while out")
     grid = _grid(td, horizon, 0, horizon, max_intervals)
     m, diag = _fit(td, grid, horizon, censoring_weights, truncate, level)
+    n_treated = int((np.isfinite(td.start) & (td.start < td.exit)).sum())
+    if n_treated < MIN_FOLLOWED:
+        warnings.warn(f"marginal_structural_cox: only {n_treated} episode(s) received {intervention} while out: the "
+                      "treated person-time rests on their weights alone", ExtremeWeightsWarning, stacklevel=2)
+    d = diag.iloc[0]
+    if d["ess"] < MIN_ESS_SHARE * d["n_rows"]:
+        warnings.warn(f"marginal_structural_cox: the stabilised weights are extreme: effective sample size "
+                      f"{d['ess']:.1f} of {int(d['n_rows'])} rows, largest weight {d['max']:.3g}; consider "
+                      "truncate=0.99", ExtremeWeightsWarning, stacklevel=2)
     return MarginalStructuralCox(intervention=intervention, log_hr=float(m.params_["a"]),
                                  std_error=float(m.standard_errors_["a"]), level=level, weights=diag,
                                  n_episodes=len(td.exit), n_events=int(m.n_events_), covariates=td.covariates,

@@ -368,7 +368,8 @@ class KaplanMeier:
         time, with columns ``survival``, ``std_error`` (of :math:`\hat S`, not of its log),
         ``conf_low``, ``conf_high``, ``n_risk``, ``n_event``, ``n_censor`` (weighted counts).
     median_ : median survival time (R's definition, see :func:`r_quantile`): a float, or a Series by
-        group with ``by``. Missing when the curve does not reach 0.5.
+        group with ``by``. Missing when the curve does not reach 0.5. :meth:`quantile`, :meth:`median`
+        (with limits, as ``print(survfit)``) and :meth:`rmst` summarise the curves (:mod:`.curve_summaries`).
     variance_ : the variance used (``"greenwood"`` or ``"ij"``).
 
     Examples
@@ -445,6 +446,21 @@ class KaplanMeier:
             vals.append(np.concatenate([[1.0], s.to_numpy()])[i])
             groups.append(g)
         return pd.Series(np.concatenate(vals), index=_index(groups, [t] * len(groups), self.by_), name="survival")
+
+    def quantile(self, probs=(0.25, 0.5, 0.75), level: float | None = None) -> pd.DataFrame:
+        """Quantiles with limits as R's ``quantile(fit, probs, conf.int = TRUE)``; see :mod:`.curve_summaries`."""
+        from .curve_summaries import km_quantiles
+        return km_quantiles(self, probs, level=level)
+
+    def median(self, level: float | None = None) -> pd.DataFrame:
+        """Median with confidence limits as ``print(survfit(...))`` shows them; see :mod:`.curve_summaries`."""
+        from .curve_summaries import km_median
+        return km_median(self, level=level)
+
+    def rmst(self, tau: float, level: float | None = None, extend: bool = False) -> pd.DataFrame:
+        """Restricted mean survival time up to ``tau`` with R's standard error; see :mod:`.curve_summaries`."""
+        from .curve_summaries import km_rmst
+        return km_rmst(self, tau, level=level, extend=extend)
 
     def __repr__(self) -> str:
         o = self.options

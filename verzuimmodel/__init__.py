@@ -10,9 +10,10 @@ Public names::
     vm.survival.time_to_return(cohort); vm.effects.estimate(cohort, "vo_did"); vm.monitor.quarterly(cohort)
     vm.diagnose(vm.Design(scen, estimators=["vo_nb_glm", "vo_did"]), n_sims=100, seed=1)
     vm.report.build(scenario="default", seed=1, out="reports/")   # effect report, HTML + PDF
+    cohort, log = vm.importing.read_export("export/", "koppeling.toml")   # a municipality's own export
 """
 
-from . import calibration, effects, evaluate, mixed, monitor, outputs, plotting, schema, signal, survival
+from . import calibration, effects, evaluate, importing, mixed, monitor, outputs, plotting, schema, signal, survival
 from .cohort import Cohort
 from .evaluate import Design, diagnose, power_curve, sample_size
 from .io import read_cohort
@@ -23,6 +24,6 @@ from . import report  # noqa: E402  (last: it reads the results of everything ab
 
 __version__ = "0.1.0"
 
-__all__ = ["Cohort", "Design", "Scenario", "SchemaError", "calibration", "diagnose", "effects", "evaluate", "mixed",
-           "monitor", "outputs", "plotting", "power_curve", "read_cohort", "report", "sample_size", "schema", "signal",
-           "simulate", "survival"]
+__all__ = ["Cohort", "Design", "Scenario", "SchemaError", "calibration", "diagnose", "effects", "evaluate", "importing",
+           "mixed", "monitor", "outputs", "plotting", "power_curve", "read_cohort", "report", "sample_size", "schema",
+           "signal", "simulate", "survival"]

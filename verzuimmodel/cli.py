@@ -4,6 +4,9 @@
 
     verzuim simulate --scenario default --seed 1 --out output/default [--format csv] [--calibration] [--overwrite]
     verzuim validate output/default
+    verzuim import EXPORT --mapping koppeling.toml --out cohort [--format csv] [--overwrite]
+    verzuim validate EXPORT --mapping koppeling.toml
+    verzuim mapping template [--out koppeling.toml]            (all three: verzuimmodel.importing)
     verzuim calibrate --scenario default --seed 1
     verzuim monitor output/default --out monitor [--by region] [--overwrite]
     verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en] [--overwrite]
@@ -162,15 +165,72 @@ def simulate(
         _calibration(cohort)
 
 
+MappingOption = Annotated[Path, typer.Option(
+    "--mapping", help="Import mapping (TOML) of the export: see `verzuim mapping template` and data/README.md.")]
+
+
 @app.command()
 def validate(
-    path: Annotated[Path, typer.Argument(help="Cohort directory or .xlsx workbook.", show_default=False)],
+    path: Annotated[Path, typer.Argument(help="Cohort directory or .xlsx workbook (with --mapping: the export).",
+                                         show_default=False)],
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="Check a municipality's own export with this import mapping (nothing is written).")]
+    = None,
 ) -> None:
-    """Read and validate a cohort; exit code 2 if it is invalid."""
+    """Read and validate a cohort (or an export with --mapping); exit code 2 if it is invalid."""
     with bad_input(), status_console.status(f"Reading {path} ..."):
-        cohort = read_cohort(path)
+        if mapping is None:
+            cohort = read_cohort(path)
+        else:
+            from .importing import read_export
+
+            cohort, log = read_export(path, mapping)
+    if mapping is not None:
+        console.print(_frame_table(log, "Import log (what was read, mapped, coerced and dropped)"))
     console.print(_counts_table(cohort, str(path)))
     console.print("[green]valid[/green]")
+
+
+@app.command("import")
+def import_command(
+    export: Annotated[Path, typer.Argument(help="The export: a folder with a file per table (CSV or Excel) or an "
+                                                ".xlsx workbook with a sheet per table.", show_default=False)],
+    mapping: MappingOption,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Directory to write the cohort and import_log.csv to: new or empty (an earlier cohort: "
+                      "with --overwrite).")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="File format of the tables.")] = OutputFormat.parquet,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Import a municipality's own export with a mapping: write a validated cohort and a log of what was
+    mapped, coerced and dropped (counts, never identifiers)."""
+    from . import importing
+
+    with bad_input(), status_console.status(f"Importing {export} ..."):
+        cohort, log = importing.import_export(export, mapping, out, fmt=fmt.value, overwrite=overwrite)
+    console.print(_counts_table(cohort, f"Cohort imported to {out}"))
+    coerced = int(log.loc[log["action"].isin(["coerced", "code"]), "count"].sum())
+    console.print(escape(f"{coerced:,} values coerced or recoded; the log: {out / importing.LOG_FILE}"))
+
+
+mapping_app = typer.Typer(help="Import mappings for `verzuim import` (see data/README.md).", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+
+@mapping_app.command("template")
+def mapping_template(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="File to write the template to (it must not exist); without --out it is printed.")] = None,
+) -> None:
+    """The Dutch import mapping template, to adapt to an export."""
+    from . import importing
+
+    if out is None:
+        typer.echo(importing.template_text(), nl=False)
+        return
+    with bad_input():
+        importing.write_template(out)
+    console.print(escape(f"Mapping template written to {out}"))
 
 
 @app.command()

@@ -63,11 +63,11 @@ from .random_intercepts import MAX_DENSE_LEVELS, _Groups  # noqa: F401 (MAX_DENS
 __all__ = ["PoissonMixed", "NegativeBinomialMixed"]
 
 
-class _CountMixed(_CountResults):
-    """Shared fitting code of :class:`PoissonMixed` and :class:`NegativeBinomialMixed`."""
-
-    _family: type = _Poisson
-    _label = "PoissonMixed"
+class _LaplaceMixed(_CountResults):
+    """Options and the shared estimation of the mixed models fitted by Laplace / adaptive quadrature
+    (:class:`PoissonMixed`, :class:`NegativeBinomialMixed` and
+    :class:`~verzuimmodel.mixed.binomial_mixed.BinomialMixed`): the outer optimisation, the check of
+    variances on their boundary and the quadrature refit."""
 
     def __init__(self, n_agq: int = 1, level: float = 0.95, max_iter: int = 500):
         if isinstance(n_agq, bool) or not isinstance(n_agq, (int, np.integer)) or n_agq < 1 or n_agq > 50:
@@ -80,6 +80,51 @@ class _CountMixed(_CountResults):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_agq={self.n_agq}, level={self.level}, max_iter={self.max_iter})"
+
+    def _check_agq(self, factors) -> None:
+        if self.n_agq > 1 and len(factors) != 1:
+            raise ValueError("n_agq > 1 (adaptive Gauss-Hermite quadrature) needs exactly one grouping factor; "
+                             "use n_agq=1 (Laplace) for crossed factors")
+
+    def _estimate(self, mf, family, off, start) -> tuple:
+        """Maximise the Laplace (then, with ``n_agq > 1``, the quadrature) likelihood from ``start(y, X, off,
+        family, groups)``; a variance that goes to 0 is checked against the fit without its factor.
+        Returns the fit, the factors kept in it and those on their boundary."""
+        y, X = mf.y, mf.X
+        n, p = X.shape
+        factors = list(mf.factors)
+        sizes = mf.n_levels
+        groups_all = _Groups(mf.group_codes, sizes, n)
+        phi0 = start(y, X, off, family, groups_all)
+        obj = _Objective(y, X, off, groups_all, family)
+        fit = _optimise(obj, phi0, self.max_iter)
+        active = list(range(len(factors)))
+        # boundary: variances that went to (near) 0, checked against the fit without them
+        tau = fit.state.phi[p:p + len(factors)]
+        small = [k for k in active if np.exp(2 * tau[k]) < BOUNDARY_VARIANCE]
+        if small:
+            keep = [k for k in active if k not in small]
+            sub = _Groups([mf.group_codes[k] for k in keep], [sizes[k] for k in keep], n)
+            phi_sub = np.concatenate([fit.state.phi[:p], tau[keep], fit.state.phi[p + len(factors):]])
+            obj_sub = _Objective(y, X, off, sub, family)
+            fit_sub = _optimise(obj_sub, phi_sub, self.max_iter)
+            if fit_sub.state.loglik >= fit.state.loglik - 1e-6:
+                fit, active = fit_sub, keep
+        boundary = [factors[k] for k in range(len(factors)) if k not in active]
+        if self.n_agq > 1 and active:
+            agq = _Objective(y, X, off, fit.obj.groups, family, n_agq=self.n_agq)
+            agq.u = fit.state.u.copy()
+            fit = _optimise(agq, fit.state.phi, self.max_iter)
+            if np.exp(2 * fit.state.phi[p]) < BOUNDARY_VARIANCE:
+                boundary = factors
+        return fit, active, boundary
+
+
+class _CountMixed(_LaplaceMixed):
+    """Shared fitting code of :class:`PoissonMixed` and :class:`NegativeBinomialMixed`."""
+
+    _family: type = _Poisson
+    _label = "PoissonMixed"
 
     def fit(self, df: pd.DataFrame, formula: str, groups: str | Sequence[str], offset: str | None = None,
             exposure: str | None = None, table: str = "data"):
@@ -120,39 +165,12 @@ class _CountMixed(_CountResults):
         log_exposure = _exposure_offset(df, offset, exposure, table)
         mf = model_frame(df, formula, groups, offset=offset, table=table)
         _count_outcome(mf, table)
-        y, X, names = mf.y, mf.X, list(mf.names)
-        n, p = X.shape
         factors = list(mf.factors)
-        if self.n_agq > 1 and len(factors) != 1:
-            raise ValueError("n_agq > 1 (adaptive Gauss-Hermite quadrature) needs exactly one grouping factor; "
-                             "use n_agq=1 (Laplace) for crossed factors")
+        self._check_agq(factors)
+        n = mf.n
         off = mf.offset if mf.offset is not None else (log_exposure if log_exposure is not None else np.zeros(n))
-        family = self._family(y)
-        sizes = mf.n_levels
-        groups_all = _Groups(mf.group_codes, sizes, n)
-        phi0 = _glm_start(y, X, off, family, groups_all)
-        obj = _Objective(y, X, off, groups_all, family)
-        fit = _optimise(obj, phi0, self.max_iter)
-        active = list(range(len(factors)))
-        # boundary: variances that went to (near) 0, checked against the fit without them
-        tau = fit.state.phi[p:p + len(factors)]
-        small = [k for k in active if np.exp(2 * tau[k]) < BOUNDARY_VARIANCE]
-        if small:
-            keep = [k for k in active if k not in small]
-            sub = _Groups([mf.group_codes[k] for k in keep], [sizes[k] for k in keep], n)
-            phi_sub = np.concatenate([fit.state.phi[:p], tau[keep], fit.state.phi[p + len(factors):]])
-            obj_sub = _Objective(y, X, off, sub, family)
-            fit_sub = _optimise(obj_sub, phi_sub, self.max_iter)
-            if fit_sub.state.loglik >= fit.state.loglik - 1e-6:
-                fit, active = fit_sub, keep
-        boundary = [factors[k] for k in range(len(factors)) if k not in active]
-        if self.n_agq > 1 and active:
-            agq = _Objective(y, X, off, fit.obj.groups, family, n_agq=self.n_agq)
-            agq.u = fit.state.u.copy()
-            fit = _optimise(agq, fit.state.phi, self.max_iter)
-            if np.exp(2 * fit.state.phi[p]) < BOUNDARY_VARIANCE:
-                boundary = factors
-        self._store(mf, fit, factors, active, boundary, names, formula, offset, exposure)
+        fit, active, boundary = self._estimate(mf, self._family(mf.y), off, _glm_start)
+        self._store(mf, fit, factors, active, boundary, list(mf.names), formula, offset, exposure)
         return self
 
 

@@ -1,6 +1,7 @@
-"""What a fitted Poisson or NB2 mixed model holds and reports: the fitted state, its warnings,
-predictions and the tidy table (shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed` and
-:class:`~verzuimmodel.mixed.glmm.NegativeBinomialMixed`)."""
+"""What a fitted Poisson, NB2 or binomial mixed model holds and reports: the fitted state, its warnings,
+predictions and the tidy table (shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed`,
+:class:`~verzuimmodel.mixed.glmm.NegativeBinomialMixed` and
+:class:`~verzuimmodel.mixed.binomial_mixed.BinomialMixed`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from .laplace import THETA_MAX, _Fit
 class _CountResults:
     """The fitted state of a count mixed model (``_store``) and what reads it: ``predict`` and ``tidy``."""
 
-    def _store(self, mf, fit: _Fit, factors, active, boundary, names, formula, offset, exposure):
+    # what separation means for the outcome, in the warning of a coefficient that may be infinite
+    _separation_hint = "the counts are 0 in every row at one extreme of this covariate"
+
+    def _store(self, mf, fit: _Fit, factors, active, boundary, names, formula, offset, exposure,
+               stacklevel: int = 5):
+        """Keep the fit's results and warn about it; ``stacklevel`` makes the warnings point at the
+        caller of the public ``fit``."""
         obj, st = fit.obj, fit.state
         p = obj.p
         phi = st.phi
@@ -74,19 +81,20 @@ class _CountResults:
         for f in boundary:
             warnings.warn(f"{label}: the variance of the random intercept of '{f}' is estimated at 0 (boundary): the "
                           f"fit without '{f}' is as good; it is reported as 0 and '{f}' is left out of the final fit",
-                          ConvergenceWarning, stacklevel=5)
+                          ConvergenceWarning, stacklevel=stacklevel)
         if obj.family.has_dispersion and self.dispersion_ > THETA_MAX:
             warnings.warn(f"{label}: the dispersion theta ({self.dispersion_:.3g}) may be infinite: no overdispersion "
-                          "beyond the random effects; consider PoissonMixed", ConvergenceWarning, stacklevel=5)
-        for n, b, v in zip(names, beta, np.diag(vcov)):
-            if hess_ok and abs(b) > 10 and v > 100 * b * b:
-                warnings.warn(f"{label}: the coefficient of '{n}' may be infinite (separation: the counts are 0 in "
-                              f"every row at one extreme of this covariate); its estimate ({b:.3g}) and standard "
-                              "error are not reliable", ConvergenceWarning, stacklevel=5)
+                          "beyond the random effects; consider PoissonMixed", ConvergenceWarning,
+                          stacklevel=stacklevel)
+        for n, b in self._infinite_coefficients(names, beta, np.diag(vcov), hess_ok, obj):
+            warnings.warn(f"{label}: the coefficient of '{n}' may be infinite (separation: "
+                          f"{self._separation_hint}); its estimate ({b:.3g}) and standard error are not "
+                          "reliable", ConvergenceWarning, stacklevel=stacklevel)
         if not hess_ok:
             bad = self._weak_parameters(H, free, names, factors, active, obj)
             warnings.warn(f"{label}: the Hessian of the log-likelihood is not positive definite (parameters "
-                          f"{bad}): the standard errors are not available (NaN)", ConvergenceWarning, stacklevel=5)
+                          f"{bad}): the standard errors are not available (NaN)", ConvergenceWarning,
+                          stacklevel=stacklevel)
         elif not fit.converged:
             all_names = self._parameter_names(names, factors, active, obj)
             score = np.abs(st.grad) * np.sqrt(np.abs(np.diag(cov)))      # gradient in standard-error units
@@ -94,7 +102,12 @@ class _CountResults:
             worst = all_names[int(np.argmax(score))]
             warnings.warn(f"{label}: the optimiser did not converge ({fit.message}); the largest remaining "
                           f"gradient is in the {worst}; the estimates at the last iterate are returned",
-                          ConvergenceWarning, stacklevel=5)
+                          ConvergenceWarning, stacklevel=stacklevel)
+
+    @staticmethod
+    def _infinite_coefficients(names, beta, var, hess_ok, obj) -> list[tuple[str, float]]:
+        """Coefficients that may be infinite: beyond 10 with a standard error above ten times their size."""
+        return [(n, b) for n, b, v in zip(names, beta, var) if hess_ok and abs(b) > 10 and v > 100 * b * b]
 
     @staticmethod
     def _parameter_names(names, factors, active, obj) -> list[str]:

@@ -1,9 +1,9 @@
-r"""The Laplace approximation (and adaptive quadrature) of the count mixed models, its exact gradient and
-the outer optimisation, as glmmTMB / TMB.
+r"""The Laplace approximation (and adaptive quadrature) of the count and logistic mixed models, its exact
+gradient and the outer optimisation, as glmmTMB / TMB.
 
-The model is in :mod:`~verzuimmodel.mixed.glmm`, the per-row likelihoods in
-:mod:`~verzuimmodel.mixed.count_families`, the factorisation of :math:`H` in
-:mod:`~verzuimmodel.mixed.random_intercepts`.
+The models are in :mod:`~verzuimmodel.mixed.glmm` and :mod:`~verzuimmodel.mixed.binomial_mixed`, the per-row
+likelihoods in :mod:`~verzuimmodel.mixed.count_families` and :mod:`~verzuimmodel.mixed.binomial_family`, the
+factorisation of :math:`H` in :mod:`~verzuimmodel.mixed.random_intercepts`.
 
 Laplace approximation (as glmmTMB / TMB)
 ----------------------------------------
@@ -19,7 +19,8 @@ and the marginal log-likelihood is approximated at the conditional mode :math:`\
           - \sum_k G_k \log\sigma_k - \tfrac12 \log|H|, \qquad H = Z'WZ + P,
 
 with :math:`W = \operatorname{diag}(w_i)`, :math:`w_i = -\ell_i''(\hat\eta_i)` the *observed* curvature
-(Poisson :math:`\mu_i`; NB2 :math:`\theta\mu_i(\theta + y_i)/(\theta+\mu_i)^2`). :math:`\hat u` comes
+(Poisson :math:`\mu_i`; NB2 :math:`\theta\mu_i(\theta + y_i)/(\theta+\mu_i)^2`; binomial
+:math:`m_i p_i(1 - p_i)`). :math:`\hat u` comes
 from an inner Newton iteration with step halving (:math:`f` is strictly convex in :math:`u`), warm-started
 from the previous mode. The outer problem maximises :math:`\log L` over
 :math:`\phi = (\beta, \log\sigma_k, \log\theta)`, as glmmTMB does (:math:`\beta` is not integrated out).

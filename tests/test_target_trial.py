@@ -248,7 +248,7 @@ def test_marginal_structural_cox_warns_with_fewer_than_10_treated():
 
     c = vm.simulate(vm.Scenario.load("recorded_severity"), seed=1)
     iv = c.interventions
-    few = iv[(iv["intervention_type"] != "kernpartnerteam") | (iv.groupby("intervention_type").cumcount() < 5)]
+    few = iv[(iv["intervention_type"] != "kernpartnerteam") | (iv.groupby("intervention_type", observed=True).cumcount() < 5)]
     with pytest.warns(ExtremeWeightsWarning, match="marginal_structural_cox: only 5 episode\\(s\\) received"):
         vm.survival.marginal_structural_cox(dataclasses.replace(c, interventions=few.reset_index(drop=True)),
                                             "kernpartnerteam")

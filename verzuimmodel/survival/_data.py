@@ -63,7 +63,8 @@ def _numeric(df: pd.DataFrame, col: str, table: str, what: str) -> np.ndarray:
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
         converted = pd.to_numeric(s, errors="coerce")
         bad = converted.isna() & s.notna()
-        raise SchemaError(table, col, f"non-numeric values in the {what}", _rows(bad.to_numpy()), "numbers")
+        hint = f' (a categorical column goes in a formula: formula="C({col})")' if what == "covariate" else ""
+        raise SchemaError(table, col, f"non-numeric values in the {what}", _rows(bad.to_numpy()), "numbers" + hint)
     x = s.to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(x)
     if bad.any():

@@ -16,6 +16,7 @@ from ..errors import ConvergenceError
 from ..schema import SchemaError
 from ..tidy import tidy_table
 from ._data import survival_data
+from .formula import model_design, with_n_dropped
 
 __all__ = ["CauseSpecificCox"]
 
@@ -41,17 +42,24 @@ class CauseSpecificCox:
         self.ties, self.level = ties, level
         self.causes = None if causes is None else [int(c) for c in causes]
 
-    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], **kwargs) -> "CauseSpecificCox":
+    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] | None = None,
+            **kwargs) -> "CauseSpecificCox":
         """Fit one Cox model per cause; ``event`` holds 0 (censored) or the cause 1..K.
 
-        Keyword arguments (``entry``, ``strata``, ``weights``, ``cluster``, ...) go to every
-        :meth:`CoxPH.fit <verzuimmodel.survival.CoxPH.fit>`. Without any event (every row censored)
-        it raises :class:`~verzuimmodel.errors.ConvergenceError`; a requested cause without events
-        a :class:`~verzuimmodel.schema.SchemaError`.
+        Keyword arguments (``entry``, ``strata``, ``weights``, ``cluster``, ``formula``, ``na_action``, ...)
+        go to every :meth:`CoxPH.fit <verzuimmodel.survival.CoxPH.fit>`; ``n_dropped_`` counts the rows
+        dropped for missing values. Without any event (every row censored) it raises
+        :class:`~verzuimmodel.errors.ConvergenceError`; a requested cause without events a
+        :class:`~verzuimmodel.schema.SchemaError`.
         """
         from .cox import CoxPH
 
-        d = survival_data(df, duration=duration, event=event, covariates=covariates, kind="causes")
+        des = model_design(df, "CauseSpecificCox", formula=kwargs.get("formula"), covariates=covariates,
+                           na_action=kwargs.get("na_action", "raise"), columns=(duration, event, kwargs.get("entry"),
+                           kwargs.get("weights"), kwargs.get("offset")),
+                           specials={"strata": kwargs.get("strata"), "cluster": kwargs.get("cluster")})
+        with des.original_rows():
+            d = survival_data(des.data, duration=duration, event=event, covariates=des.covariates, kind="causes")
         present = sorted(int(c) for c in np.unique(d.event) if c > 0)
         if not present:
             raise ConvergenceError(f"CauseSpecificCox: no row of '{event}' ends in an event (all {d.n:,} censored): "
@@ -61,14 +69,15 @@ class CauseSpecificCox:
         if missing:
             raise SchemaError("data", event, f"no events of cause(s) {missing}", expected=f"one of {present}")
         self.models_ = {}
+        ev = pd.to_numeric(df[event], errors="coerce")     # missing: dropped again by each fit
         for k in causes:
-            one = df.assign(**{"_cause_event": (d.event == k).astype(int)})
+            one = df.assign(_cause_event=(ev == k).astype(float).where(ev.notna()))
             self.models_[k] = CoxPH(ties=self.ties, level=self.level).fit(
                 one, duration=duration, event="_cause_event", covariates=covariates, **kwargs)
-        self.causes_ = causes
+        self.causes_, self.n_dropped_ = causes, des.n_dropped
         return self
 
     def tidy(self) -> pd.DataFrame:
         """The tidy tables of the causes, stacked, with a ``cause`` column first."""
-        return pd.concat([m.tidy().assign(cause=k) for k, m in self.models_.items()], ignore_index=True)[
-            ["cause", *tidy_table(pd.Series(dtype=float), pd.Series(dtype=float)).columns]]
+        out = pd.concat([m.tidy().assign(cause=k) for k, m in self.models_.items()], ignore_index=True)
+        return with_n_dropped(out[["cause", *tidy_table(pd.Series(dtype=float), pd.Series(dtype=float)).columns]], self)

@@ -110,6 +110,7 @@ from ..tidy import tidy_table
 from ._data import _numeric, survival_data
 from .cause_specific import CauseSpecificCox
 from .finegray_weights import finegray_expand
+from .formula import dropped_note, model_design, with_n_dropped
 
 __all__ = ["CauseSpecificCox", "FineGray", "finegray_expand"]
 
@@ -312,8 +313,9 @@ class FineGray:
         self.options = _Options(int(cause), ties, float(level), float(tol), int(max_iter))
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] = (),
-            weights: str | None = None, cluster: str | None = None, entry: str | None = None) -> "FineGray":
+    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] | None = None,
+            weights: str | None = None, cluster: str | None = None, entry: str | None = None, *,
+            formula: str | None = None, na_action: str = "raise") -> "FineGray":
         """Fit the model to one row per episode; returns ``self``.
 
         Parameters
@@ -321,7 +323,9 @@ class FineGray:
         df : one row per episode (subject).
         duration : column with the time to the outcome or censoring (``>= 0``).
         event : column with ``0`` (censored) or the outcome code ``1..K``.
-        covariates : numeric columns (fixed at the start of the episode).
+        covariates : numeric columns (fixed at the start of the episode); or
+        formula : ``"age + C(sex) + cluster(school)"`` (:mod:`~verzuimmodel.survival.formula`).
+        na_action : ``"raise"`` (default) or ``"drop"`` (rows with missing values; ``n_dropped_``).
         weights : optional case weights (> 0). Frequency weights without ``cluster``; with
             ``cluster`` the variance is cluster-robust (use for sampling or IPW weights).
         cluster : optional column of clusters (e.g. school) for the cluster-robust sandwich.
@@ -339,8 +343,12 @@ class FineGray:
                 "verzuimmodel.survival.competing.finegray_expand(df, ..., entry=, id=) and fit "
                 "CoxPH(ties='breslow') with entry='fgstart', duration='fgstop', event='fgstatus', weights='fgwt' "
                 "and cluster=<subject id>.")
-        d = survival_data(df, duration=duration, event=event, covariates=covariates, weights=weights,
-                          cluster=cluster, kind="causes")
+        des = model_design(df, "FineGray", formula=formula, covariates=covariates, na_action=na_action,
+                           specials={"cluster": cluster}, columns=(duration, event, weights))
+        df, covariates, cluster = des.data, des.covariates, des.specials["cluster"]
+        with des.original_rows():
+            d = survival_data(df, duration=duration, event=event, covariates=covariates, weights=weights,
+                              cluster=cluster, kind="causes")
         cause = self.options.cause
         if not np.any(d.event == cause):
             raise SchemaError("data", event, f"no episodes end in cause {cause}",
@@ -386,6 +394,7 @@ class FineGray:
         self.n_censored_ = int(risk.cens.sum())
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
         self.covariates_ = names
+        self.n_dropped_, self.design_ = des.n_dropped, des.spec
         inc = risk.baseline(state)
         self.baseline_cumulative_subdistribution_hazard_ = pd.DataFrame(
             {"time": risk.utimes, "hazard": inc, "cumulative_hazard": np.cumsum(inc)})
@@ -457,7 +466,7 @@ class FineGray:
     def tidy(self) -> pd.DataFrame:
         """Coefficients (log subdistribution hazard ratios) with sandwich SEs; ``exp_*`` are SHRs."""
         self._check_fitted()
-        return tidy_table(self.params_, self.standard_errors_, level=self.options.level)
+        return with_n_dropped(tidy_table(self.params_, self.standard_errors_, level=self.options.level), self)
 
     def predict_cumulative_incidence(self, df: pd.DataFrame, times: Sequence[float] | None = None) -> pd.DataFrame:
         """Cumulative incidence of the cause, ``1 - exp(-Lambda_0(t) exp(x'beta))`` (as ``predict.crr``).
@@ -474,6 +483,7 @@ class FineGray:
         times = t0 if times is None else np.atleast_1d(np.asarray(times, dtype=float))
         if np.any(~np.isfinite(times)):
             raise ValueError("times must be finite numbers")
+        df = self.design_.new_frame(df)
         X = np.column_stack([_numeric(df, c, "newdata", "covariate") for c in self.covariates_]) \
             if self.covariates_ else np.zeros((len(df), 0))
         lp = X @ self.params_.to_numpy()
@@ -487,7 +497,7 @@ class FineGray:
         if not hasattr(self, "params_"):
             return head
         return (f"{head}: n={self.n_obs_:,}, events={self.n_events_:,}, competing={self.n_competing_:,}, "
-                f"censored={self.n_censored_:,}, loglik={self.log_likelihood_:.4f}\n"
+                f"censored={self.n_censored_:,}, loglik={self.log_likelihood_:.4f}{dropped_note(self)}\n"
                 f"{self.tidy().to_string(index=False)}")
 
 

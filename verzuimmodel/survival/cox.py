@@ -35,6 +35,7 @@ from scipy import sparse
 from ..errors import ConvergenceError, ConvergenceWarning
 from ..tidy import tidy_table
 from ._data import SurvData, survival_data
+from .formula import dropped_note, model_design, with_n_dropped
 
 __all__ = ["CoxPH", "RiskSets"]
 
@@ -279,10 +280,15 @@ class CoxPH:
             raise ValueError(f"level: got {level!r}; expected a number between 0 and 1")
         self.options = _Options(ties, level, tol, max_iter)
 
-    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], entry: str | None = None,
-            strata: str | Sequence[str] | None = None, weights: str | None = None, cluster: str | None = None,
-            robust: bool | None = None, offset: str | None = None) -> "CoxPH":
+    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] | None = None,
+            entry: str | None = None, strata: str | Sequence[str] | None = None, weights: str | None = None,
+            cluster: str | None = None, robust: bool | None = None, offset: str | None = None, *,
+            formula: str | None = None, na_action: str = "raise") -> "CoxPH":
         """Fit the model; returns ``self``.
+
+        ``covariates`` (numeric columns) or ``formula`` (``"age + C(sex) + strata(region) + cluster(school)"``)
+        give the covariates; ``na_action="drop"`` drops rows with missing values (``n_dropped_``), see
+        :mod:`~verzuimmodel.survival.formula`.
 
         ``entry`` gives start–stop (counting-process) rows ``(entry, duration]`` for time-varying
         covariates and late entry. ``cluster`` gives the robust sandwich variance with clusters
@@ -291,9 +297,14 @@ class CoxPH:
         integers (sampling or inverse-probability weights); ``robust=False`` turns it off.
         ``offset`` names a column added to the linear predictor with coefficient 1.
         """
-        d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry, weights=weights,
-                          strata=strata, cluster=cluster)
-        off = _offset(df, offset)
+        des = model_design(df, "CoxPH", formula=formula, covariates=covariates, na_action=na_action,
+                           specials={"strata": strata, "cluster": cluster},
+                           columns=(duration, event, entry, weights, offset))
+        df, covariates, strata, cluster = des.data, des.covariates, des.specials["strata"], des.specials["cluster"]
+        with des.original_rows():
+            d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry, weights=weights,
+                              strata=strata, cluster=cluster)
+            off = _offset(df, offset)
         _check_design(d)
         # rows sorted by (stratum, exit time): every risk-set pass then reads memory in order;
         # nothing reported depends on the row order
@@ -340,6 +351,7 @@ class CoxPH:
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
         self.covariates_ = names
         self.strata_ = strata
+        self.n_dropped_, self.design_ = des.n_dropped, des.spec
         self.fit_args_ = dict(duration=duration, event=event, covariates=list(names), entry=entry, strata=strata,
                               weights=weights, cluster=cluster, offset=offset)   # to rebuild the data (cox_checks)
         self._strata_labels = d.strata_labels
@@ -385,11 +397,11 @@ class CoxPH:
 
     def tidy(self) -> pd.DataFrame:
         """Coefficients (log hazard ratios) with SE, Wald statistics, intervals and hazard ratios."""
-        return tidy_table(self.params_, self.standard_errors_, level=self.options.level)
+        return with_n_dropped(tidy_table(self.params_, self.standard_errors_, level=self.options.level), self)
 
     def predict_log_partial_hazard(self, df: pd.DataFrame) -> pd.Series:
         """Linear predictor ``x'beta`` (not centred)."""
-        X = df[self.covariates_].to_numpy(dtype=float)
+        X = self.design_.new_frame(df)[self.covariates_].to_numpy(dtype=float)
         return pd.Series(X @ self.params_.to_numpy(), index=df.index)
 
     def predict_survival(self, df: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
@@ -444,7 +456,7 @@ class CoxPH:
         if not hasattr(self, "params_"):
             return f"CoxPH(ties={self.options.ties!r})"
         return (f"CoxPH(ties={self.options.ties!r}): n={self.n_obs_:,}, events={self.n_events_:,}, "
-                f"loglik={self.log_likelihood_:.4f}\n{self.tidy().to_string(index=False)}")
+                f"loglik={self.log_likelihood_:.4f}{dropped_note(self)}\n{self.tidy().to_string(index=False)}")
 
 
 def _offset(df: pd.DataFrame, offset: str | None) -> np.ndarray:

@@ -79,6 +79,7 @@ class _ModelData:
     d: SurvData
     order: np.ndarray
     eta: np.ndarray
+    frame: pd.DataFrame          # the rows of df the fit used, with its design columns (formula)
 
 
 def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
@@ -86,6 +87,7 @@ def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
     if not isinstance(model, CoxPH) or not hasattr(model, "params_"):
         raise ValueError("expected a fitted CoxPH: call .fit(df, ...) first")
     spec = model.fit_args_
+    df = model.design_.fit_frame(df) if hasattr(model, "design_") else df
     d = survival_data(df, duration=spec["duration"], event=spec["event"], covariates=spec["covariates"],
                       entry=spec["entry"], weights=spec["weights"], strata=spec["strata"], cluster=spec["cluster"])
     if d.n != model.n_obs_ or int(d.event.sum()) != model.n_events_:
@@ -97,7 +99,7 @@ def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
     eta = off.copy()
     for j in range(len(beta)):            # column by column: rows with equal covariates get equal eta
         eta += d.X[:, j] * beta[j]
-    return _ModelData(d, d.index.to_numpy(), eta)
+    return _ModelData(d, d.index.to_numpy(), eta, df)
 
 
 def _risk_sets(model: CoxPH, md: _ModelData, need: Literal["gradient", "hessian"]):
@@ -159,7 +161,7 @@ def residuals(model: CoxPH, df: pd.DataFrame, type: str = "martingale", *, weigh
     if weighted is None:
         weighted = kind in ("dfbeta", "dfbetas")
     md = model_data(model, df)
-    d = md.d
+    d, df = md.d, md.frame
     rs, state, _ = _risk_sets(model, md, "gradient")
     names = model.covariates_
     V = model.naive_variance_.to_numpy()

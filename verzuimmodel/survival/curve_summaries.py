@@ -421,6 +421,7 @@ def cox_survival_curves(model, newdata: pd.DataFrame, times: Sequence[float] | N
         raise ValueError("newdata: expected a DataFrame with at least one row")
     opt = CurveOptions(conf_type, model.options.level if level is None else level)
     terms = model._curve_terms
+    newdata = model.design_.new_frame(newdata)
     missing = [c for c in model.covariates_ if c not in newdata.columns]
     if missing:
         raise ValueError(f"newdata: covariate column(s) {', '.join(missing)} not found")

@@ -69,6 +69,7 @@ from ..errors import ConvergenceError, ConvergenceWarning
 from ..tidy import tidy_table
 from ._data import group_codes, survival_data
 from .cox import _check_design
+from .formula import dropped_note, model_design, with_n_dropped
 from .penalised_frailty import _cox_fit, _Inner, _penalised_fit, _Problem, _schur
 
 __all__ = ["FrailtyCox"]
@@ -151,10 +152,13 @@ class FrailtyCox:
                                 float(tol), int(max_iter))
 
     # -- fitting ---------------------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], group: str,
-            entry: str | None = None, strata: str | Sequence[str] | None = None,
-            weights: str | None = None) -> "FrailtyCox":
+    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] | None = None,
+            group: str | None = None, entry: str | None = None, strata: str | Sequence[str] | None = None,
+            weights: str | None = None, *, formula: str | None = None, na_action: str = "raise") -> "FrailtyCox":
         """Fit the model; returns ``self``.
+
+        ``covariates`` or ``formula`` (``"age + C(sex) + strata(region) + frailty(school)"``, ``frailty()``
+        giving ``group``) and ``na_action`` as :meth:`CoxPH.fit <verzuimmodel.survival.CoxPH.fit>`.
 
         ``group`` names the column of the shared frailty (e.g. ``"school"``). ``entry`` gives
         start–stop rows ``(entry, duration]`` (time-varying covariates, late entry); ``strata``
@@ -166,9 +170,15 @@ class FrailtyCox:
         :class:`~verzuimmodel.errors.ConvergenceError`; a ``group`` with one level ``ValueError``.
         """
         opt = self.options
-        d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry, weights=weights,
-                          strata=strata)
-        codes, labels = group_codes(df, group, "data", "group (frailty)")
+        des = model_design(df, "FrailtyCox", formula=formula, covariates=covariates, na_action=na_action,
+                           specials={"strata": strata, "frailty": group}, columns=(duration, event, entry, weights))
+        df, covariates, strata, group = des.data, des.covariates, des.specials["strata"], des.specials["frailty"]
+        if group is None:
+            raise ValueError("FrailtyCox.fit: group= (or frailty(...) in the formula) names the frailty's groups")
+        with des.original_rows():
+            d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry,
+                              weights=weights, strata=strata)
+            codes, labels = group_codes(df, group, "data", "group (frailty)")
         if len(labels) < 2:
             raise ValueError(f"FrailtyCox: group '{group}' has {len(labels)} level(s): a frailty needs at least 2 "
                              "groups")
@@ -192,6 +202,7 @@ class FrailtyCox:
             if opt.ci == "profile":
                 ci = self._profile_interval(at, best, cox, slope0)
         self._store(prob, d, labels, best, cox, boundary, se, ci, fits, list(covariates))
+        self.n_dropped_, self.design_ = des.n_dropped, des.spec
         return self
 
     def _evaluator(self, prob: _Problem, fits: dict, expected: np.ndarray) -> Callable[[float], _Inner]:
@@ -382,18 +393,18 @@ class FrailtyCox:
         the likelihood-ratio test of theta = 0 (chi-square statistic, boundary-mixture p-value) and
         its ``exp_*`` columns are missing.
         """
-        out = tidy_table(self.params_, self.standard_errors_, level=self.options.level)
+        out = with_n_dropped(tidy_table(self.params_, self.standard_errors_, level=self.options.level), self)
         if not frailty:
             return out
         row = {"term": "frailty_variance", "estimate": self.frailty_variance_, "std_error": self.frailty_variance_se_,
                "statistic": self.frailty_lr_statistic_, "p_value": self.frailty_lr_p_value_,
                "conf_low": self.frailty_variance_ci_[0], "conf_high": self.frailty_variance_ci_[1],
                "exp_estimate": np.nan, "exp_conf_low": np.nan, "exp_conf_high": np.nan}
-        return pd.concat([out, pd.DataFrame([row], columns=out.columns)], ignore_index=True)
+        return with_n_dropped(pd.concat([out, pd.DataFrame([row], columns=out.columns)], ignore_index=True), self)
 
     def __repr__(self) -> str:
         if not hasattr(self, "params_"):
             return f"FrailtyCox(distribution={self.options.distribution!r}, ties={self.options.ties!r})"
         return (f"FrailtyCox(gamma, ties={self.options.ties!r}): n={self.n_obs_:,}, events={self.n_events_:,}, "
                 f"groups={self.n_groups_:,}, frailty variance={self.frailty_variance_:.4g}, "
-                f"I-likelihood={self.log_likelihood_:.4f}\n{self.tidy().to_string(index=False)}")
+                f"I-likelihood={self.log_likelihood_:.4f}{dropped_note(self)}\n{self.tidy().to_string(index=False)}")

@@ -59,6 +59,7 @@ from ..errors import ConvergenceError, ConvergenceWarning
 from ..schema import SchemaError
 from ..tidy import tidy_table
 from ._data import SurvData, _rows, survival_data
+from .formula import dropped_note, model_design, with_n_dropped
 
 __all__ = ["WeibullPH"]
 
@@ -197,25 +198,31 @@ class WeibullPH:
     def __init__(self, level: float = 0.95, tol: float = 1e-10, max_iter: int = 200):
         self.options = WeibullOptions(level, tol, max_iter)
 
-    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] = (),
+    def fit(self, df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str] | None = None,
             entry: str | None = None, weights: str | None = None, cluster: str | None = None,
-            robust: bool | None = None) -> "WeibullPH":
+            robust: bool | None = None, *, formula: str | None = None, na_action: str = "raise") -> "WeibullPH":
         """Fit by maximum likelihood; returns ``self``.
 
         ``event`` is 1 for an event, 0 for censoring; durations must be positive. ``entry`` gives
         late entry (left truncation): the row counts from ``entry`` on, and the likelihood is
         conditional on survival to ``entry`` (:math:`H(\\text{entry})` is subtracted). ``weights``:
         case weights. ``cluster``: robust sandwich variance by cluster (e.g. school or pupil);
-        ``robust=True`` without ``cluster`` treats each row as its own cluster.
+        ``robust=True`` without ``cluster`` treats each row as its own cluster. ``covariates`` (numeric
+        columns) or ``formula`` (``"age + C(sex) + cluster(school)"``) and ``na_action`` (``"raise"`` or
+        ``"drop"``): see :mod:`~verzuimmodel.survival.formula`.
 
         Degenerate data: no events raise :class:`~verzuimmodel.errors.ConvergenceError`; estimates
         that may be infinite (a variance that is not positive, reported as an infinite SE, or a large
         coefficient with a far larger SE: separation) and a fit that does not converge give a
         :class:`~verzuimmodel.errors.ConvergenceWarning`.
         """
-        d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry,
-                          weights=weights, cluster=cluster)
-        _check_data(d, duration, entry)
+        des = model_design(df, "WeibullPH", formula=formula, covariates=covariates, na_action=na_action,
+                           specials={"cluster": cluster}, columns=(duration, event, entry, weights))
+        df, covariates, cluster = des.data, des.covariates, des.specials["cluster"]
+        with des.original_rows():
+            d = survival_data(df, duration=duration, event=event, covariates=covariates, entry=entry,
+                              weights=weights, cluster=cluster)
+            _check_data(d, duration, entry)
         lik = _Likelihood(d)
         theta, converged, n_iter = self._maximise(lik, d)
         names = list(d.covariates) + list(SCALE_TERMS)
@@ -256,6 +263,7 @@ class WeibullPH:
         self.n_obs_, self.n_events_ = d.n, int(d.event.sum())
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
         self.covariates_ = list(d.covariates)
+        self.n_dropped_, self.design_ = des.n_dropped, des.spec
         return self
 
     def _maximise(self, lik: _Likelihood, d: SurvData) -> tuple[np.ndarray, bool, int]:
@@ -296,7 +304,7 @@ class WeibullPH:
         Covariate rows: ``exp_estimate`` is the hazard ratio. ``log_rho`` row: ``exp_estimate`` is the
         shape :math:`\\rho` with its interval; ``log_lambda`` row: :math:`\\lambda`.
         """
-        return tidy_table(self.params_, self.standard_errors_, level=self.options.level)
+        return with_n_dropped(tidy_table(self.params_, self.standard_errors_, level=self.options.level), self)
 
     def predict_survival(self, df: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
         """:math:`S(t|x) = \\exp(-\\lambda t^\\rho e^{x'\\beta})` of each row of ``df`` (columns) at ``times``
@@ -304,6 +312,7 @@ class WeibullPH:
         t = np.atleast_1d(np.asarray(times, dtype=float))
         if t.ndim != 1 or not np.isfinite(t).all() or (t < 0).any():
             raise ValueError("times: expected finite numbers >= 0")
+        df = self.design_.new_frame(df)
         missing = [c for c in self.covariates_ if c not in df.columns]
         if missing:
             raise SchemaError("data", ", ".join(missing), "covariate column(s) not found",
@@ -319,4 +328,4 @@ class WeibullPH:
         if not hasattr(self, "params_"):
             return head
         return (f"{head}: n={self.n_obs_:,}, events={self.n_events_:,}, shape={self.shape_:.4f}, "
-                f"loglik={self.log_likelihood_:.4f}\n{self.tidy().to_string(index=False)}")
+                f"loglik={self.log_likelihood_:.4f}{dropped_note(self)}\n{self.tidy().to_string(index=False)}")

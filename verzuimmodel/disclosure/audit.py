@@ -264,20 +264,35 @@ class _Solver:
         self.adj = (adj != 0).astype(np.int8).tocsr()
         self.a_eq_c, self.a_le_c = self.a_eq.tocsc(), self.a_le.tocsc()
         self.n_comp, self.comp = connected_components(adj, directed=False)
+        # every row's cells lie in one block: the block of a row is that of its first cell
+        self.row_comp_eq = self.comp[self.a_eq.indices[self.a_eq.indptr[:-1]]] if self.a_eq.shape[0] else \
+            np.zeros(0, dtype=int)
+        self.row_comp_le = self.comp[self.a_le.indices[self.a_le.indptr[:-1]]] if self.a_le.shape[0] else \
+            np.zeros(0, dtype=int)
 
     def _solve(self, c: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
-        """A feasible point minimising ``c @ x`` with upper bounds ``upper``; None if unbounded."""
+        """A feasible point minimising ``c @ x`` with upper bounds ``upper``; None if unbounded.
+
+        The blocks are independent: only those the objective touches are solved, the others stay
+        at the true values (a feasible point of theirs), so the programme is as small as it can be.
+        """
+        blocks = np.zeros(self.n_comp, dtype=bool)
+        blocks[self.comp[c != 0]] = True
+        cols = blocks[self.comp]
         kw = {}
-        if self.a_eq.shape[0]:
-            kw.update(A_eq=self.a_eq, b_eq=self.b_eq)
-        if self.a_le.shape[0]:
-            kw.update(A_ub=self.a_le, b_ub=self.b_le)
-        r = linprog(c, bounds=np.column_stack([self.lo, upper]), method="highs", **kw)
+        for a, b, rc, key in ((self.a_eq, self.b_eq, self.row_comp_eq, "eq"),
+                              (self.a_le, self.b_le, self.row_comp_le, "ub")):
+            rows = blocks[rc]
+            if rows.any():
+                kw[f"A_{key}"], kw[f"b_{key}"] = a[rows][:, cols], b[rows]
+        r = linprog(c[cols], bounds=np.column_stack([self.lo[cols], upper[cols]]), method="highs", **kw)
         if r.status == 3:
             return None
         if r.status != 0:
             raise AuditError(f"audit linear programme: {r.message}")
-        return r.x
+        x = self.v.copy()
+        x[cols] = r.x
+        return x
 
     def _update(self, x, lo_pt, hi_pt) -> None:
         lo_pt[self.cols] = np.minimum(lo_pt[self.cols], x)

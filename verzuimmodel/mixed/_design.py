@@ -184,6 +184,10 @@ def model_frame(df: pd.DataFrame, formula: str, groups: str | Sequence[str], off
     if "|" in formula:
         raise ValueError("random effects are given with groups=, not in the formula (no '(1 | g)' terms)")
     factors = [groups] if isinstance(groups, str) else list(groups)
+    terms = [f for f in factors if isinstance(f, str) and "|" in f]
+    if terms:
+        raise ValueError(f"groups={terms[0]!r}: random-effects terms (random slopes, '(x | g)') are fitted by "
+                         "LinearMixed; this model takes grouping columns, each with a random intercept")
     if not factors:
         raise ValueError("groups must name at least one grouping column")
     if len(set(factors)) != len(factors):

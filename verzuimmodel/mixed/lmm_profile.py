@@ -1,0 +1,300 @@
+r"""Confidence intervals of :class:`~verzuimmodel.mixed.lmm.LinearMixed` as lme4's ``confint.merMod``, and its
+printed summary.
+
+Profile likelihood (``method="profile"``)
+-----------------------------------------
+As lme4's ``profile.merMod``, always on the maximum-likelihood fit (a REML fit is refitted by ML first). The
+variance parameters are the SDs and correlations of each term and the residual SD,
+:math:`v = (\sigma_1, \rho_{21}, \sigma_2, \ldots, \sigma)` in :math:`\theta`'s order (lme4's ``Cv_to_Sv``), and
+the deviance with :math:`\sigma` explicit is lme4's ``devfun2``
+
+.. math:: d(v) = \log|L_\theta|^2 - \sum_i \log w_i + \frac{r^2(\theta)}{\sigma^2} + n \log(2\pi\sigma^2),
+          \qquad \theta = \theta(v)
+
+(:math:`\beta` profiled out). For a variance parameter :math:`v_k` the signed root of the profile is
+
+.. math:: \zeta_k(x) = \operatorname{sign}(x - \hat v_k)\sqrt{\min_{v:\, v_k = x} d(v) - d(\hat v)},
+
+minimised over the others within their bounds (SDs :math:`\ge 0`, correlations in :math:`[-1, 1]`); for a fixed
+effect :math:`\beta_j` the minimum is over :math:`\theta` (and :math:`\sigma`, the other :math:`\beta`) of the
+ML deviance with :math:`x X_j` as an offset. The interval is :math:`\{x : |\zeta(x)| \le z_{1-\alpha/2}\}`; its ends
+are found as the roots of :math:`\zeta(x) = \pm z_{1-\alpha/2}` (bracketed from the quadratic approximation, then
+Brent's method), where lme4 interpolates a spline through a grid of :math:`\zeta` values -- the two agree to
+the spline's accuracy (about :math:`10^{-4}` relative with lme4's default grid). An end beyond a bound (an SD
+whose profile stays below the cut-off down to 0, a correlation up to :math:`\pm 1`) is the bound, as lme4.
+
+Wald (``method="Wald"``)
+------------------------
+:math:`\hat\beta_j \pm z_{1-\alpha/2}\, \mathrm{SE}_j` with the fit's own standard errors; NaN for the variance
+parameters, as lme4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .._blas import single_threaded_blas
+from ._numeric import _grad_hess
+
+__all__ = ["LikelihoodProfile", "confint", "summary_text"]
+
+
+class LikelihoodProfile:
+    """The profile likelihood of a :class:`~verzuimmodel.mixed.lmm.LinearMixed` fit (its ML refit).
+
+    Attributes
+    ----------
+    names : the parameters: lme4's ``sd_x|g``, ``cor_x.y|g``, ``sigma``, then the fixed effects.
+    estimate : their ML estimates (Series).
+    base_deviance : the ML deviance at the optimum.
+
+    Use :meth:`zeta` for the signed root of the profile at a value and :meth:`interval` for the limits.
+    """
+
+    def __init__(self, model):
+        ml = model._refit_ml()
+        mf, self.structure, self.system, cp = ml._state
+        self._ml, self._cp = ml, cp
+        s = self.structure
+        self.n_var = s.n_theta + 1
+        theta, sigma = ml.theta_.to_numpy(), ml.sigma_
+        v_hat = np.append(s.sdcor(theta, sigma), sigma)
+        v_hat[~np.isfinite(v_hat)] = 0.0        # a correlation with an SD at 0 is undefined: started at 0
+        self.names = s.profile_names() + ["sigma"] + list(ml.params_.index)
+        self.estimate = pd.Series(np.concatenate([v_hat, ml.params_.to_numpy()]), index=self.names, name="estimate")
+        self.base_deviance = ml.deviance_
+        cor = np.append(~s.is_diag, False)
+        self._lower = np.concatenate([np.where(cor, -1.0, 0.0), np.full(len(ml.params_), -np.inf)])
+        self._upper = np.concatenate([np.where(cor, 1.0, np.inf), np.full(len(ml.params_), np.inf)])
+        self._scale = np.where(cor, 1.0, np.maximum(np.abs(v_hat), 1e-2 * sigma))
+        self._theta_hat = theta
+        with single_threaded_blas():
+            self._se = np.concatenate([self._var_se(v_hat), ml.standard_errors_.to_numpy()])
+        self._cache: dict[int, list[tuple[float, np.ndarray]]] = {}
+
+    # ------------------------------------------------------------------------------------------------------------
+    def deviance(self, v: np.ndarray) -> float:
+        """lme4's ``devfun2``: the ML deviance at SDs, correlations and residual SD ``v`` (beta profiled out)."""
+        sigma = float(v[-1])
+        if not sigma > 0:
+            return np.inf
+        theta = self.structure.theta_from_sdcor(np.asarray(v[:-1], dtype=float), sigma)
+        sol = self.system.solve(self._cp, theta)
+        n = self.system.n
+        return sol.ldL2 - self._cp.sum_log_w + sol.pwrss / sigma ** 2 + n * np.log(2 * np.pi * sigma ** 2)
+
+    def _var_se(self, v_hat: np.ndarray) -> np.ndarray:
+        """Approximate SEs of the variance parameters from the deviance's curvature (to start the search)."""
+        try:
+            _, H = _grad_hess(self.deviance, v_hat)
+            se = np.sqrt(np.abs(np.diag(2.0 * np.linalg.pinv(H))))
+        except (np.linalg.LinAlgError, ValueError):
+            se = np.full(len(v_hat), np.nan)
+        bad = ~np.isfinite(se) | (se <= 0)
+        return np.where(bad, 0.1 * self._scale, se)
+
+    def _index(self, parm: str) -> int:
+        if parm not in self.names:
+            raise ValueError(f"unknown parameter {parm!r}; the parameters are: {', '.join(self.names)}")
+        return self.names.index(parm)
+
+    def _start(self, k: int, x: float) -> np.ndarray | None:
+        pts = self._cache.get(k)
+        if not pts:
+            return None
+        return min(pts, key=lambda p: abs(p[0] - x))[1]
+
+    def _min_deviance(self, k: int, x: float) -> float:
+        if k < self.n_var:
+            return self._min_var(k, x)
+        return self._min_fixed(k - self.n_var, x)
+
+    def _min_var(self, k: int, x: float) -> float:
+        """Minimum of the deviance over the other variance parameters with parameter ``k`` at ``x``."""
+        others = np.arange(self.n_var) != k
+        v0 = self.estimate.to_numpy()[:self.n_var].copy()
+        start = self._start(k, x)
+        z0 = (start if start is not None else v0[others]) / self._scale[others]
+        lo, hi = self._lower[:self.n_var][others], self._upper[:self.n_var][others]
+        lo = np.where(np.arange(self.n_var)[others] == self.n_var - 1, 1e-8 * v0[-1], lo)   # sigma > 0
+
+        def f(z):
+            v = v0.copy()
+            v[others] = z * self._scale[others]
+            v[k] = x
+            return self.deviance(v)
+
+        res = optimize.minimize(f, np.clip(z0, lo / self._scale[others], hi / self._scale[others]),
+                                method="L-BFGS-B", jac="3-point",
+                                bounds=list(zip(lo / self._scale[others], hi / self._scale[others])),
+                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11})
+        self._cache.setdefault(k, []).append((x, res.x * self._scale[others]))
+        return float(res.fun)
+
+    def _min_fixed(self, j: int, x: float) -> float:
+        """ML deviance minimised over theta (sigma and the other betas profiled) with ``x X_j`` as an offset."""
+        p = self._cp.p
+        Tm = np.zeros((p + 1, p))
+        keep = [i for i in range(p) if i != j]
+        Tm[keep, np.arange(p - 1)] = 1.0
+        Tm[p, p - 1] = 1.0
+        Tm[j, p - 1] = -x
+        cp = dataclasses.replace(self._cp, p=p - 1, r1=self._cp.r1 @ Tm, r2=self._cp.r2 @ Tm, M=Tm.T @ self._cp.M @ Tm)
+        k = self.n_var + j
+        start = self._start(k, x)
+        theta, _, _ = self._ml._optimise(self.system, cp, self.structure,
+                                         start=self._theta_hat if start is None else start)
+        self._cache.setdefault(k, []).append((x, theta))
+        return float(self._ml._profiled_deviance(self.system, cp, theta))
+
+    # ------------------------------------------------------------------------------------------------------------
+    def zeta(self, parm: str, x: float) -> float:
+        """The signed square root of the profile deviance of ``parm`` at ``x`` (lme4's ``.zeta``)."""
+        k = self._index(parm)
+        with single_threaded_blas():
+            return self._zeta(k, float(x))
+
+    def _zeta(self, k: int, x: float) -> float:
+        dev = self._min_deviance(k, x)
+        return float(np.sign(x - self.estimate.iloc[k]) * np.sqrt(max(dev - self.base_deviance, 0.0)))
+
+    def interval(self, parm: str, level: float = 0.95) -> tuple[float, float]:
+        """The profile interval of ``parm``: where :math:`|\\zeta| \\le z_{(1+level)/2}` (bounds included)."""
+        k = self._index(parm)
+        target = float(stats.norm.ppf(0.5 + level / 2))
+        with single_threaded_blas():
+            return float(self._end(k, -1, target)), float(self._end(k, +1, target))
+
+    def _end(self, k: int, side: int, target: float) -> float:
+        r"""The end on ``side`` (-1 low, +1 high): the root of :math:`\mathrm{side}\cdot\zeta(x) = z`, by secant
+        steps from the quadratic guess, kept inside the bracket once there is one (bisection otherwise)."""
+        est, lo, hi = float(self.estimate.iloc[k]), self._lower[k], self._upper[k]
+        bound = lo if side < 0 else hi
+        if est == bound:
+            return bound
+        se = self._se[k]
+        tol = 1e-9 * max(abs(est), se)
+
+        def g(x):
+            return side * self._zeta(k, x) - target
+
+        inner, outer = (est, -target), None             # the bracket: g < 0 inside, g >= 0 outside
+        prev = inner
+        x = min(max(est + side * target * se, lo), hi)
+        for _ in range(100):
+            gx = g(x)
+            if abs(gx) < 1e-10:
+                return x
+            if gx < 0:
+                if x == bound:
+                    return bound                        # the profile stays below the cut-off up to the bound
+                inner = (x, gx)
+            else:
+                outer = (x, gx)
+            if outer is not None and abs(outer[0] - inner[0]) < tol:
+                break
+            new = x - gx * (x - prev[0]) / (gx - prev[1]) if gx != prev[1] else np.nan
+            prev = (x, gx)
+            if outer is None:                           # no bracket yet: go further out, at least 1.5 times
+                step = new - est if np.isfinite(new) else 0.0
+                new = est + side * max(side * step, 1.5 * abs(x - est))
+            elif not (np.isfinite(new) and min(inner[0], outer[0]) < new < max(inner[0], outer[0])):
+                new = 0.5 * (inner[0] + outer[0])
+            x = min(max(new, lo), hi)
+        else:
+            return np.nan
+        (x0, g0), (x1, g1) = inner, outer
+        return float(x0 - g0 * (x1 - x0) / (g1 - g0))
+
+
+def _select(names_var: list[str], names_fixed: list[str], parm) -> list[str]:
+    every = names_var + names_fixed
+    if parm is None:
+        return every
+    if isinstance(parm, str):
+        if parm == "theta_":
+            return names_var
+        if parm == "beta_":
+            return names_fixed
+        parm = [parm]
+    out = list(parm)
+    for p in out:
+        if p not in every:
+            raise ValueError(f"unknown parameter {p!r}; the parameters are: {', '.join(every)} "
+                             "(or 'theta_', 'beta_')")
+    return out
+
+
+def confint(model, parm: str | Sequence[str] | None = None, level: float = 0.95,
+            method: str = "profile") -> pd.DataFrame:
+    """Intervals of a fitted LinearMixed as ``confint(fit, method = ..., oldNames = FALSE)`` (module docstring).
+
+    Returns a DataFrame indexed by parameter with ``conf_low`` and ``conf_high``.
+    """
+    model._check_fitted()
+    if method not in ("profile", "Wald"):
+        raise ValueError(f"method must be 'profile' or 'Wald', got {method!r}")
+    if not (isinstance(level, (float, int)) and 0 < level < 1):
+        raise ValueError(f"level must be a number between 0 and 1, got {level!r}")
+    structure = model._state[1]
+    names_var = structure.profile_names() + ["sigma"]
+    names_fixed = list(model.params_.index)
+    chosen = _select(names_var, names_fixed, parm)
+    out = pd.DataFrame(np.nan, index=pd.Index(chosen, name="parameter"), columns=["conf_low", "conf_high"])
+    if method == "Wald":
+        z = stats.norm.ppf(0.5 + level / 2)
+        for p in chosen:
+            if p in names_fixed:
+                b, se = model.params_[p], model.standard_errors_[p]
+                out.loc[p] = [b - z * se, b + z * se]
+        return out
+    prof = LikelihoodProfile(model)
+    for p in chosen:
+        out.loc[p] = prof.interval(p, level)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+def summary_text(model) -> str:
+    """What ``print(fit)`` of lme4 shows: formula, criterion, random effects (variances, SDs, correlations),
+    fixed effects with Satterthwaite df, n and the groups."""
+    structure = model._state[1]
+    random = "" if "|" in model.formula_ else f"; random: {' + '.join(model.random_terms_)}"
+    crit = (f"REML criterion {model.deviance_:.4f}" if model.reml
+            else f"log-likelihood {model.log_likelihood_:.4f}, deviance {model.deviance_:.4f}")
+    groups = ", ".join(f"{f} {g:,}" for f, g in model.n_groups_.items())
+    lines = [f"formula: {model.formula_}{random}",
+             f"{crit}; AIC {model.aic_:.4f}; BIC {model.bic_:.4f}",
+             f"n = {model.n_obs_:,}; groups: {groups}", "random effects:"]
+    rows = []
+    vc = model.varcorr_
+    theta = model.theta_.to_numpy()
+    for Tk, t, cols in zip(structure.term_factors(theta), structure.terms, structure.columns):
+        S = model.sigma_ ** 2 * Tk @ Tk.T
+        sd = np.sqrt(np.maximum(np.diag(S), 0.0))
+        for i, c in enumerate(cols):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cor = " ".join(f"{S[i, j] / (sd[i] * sd[j]):.3f}" for j in range(i))
+            rows.append({"group": t.factor if i == 0 else "", "name": c, "variance": f"{S[i, i]:.6g}",
+                         "sd": f"{sd[i]:.6g}", "corr": cor})
+    rows.append({"group": "Residual", "name": "", "variance": f"{vc['vcov'].iloc[-1]:.6g}",
+                 "sd": f"{model.sigma_:.6g}", "corr": ""})
+    table = pd.DataFrame(rows)
+    if not table["corr"].str.len().any():
+        table = table.drop(columns="corr")
+    lines.append(table.to_string(index=False))
+    lines.append("fixed effects:")
+    fixed = model.tidy()[["term", "estimate", "std_error", "statistic", "p_value"]].copy()
+    fixed.insert(3, "df", model.df_.to_numpy())
+    lines.append(fixed.to_string(index=False))
+    if model.boundary_:
+        lines.append(f"boundary (singular) fit: {', '.join(model.boundary_)}")
+    if not model.converged_:
+        lines.append(f"not converged: {model.optimizer_message_}")
+    return "\n".join(lines)

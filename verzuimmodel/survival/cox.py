@@ -452,6 +452,15 @@ class CoxPH:
         from .curve_summaries import cox_survival_curves
         return cox_survival_curves(self, newdata, times, conf_type=conf_type, level=level)
 
+    def plot(self, ax=None, exp: bool = True, **kwargs):
+        """Forest plot of :meth:`tidy` (hazard ratios on a log axis; ``exp=False``: log hazard ratios), see
+        :func:`verzuimmodel.survival_plots.forest_plot`; residual plots: ``survival_plots.plot_residuals``."""
+        if not hasattr(self, "params_"):
+            raise ValueError("CoxPH.plot: the model is not fitted: call .fit(df, ...) first")
+        from ..survival_plots import forest_plot
+        kwargs.setdefault("xlabel", "hazard ratio" if exp else "log hazard ratio")
+        return forest_plot(self.tidy(), exp=exp, ax=ax, **kwargs)
+
     def __repr__(self) -> str:
         if not hasattr(self, "params_"):
             return f"CoxPH(ties={self.options.ties!r})"

@@ -462,6 +462,11 @@ class KaplanMeier:
         from .curve_summaries import km_rmst
         return km_rmst(self, tau, level=level, extend=extend)
 
+    def plot(self, ax=None, **kwargs):
+        """Curves with the band and a number-at-risk table (:func:`~verzuimmodel.survival_plots.plot_curves`)."""
+        from ..survival_plots import plot_curves
+        return plot_curves(self, ax=ax, **kwargs)
+
     def __repr__(self) -> str:
         o = self.options
         head = f"KaplanMeier(conf_type={o.conf_type!r}, level={o.level}, variance={o.variance!r})"
@@ -578,6 +583,11 @@ class AalenJohansen:
             blocks.append(np.vstack([np.zeros((1, ci.shape[1])), ci.to_numpy()])[i])
         return pd.DataFrame(np.vstack(blocks), index=_index(self.groups_, [t] * len(self.groups_), self.by_),
                             columns=self.cumulative_incidence_.columns)
+
+    def plot(self, ax=None, **kwargs):
+        """Curves with the band and a number-at-risk table (:func:`~verzuimmodel.survival_plots.plot_curves`)."""
+        from ..survival_plots import plot_curves
+        return plot_curves(self, ax=ax, **kwargs)
 
     def __repr__(self) -> str:
         o = self.options

@@ -17,7 +17,7 @@ class DegenerateDataWarning(UserWarning):
 
 
 class ExtremeWeightsWarning(UserWarning):
-    """Inverse probability weights let a few units carry an estimate: fewer than 10 episodes
+    r"""Inverse probability weights let a few units carry an estimate: fewer than 10 episodes
     followed a strategy, or the effective sample size :math:`(\sum w)^2/\sum w^2` is below 5% of
     the units. The estimate is returned; it is unstable (consider ``truncate`` or a longer grace
     period)."""

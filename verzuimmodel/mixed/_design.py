@@ -318,6 +318,20 @@ def new_group_codes(df: pd.DataFrame, factor: str, labels: pd.Index, table: str 
 # penalised least squares with crossed random intercepts
 
 
+def fixed_effects(M: np.ndarray, p: int) -> tuple[np.ndarray, float, float, np.ndarray]:
+    r"""From the profiled cross-product matrix :math:`M` of :math:`[X, y]` (random effects
+    eliminated; :math:`(p+1) \times (p+1)`): :math:`\hat\beta` (Cholesky of :math:`R_X^\top R_X
+    = M_{XX}`), :math:`\log|R_X|^2`, the penalised residual sum of squares and :math:`M_{XX}`."""
+    M = 0.5 * (M + M.T)
+    if p:
+        cX = linalg.cho_factor(M[:p, :p], lower=True, check_finite=False)
+        beta = linalg.cho_solve(cX, M[:p, p], check_finite=False)
+        ldRX2 = 2.0 * float(np.log(np.diag(cX[0])).sum())
+    else:
+        beta, ldRX2 = np.empty(0), 0.0
+    return beta, ldRX2, float(M[p, p] - M[:p, p] @ beta), M[:p, :p]
+
+
 @dataclass(frozen=True)
 class CrossProducts:
     """Weighted cross products of one (X, y, w): the only pass over the rows (see ``InterceptSystem``)."""
@@ -480,15 +494,7 @@ class InterceptSystem:
         else:
             c1, c2 = s1, np.empty((0, p + 1))
             M = cp.M - r1.T @ c1
-        M = 0.5 * (M + M.T)
-        RXtRX = M[:p, :p]
-        if p:
-            cX = linalg.cho_factor(RXtRX, lower=True, check_finite=False)
-            beta = linalg.cho_solve(cX, M[:p, p], check_finite=False)
-            ldRX2 = 2.0 * float(np.log(np.diag(cX[0])).sum())
-        else:
-            beta, ldRX2 = np.empty(0), 0.0
-        pwrss = float(M[p, p] - M[:p, p] @ beta)
+        beta, ldRX2, pwrss, RXtRX = fixed_effects(M, p)
         u1 = c1[:, p] - c1[:, :p] @ beta
         u2 = c2[:, p] - c2[:, :p] @ beta
         u: list[np.ndarray] = [np.empty(0)] * self.K

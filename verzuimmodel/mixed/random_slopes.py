@@ -36,7 +36,7 @@ from typing import Sequence
 import numpy as np
 from scipy import linalg, sparse
 
-from ._design import PLSSolution
+from ._design import PLSSolution, fixed_effects
 from .random_terms import RandomStructure
 
 __all__ = ["SlopeSystem", "SlopeCrossProducts", "MAX_SCHUR"]
@@ -185,15 +185,7 @@ class SlopeSystem:
         else:
             c1, c2 = s1, np.empty((0, p + 1))
             M = cp.M - np.einsum("gjk,gjl->kl", r1, c1)
-        M = 0.5 * (M + M.T)
-        RXtRX = M[:p, :p]
-        if p:
-            cX = linalg.cho_factor(RXtRX, lower=True, check_finite=False)
-            beta = linalg.cho_solve(cX, M[:p, p], check_finite=False)
-            ldRX2 = 2.0 * float(np.log(np.diag(cX[0])).sum())
-        else:
-            beta, ldRX2 = np.empty(0), 0.0
-        pwrss = float(M[p, p] - M[:p, p] @ beta)
+        beta, ldRX2, pwrss, RXtRX = fixed_effects(M, p)
         u: list[np.ndarray] = [np.empty(0)] * len(self.codes)
         u[self.order[0]] = c1[..., p] - c1[..., :p] @ beta
         u2 = c2[:, p] - c2[:, :p] @ beta

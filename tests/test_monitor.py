@@ -122,9 +122,17 @@ def test_cli_monitor_writes_tables_and_charts(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["monitor", str(cohort_dir), "--out", str(tmp_path / "mon"), "--by", "all"])
     assert r.exit_code == 0, r.output
-    q = pd.read_csv(tmp_path / "mon" / "quarterly.csv")
+    q = pd.read_csv(tmp_path / "mon" / "quarterly.csv", na_values=["x"])
     counts = q[["stock_start", "inflow", "outflow", "stock_end"]].stack()
     assert len(counts) > 50 and not ((counts > 0) & (counts < 10)).any()
+    # hidden cells are written "x", cells that do not apply (a share of nothing) are empty
+    text = pd.read_csv(tmp_path / "mon" / "quarterly.csv", dtype=str, keep_default_na=False)
+    mt = vm.monitor.tables(vm.simulate(vm.Scenario.default(), seed=1), by=None)
+    assert mt.hidden.to_numpy().sum() > 20 and ((text == "x").to_numpy() == mt.hidden.to_numpy()).all()
+    does_not_apply = mt.quarterly.isna().to_numpy() & ~mt.hidden.to_numpy()
+    assert does_not_apply.any() and (text.to_numpy()[does_not_apply] == "").all()
+    durations = pd.read_csv(tmp_path / "mon" / "durations.csv", dtype=str, keep_default_na=False)
+    assert ((durations["count"] == "x").to_numpy() == mt.durations_hidden.to_numpy()).all()
     assert (tmp_path / "mon" / "stock_flow_LRV.png").stat().st_size > 1000
     assert "pupil_id" not in q.columns
     bad = runner.invoke(app, ["monitor", str(cohort_dir), "--out", str(tmp_path / "x"), "--by", "province"])

@@ -256,8 +256,9 @@ def monitor(
         with status_console.status("Counting stock and flow ..."), output_directory(out, overwrite) as tmp:
             mt = tables(cohort, by=group)          # quarterly and durations protected together
             table, durations = mt.quarterly, mt.durations
-            to_csv(table, tmp / "quarterly.csv")
-            to_csv(durations, tmp / "durations.csv")
+            coded_table, coded_durations = mt.coded()      # hidden: "x"; does not apply: empty
+            to_csv(coded_table, tmp / "quarterly.csv")
+            to_csv(coded_durations, tmp / "durations.csv")
             if len(table):
                 _monitor_charts(table, durations, tmp)
     if table.empty:

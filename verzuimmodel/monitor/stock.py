@@ -112,14 +112,20 @@ def _empty(columns: list[str], counts: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in kinds.items()})
 
 
+HIDDEN_CODE = "x"
+"""How ``verzuim monitor`` writes a hidden cell in its CSV files (an empty cell: does not apply)."""
+
+
 @dataclass(frozen=True)
 class MonitorTables:
     """The monitor's published tables of one grouping level, protected together.
 
     Attributes
     ----------
-    quarterly : :func:`quarterly`'s table.
+    quarterly : :func:`quarterly`'s table (hidden cells and cells that do not apply are missing).
     durations : :func:`running_durations`' table.
+    hidden, durations_hidden : which missing cells are hidden (True) rather than not applicable:
+        a bool frame of ``quarterly``'s shape and a bool Series over ``durations``' rows.
     audit : :func:`verzuimmodel.disclosure.audit` of every hidden cell of this level and the coarser
         ones (empty without disclosure control).
     """
@@ -127,6 +133,20 @@ class MonitorTables:
     quarterly: pd.DataFrame
     durations: pd.DataFrame
     audit: pd.DataFrame
+    hidden: pd.DataFrame | None = None
+    durations_hidden: pd.Series | None = None
+
+    def coded(self, code: str = HIDDEN_CODE) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The two tables with every hidden cell written as ``code`` ("x", as Statistics
+        Netherlands marks a confidential cell) and only cells that do not apply (a share of
+        nothing) left empty: what ``verzuim monitor`` writes to its CSV files."""
+        q = self.quarterly.astype(object)
+        d = self.durations.astype(object)
+        if self.hidden is not None:
+            q = q.mask(self.hidden.reindex(columns=q.columns, fill_value=False).to_numpy(), code)
+        if self.durations_hidden is not None:
+            d.loc[self.durations_hidden.to_numpy(), "count"] = code
+        return q, d
 
 
 LEVELS = {None: (None,), "region": (None, "region"), "school": (None, "region", "school")}
@@ -160,7 +180,14 @@ def tables(cohort: Cohort, by: Literal["region", "school"] | None = "region", *,
         q, d, audit = protect_levels(raw, parents, min_count, knows_status)
     elif min_count:
         q, d = suppress_counts(q, COUNT_COLUMNS, min_count), suppress_counts(d, ["count"], min_count)
-    return MonitorTables(_within(q, start, end)[QUARTERLY_COLUMNS], d, audit)
+    q = _within(q, start, end)[QUARTERLY_COLUMNS]
+    if not min_count:
+        return MonitorTables(q, d, audit)
+    # hidden: missing here, known in the raw table (a share of nothing is missing in both)
+    _, raw_q, raw_d = raw[-1]
+    raw_q = _within(raw_q, start, end)[QUARTERLY_COLUMNS]
+    hidden = q.isna() & raw_q.notna().to_numpy()
+    return MonitorTables(q, d, audit, hidden, d["count"].isna() & raw_d["count"].notna().to_numpy())
 
 
 def _parents(cohort: Cohort, level: str) -> dict:

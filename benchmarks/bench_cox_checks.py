@@ -26,7 +26,8 @@ import numpy as np
 from bench_survival import COVARIATES, make_data
 from timing import best_of
 from verzuimmodel.survival import CoxPH
-from verzuimmodel.survival.cox_checks import concordance, cox_zph
+from verzuimmodel.survival.concordance import concordance
+from verzuimmodel.survival.cox_checks import cox_zph
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(survival); library(jsonlite)})

@@ -11,7 +11,8 @@ import pytest
 
 from verzuimmodel.schema import SchemaError
 from verzuimmodel.survival.cox import CoxPH
-from verzuimmodel.survival.cox_checks import concordance, concordance_index, cox_zph, residuals
+from verzuimmodel.survival.concordance import concordance, concordance_index
+from verzuimmodel.survival.cox_checks import cox_zph, residuals
 
 REF = Path(__file__).resolve().parent / "reference" / "cox_checks"
 R = json.loads((REF / "cox_checks_reference.json").read_text())

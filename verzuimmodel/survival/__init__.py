@@ -12,7 +12,8 @@ Model checks as R's ``survival``: :func:`residuals`, :func:`cox_zph`, :func:`con
 
 from .competing import CauseSpecificCox, FineGray, finegray_expand
 from .cox import CoxPH
-from .cox_checks import concordance, cox_zph, residuals
+from .concordance import concordance
+from .cox_checks import cox_zph, residuals
 from .curve_summaries import cox_survival_curves, km_median, km_quantiles, km_rmst, rmst_contrast
 from .frailty import FrailtyCox
 from .nonparametric import AalenJohansen, KaplanMeier

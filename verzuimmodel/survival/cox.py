@@ -439,8 +439,8 @@ class CoxPH:
         return cox_zph(self, df, transform)
 
     def concordance(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Harrell's C and its standard error as R's ``concordance(fit)`` (:func:`.cox_checks.concordance`)."""
-        from .cox_checks import concordance
+        """Harrell's C and its standard error as R's ``concordance(fit)`` (:func:`.concordance.concordance`)."""
+        from .concordance import concordance
         return concordance(self, df)
 
     def survival_curves(self, newdata: pd.DataFrame, times: Sequence[float] | None = None,

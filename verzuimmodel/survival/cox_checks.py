@@ -32,7 +32,7 @@ Kaplan–Meier of all rows pooled (no strata, no weights), as R.
 Residuals and test are computed from the risk-set sums of the fit (one pass over the rows), with
 no loop over rows or event times.
 
-:func:`concordance` is Harrell's C with R's infinitesimal-jackknife standard error. A pair of
+:func:`~verzuimmodel.survival.concordance.concordance` (in :mod:`.concordance`) is Harrell's C with R's infinitesimal-jackknife standard error. A pair of
 rows :math:`(i, j)` in one stratum is comparable when :math:`i` has an event at :math:`t_i` and
 :math:`j` is at risk after it: :math:`s_j < t_i` and :math:`t_j > t_i`, or :math:`t_j = t_i` with
 :math:`j` censored (R's ``timewt = "n"``). With the risk score :math:`\eta = x'\hat\beta` and the
@@ -64,7 +64,7 @@ from scipy import stats
 from ._data import SurvData, survival_data
 from .cox import CoxPH, RiskSets, _offset, _sorted
 
-__all__ = ["RESIDUAL_TYPES", "TRANSFORMS", "residuals", "cox_zph", "concordance", "concordance_index"]
+__all__ = ["RESIDUAL_TYPES", "TRANSFORMS", "residuals", "cox_zph", "model_data"]
 
 RESIDUAL_TYPES = ("martingale", "deviance", "score", "schoenfeld", "scaled_schoenfeld", "dfbeta", "dfbetas")
 TRANSFORMS = ("km", "rank", "identity", "log")
@@ -82,8 +82,9 @@ class _ModelData:
     frame: pd.DataFrame          # the rows of df the fit used, with its design columns (formula)
 
 
-def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
-    """Check that ``model`` is fitted and ``df`` is its data; return the sorted arrays and linear predictor."""
+def _model_rows(model: CoxPH, df: pd.DataFrame) -> tuple[SurvData, np.ndarray, pd.DataFrame]:
+    """Check that ``model`` is fitted and ``df`` is its data; its arrays in ``df``'s row order, the offset
+    and the rows of ``df`` the fit used."""
     if not isinstance(model, CoxPH) or not hasattr(model, "params_"):
         raise ValueError("expected a fitted CoxPH: call .fit(df, ...) first")
     spec = model.fit_args_
@@ -93,7 +94,12 @@ def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
     if d.n != model.n_obs_ or int(d.event.sum()) != model.n_events_:
         raise ValueError(f"df has {d.n:,} rows and {int(d.event.sum()):,} events; the model was fitted on "
                          f"{model.n_obs_:,} rows and {model.n_events_:,} events: pass the data frame used in fit")
-    off = _offset(df, spec["offset"])
+    return d, _offset(df, spec["offset"]), df
+
+
+def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
+    """Check that ``model`` is fitted and ``df`` is its data; return the sorted arrays and linear predictor."""
+    d, off, df = _model_rows(model, df)
     d, off = _sorted(dataclasses.replace(d, index=pd.RangeIndex(d.n)), off)
     beta = model.params_.to_numpy()
     eta = off.copy()
@@ -242,19 +248,197 @@ def _time_transform(d: SurvData, transform) -> np.ndarray:
                      "of time")
 
 
-def _weighted_information(rs: RiskSets, state: dict, v: np.ndarray) -> np.ndarray:
-    """``sum_k v_k I_k``: the Cox information with event time ``k``'s contribution weighted by ``v_k``
-    (the formula of ``RiskSets.evaluate`` with every per-time coefficient scaled by ``v``)."""
-    c = {j: state["c"][j] * v for j in "01234"}
-    S1, D1, X = state["S1"], state["D1"], rs.X
-    wr = rs.w * state["r"]
-    cum0 = np.concatenate([[0.0], np.cumsum(c["0"])])
-    u = wr * (cum0[rs.row_hi] - cum0[rs.row_lo])
-    u[rs.ev_rows] -= wr[rs.ev_rows] * c["1"][rs.ev_group]
-    info = X.T @ (X * u[:, None])
-    cross = (S1 * c["3"][:, None]).T @ D1
-    info -= (S1 * c["2"][:, None]).T @ S1 - cross - cross.T + (D1 * c["4"][:, None]).T @ D1
-    return info
+def _rank_codes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of ``a`` and each element's position among them (``np.unique(a,
+    return_inverse=True)`` by hashing: no sort of the rows)."""
+    codes, uniq = pd.factorize(a)
+    order = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return np.asarray(uniq)[order], rank[codes]
+
+
+def _suffix(a: np.ndarray) -> np.ndarray:
+    """Sums over positions ``>= i`` along the first axis (one more, zero, row at the end)."""
+    out = np.zeros((a.shape[0] + 1,) + a.shape[1:])
+    out[:-1] = np.cumsum(a[::-1], axis=0)[::-1]
+    return out
+
+
+class _EventTimeSums:
+    """The data reduced once to its event times, for :func:`cox_zph`: per (stratum, event time) key
+    the risk-set and death sums of ``w r [1, x, x x']`` (``x`` centred), the deaths' count, weight
+    and weighted covariate sum, and Efron's per-time coefficients ``c0..c4`` (as ``RiskSets.evaluate``).
+
+    Rows are not sorted: each row's cell (its distinct exit key and event status) is found by
+    hashing, the per-cell sums are weighted ``bincount`` passes over the rows, and the risk sets are
+    suffix sums over the (few) keys, per stratum, less the rows entering at or after the time.
+    """
+
+    def __init__(self, d: SurvData, off: np.ndarray, beta: np.ndarray, ties: str):
+        n, p = d.X.shape
+        ev = d.event == 1
+        w = d.weights
+        XT = np.ascontiguousarray(d.X.T)             # one covariate per row: contiguous passes
+        mu = XT.mean(axis=1)
+        eta = beta @ XT + off
+        XT -= mu[:, None]                            # centred, as R (and RiskSets), for accuracy
+        fin = np.isfinite(d.entry)
+        has_entry = bool(fin.any())
+        if has_entry:
+            uniq, inv = np.unique(np.concatenate([d.exit, d.entry[fin]]), return_inverse=True)
+            er, nr = inv[:n], inv[n:]
+        else:
+            uniq, er = _rank_codes(d.exit)
+        T = len(uniq)
+        if d.strata is None:
+            ukey, j = np.arange(T), er
+        else:
+            ukey, j = _rank_codes(d.strata * T + er)
+        J = len(ukey)
+        key_s, key_t = ukey // T, ukey % T
+        cell = j * 2
+        cell += ev
+        nc = 2 * J
+        cnt = np.bincount(cell, minlength=nc).reshape(J, 2)
+        m_all = cnt[:, 1]
+        evj = np.flatnonzero(m_all > 0)               # event keys, sorted by (stratum, time)
+        K = len(evj)
+        self.K, self.p = K, p
+        self.m = m_all[evj].astype(float)
+        shift = eta.max()
+        wr = np.subtract(eta, shift, out=eta)         # eta is not needed any more
+        np.exp(wr, out=wr)
+        unit = bool(np.all(w == 1.0))
+        if not unit:
+            wr *= w
+        q = p + 1
+        ya, buf = np.empty(n), np.empty(n)            # work space: no row-sized temporaries in the loops
+
+        def moments(idx, size):
+            """Per value of ``idx``: sums of wr z z' for z = (1, x), a (size x q x q) array."""
+            out = np.empty((size, q, q))
+            out[:, 0, 0] = np.bincount(idx, wr, minlength=size)
+            for a in range(p):
+                np.multiply(XT[a], wr, out=ya)
+                out[:, 0, a + 1] = out[:, a + 1, 0] = np.bincount(idx, ya, minlength=size)
+                for b in range(a, p):
+                    out[:, a + 1, b + 1] = out[:, b + 1, a + 1] = np.bincount(
+                        idx, np.multiply(ya, XT[b], out=buf), minlength=size)
+            return out
+
+        C = moments(cell, nc).reshape(J, 2, q, q)
+        # deaths' weight and weighted covariate sums (the Schoenfeld residuals' sums)
+        SW = np.empty((K, q))
+        SW[:, 0] = self.m if unit else np.bincount(cell, w, minlength=nc)[2 * evj + 1]
+        for a in range(p):
+            SW[:, a + 1] = np.bincount(cell, XT[a] if unit else np.multiply(w, XT[a], out=buf),
+                                       minlength=nc)[2 * evj + 1]
+        self.dw, self.SW1 = SW[:, 0], SW[:, 1:]
+        # sum of w * eta over the deaths, from the sums above (eta = x'beta + offset)
+        sw_eta = float(beta @ (self.SW1.sum(axis=0) + self.dw.sum() * mu))
+        if np.any(off):
+            sw_eta += float(off @ (w * ev))
+        # risk sets at the event keys: rows of the key's stratum leaving at or after it ...
+        A = C.sum(axis=1)
+        s_k = key_s[evj]
+        end = np.searchsorted(key_s, s_k, side="right")
+        sufA = _suffix(A)
+        R = sufA[evj] - sufA[end]
+        if has_entry:                                 # ... less those entering at or after it
+            ekey = d.strata[fin] * T + nr if d.strata is not None else nr
+            uek, e = _rank_codes(ekey)
+            E = len(uek)
+            eidx = np.full(n, E)
+            eidx[fin] = e
+            sufB = _suffix(moments(eidx, E + 1)[:E])
+            ks = s_k if d.strata is not None else np.zeros(K, dtype=np.int64)
+            lo = np.searchsorted(uek, ks * T + key_t[evj], side="left")
+            hi = np.searchsorted(uek, (ks + 1) * T, side="left") if d.strata is not None else np.full(K, E)
+            R = R - (sufB[lo] - sufB[hi])
+        D = C[evj, 1]
+        self.times_rank, self.key_stratum = key_t[evj], s_k
+        # Efron: steps l = 0..m-1 of each event time with fraction f = l/m (Breslow: one step, f = 0);
+        # the sums over the steps of each time are sums over contiguous runs
+        m = m_all[evj]
+        if ties == "efron":
+            starts = np.cumsum(m) - m
+            sub_k = np.repeat(np.arange(K), m)
+            f = np.arange(len(sub_k), dtype=float)
+            f -= starts[sub_k]
+            f /= m[sub_k]
+            wsub = (self.dw / m)[sub_k]
+        else:
+            starts, sub_k, f, wsub = np.arange(K), np.arange(K), np.zeros(K), self.dw
+        den = D[:, 0, 0][sub_k]
+        den *= -f
+        den += R[sub_k, 0, 0]
+        if np.any(den <= 0):                          # a risk set underflowed: not the fit's data
+            den = np.ones_like(den)
+            shift = np.inf
+        inv = wsub / den
+        inv2 = inv / den
+        per = lambda v: np.add.reduceat(v, starts) if K else np.zeros(0)      # noqa: E731
+        t = inv * f
+        c1 = per(t)
+        np.multiply(inv2, f, out=t)
+        c3 = per(t)
+        t *= f
+        self.c = {"0": per(inv), "1": c1, "2": per(inv2), "3": c3, "4": per(t)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.log(den, out=den)
+        den += shift
+        self.loglik = sw_eta - float(wsub @ den)
+        self.S1, self.D1 = R[:, 0, 1:], D[:, 0, 1:]
+        self.S2, self.D2 = R[:, 1:, 1:], D[:, 1:, 1:]
+        # for the time transforms: per distinct time, rows leaving, deaths and rows entering
+        self.uniq = uniq
+        self.n_exit = np.bincount(key_t, cnt.sum(axis=1), minlength=T)
+        self.n_death = np.bincount(key_t, m_all, minlength=T)
+        self.n_entry = np.bincount(nr, minlength=T) if has_entry else np.zeros(T)
+        self.exit_rank = er
+
+    def abar(self) -> np.ndarray:
+        c = self.c
+        return (self.S1 * c["0"][:, None] - self.D1 * c["1"][:, None]) / self.dw[:, None]
+
+    def information(self, v: np.ndarray) -> np.ndarray:
+        """``sum_k v_k I_k``, ``I_k`` the contribution of event time ``k`` to the Cox information."""
+        c = {j: self.c[j] * v for j in "01234"}
+        S1, D1 = self.S1, self.D1
+        info = np.einsum("k,kab->ab", c["0"], self.S2) - np.einsum("k,kab->ab", c["1"], self.D2)
+        cross = (S1 * c["3"][:, None]).T @ D1
+        info -= (S1 * c["2"][:, None]).T @ S1 - cross - cross.T + (D1 * c["4"][:, None]).T @ D1
+        return info
+
+
+def _key_transform(es: _EventTimeSums, d: SurvData, transform) -> np.ndarray:
+    """The transformed time ``g`` at each distinct time (as :func:`_time_transform` of the rows)."""
+    times = es.uniq
+    if callable(transform):
+        g = np.asarray(transform(d.exit), dtype=float)
+        if g.shape != d.exit.shape or not np.isfinite(g).all():
+            raise ValueError("transform: the function must return a finite number for every time")
+        gt = np.zeros(len(times))
+        gt[es.exit_rank] = g
+        return gt
+    if transform == "km":
+        at_risk = _suffix(es.n_exit)[:-1] - _suffix(es.n_entry)[:-1]       # exit >= t, minus entry >= t
+        dt = es.n_death > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.concatenate([[1.0], np.cumprod(1.0 - es.n_death[dt] / at_risk[dt])])
+        return 1.0 - surv[np.cumsum(dt) - dt]                                 # S(t-): event times before t
+    if transform == "rank":
+        return np.cumsum(es.n_exit) - es.n_exit + (es.n_exit + 1) / 2
+    if transform == "identity":
+        return times.astype(float)
+    if transform == "log":
+        if (d.exit <= 0).any():
+            raise ValueError("transform='log' needs positive times")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(times)
+    raise ValueError(f"transform: got {transform!r}; expected one of {', '.join(map(repr, TRANSFORMS))} or a function "
+                     "of time")
 
 
 def cox_zph(model: CoxPH, df: pd.DataFrame, transform: str | Callable[[np.ndarray], np.ndarray] = "km") -> pd.DataFrame:
@@ -274,18 +458,17 @@ def cox_zph(model: CoxPH, df: pd.DataFrame, transform: str | Callable[[np.ndarra
     and a ``"GLOBAL"`` row for all together. A small p-value says the covariate's hazard ratio
     changes with :math:`g(t)`: its effect is not proportional.
     """
-    md = model_data(model, df)
-    g = _time_transform(md.d, transform)
-    g = g - g[md.d.event == 1].mean()
-    rs, state, H1 = _risk_sets(model, md, "hessian")
-    gk = np.zeros(rs.K)
-    gk[rs.ev_group] = g[rs.ev_rows]                  # one value per event time (g is a function of time)
-    ev = rs.ev_rows
-    schoen = rs.X[ev] - _abar(rs, state)[rs.ev_group]
-    u = np.concatenate([np.zeros(rs.p), (rs.w[ev] * g[ev]) @ schoen])
-    H2, H3 = _weighted_information(rs, state, gk), _weighted_information(rs, state, gk * gk)
+    d, off, _ = _model_rows(model, df)
+    es = _EventTimeSums(d, off, model.params_.to_numpy(), model.options.ties)
+    if not np.isclose(es.loglik, model.log_likelihood_, rtol=1e-8, atol=1e-8):
+        raise ValueError("df gives a different log partial likelihood at the estimates than the fit did: pass the "
+                         "data frame used in fit, unchanged")
+    gk = _key_transform(es, d, transform)[es.times_rank]      # one value per event time
+    gk = gk - (es.m @ gk) / es.m.sum()                         # centred at its mean over the deaths
+    p = es.p
+    u = np.concatenate([np.zeros(p), gk @ (es.SW1 - es.dw[:, None] * es.abar())])
+    H1, H2, H3 = es.information(np.ones(es.K)), es.information(gk), es.information(gk * gk)
     H = np.block([[H1, H2], [H2.T, H3]])
-    p = rs.p
     rows = []
     for j, term in enumerate(model.covariates_):          # one small solve per covariate
         kk = np.r_[np.arange(p), p + j]
@@ -294,156 +477,3 @@ def cox_zph(model: CoxPH, df: pd.DataFrame, transform: str | Callable[[np.ndarra
     out = pd.DataFrame(rows, columns=["term", "statistic", "df"])
     out["p_value"] = stats.chi2.sf(out["statistic"], out["df"])
     return out
-
-
-def concordance(model: CoxPH, df: pd.DataFrame) -> pd.DataFrame:
-    """Harrell's C of a fitted Cox model on its data, as R's ``concordance(fit)``.
-
-    Parameters
-    ----------
-    model : a fitted :class:`~verzuimmodel.survival.CoxPH` (its strata, weights and clusters are used).
-    df : the data frame the model was fitted on.
-
-    Returns
-    -------
-    One-row DataFrame: ``concordance``, ``std_error`` (infinitesimal jackknife), the weighted pair
-    counts ``concordant, discordant, tied_x, tied_y, tied_xy`` and ``n`` (rows).
-    """
-    md = model_data(model, df)
-    d = md.d
-    return concordance_index(d.exit, d.event, md.eta, entry=d.entry if d.has_entry else None, strata=d.strata,
-                             weights=d.weights, cluster=d.cluster)
-
-
-def concordance_index(time, event, risk, *, entry=None, strata=None, weights=None, cluster=None) -> pd.DataFrame:
-    """Harrell's C of ``risk`` (higher risk, shorter time) for ``(entry, time]`` survival data; see the module
-    docstring. Arrays of one value per row; ``strata`` and ``cluster`` integer codes or labels."""
-    time = np.asarray(time, dtype=float)
-    n = len(time)
-    dead = np.asarray(event) == 1
-    risk = np.asarray(risk, dtype=float)
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    s = np.zeros(n, dtype=np.int64) if strata is None else pd.factorize(np.asarray(strata), sort=True)[0]
-    entry = None if entry is None else np.asarray(entry, dtype=float)
-    for name, v in (("event", dead), ("risk", risk), ("weights", w), ("strata", s), ("entry", entry)):
-        if v is not None and len(v) != n:
-            raise ValueError(f"{name}: got {len(v):,} values for {n:,} times; expected one per row")
-    late = np.isfinite(entry) if entry is not None else np.zeros(n, dtype=bool)
-    has_entry = bool(late.any())
-    # time keys: within a stratum a death at t has key 2u(t), a row leaving at t key 2u(t) + (1 - event), a row
-    # entering at t key 2u(t) + 1 (u: the rank of t); "at risk after a death" is then a key above the death's
-    utimes = np.unique(np.concatenate([time, entry[late]]) if has_entry else time)
-    span = 2 * len(utimes) + 2
-    base = s * span
-    E = base + 2 * np.searchsorted(utimes, time) + (~dead)
-    F = base - 1                                   # no late entry: at risk from the stratum's start
-    if has_entry:
-        F[late] += 2 + 2 * np.searchsorted(utimes, entry[late])
-    top = base + span
-    xr = np.unique(risk, return_inverse=True)[1].astype(np.int64)
-    nbits = int(xr.max()).bit_length() if n else 0
-    sr = (s << nbits) | xr                         # stratum above the risk rank: comparisons stay within strata
-    Dk, xd, wd = E[dead], xr[dead], w[dead]
-    # a death's comparable rows: exit key in (D, end of stratum), less those entering at or after it
-    less_f, eq_f, tot_f = _range_rank_sums(E, sr, w, sr[dead], nbits, lo=Dk)
-    if has_entry:
-        lf, ef, tf = _range_rank_sums(F[late], sr[late], w[late], sr[dead], nbits, lo=Dk)
-        less_f, eq_f, tot_f = less_f - lf, eq_f - ef, tot_f - tf
-    # a row's deaths: those with key in (F, E)
-    less_r, eq_r, tot_r = _range_rank_sums(Dk, sr[dead], wd, sr, nbits, lo=F if has_entry else None, hi=E)
-    # per row, weighted counts of its comparable pairs: concordant (the death has the higher risk), etc.
-    conc_i = tot_r - less_r - eq_r                 # as the later row: deaths with a higher risk than its own
-    disc_i = less_r
-    tied_i = eq_r
-    conc_i[dead] += less_f                         # as the death: later rows with a lower risk than its own
-    disc_i[dead] += tot_f - less_f - eq_f
-    tied_i[dead] += eq_f
-    n_c, n_d, n_t = float(wd @ less_f), float(wd @ (tot_f - less_f - eq_f)), float(wd @ eq_f)
-    tied_y = _tied_pairs(Dk, wd)
-    tied_xy = _tied_pairs(np.unique(Dk, return_inverse=True)[1] * (xr.max() + 1) + xd, wd)
-    npair = n_c + n_d + n_t
-    with np.errstate(invalid="ignore", divide="ignore"):
-        somers = (n_c - n_d) / npair
-        dfbeta = w * (conc_i - disc_i - somers * (conc_i + disc_i + tied_i)) / npair
-    if cluster is not None:
-        dfbeta = np.bincount(pd.factorize(np.asarray(cluster), sort=True)[0], weights=dfbeta)
-    return pd.DataFrame([{"concordance": (somers + 1) / 2, "std_error": np.sqrt(float(dfbeta @ dfbeta) / 4),
-                          "concordant": n_c, "discordant": n_d, "tied_x": n_t, "tied_y": tied_y - tied_xy,
-                          "tied_xy": tied_xy, "n": n}])
-
-
-def _tied_pairs(key: np.ndarray, w: np.ndarray) -> float:
-    """Sum of ``w_i w_j`` over unordered pairs with equal ``key``."""
-    if len(key) == 0:
-        return 0.0
-    inv = np.unique(key, return_inverse=True)[1]
-    tot = np.bincount(inv, weights=w)
-    return float((tot @ tot - w @ w) / 2)
-
-
-def _range_rank_sums(pkey, prank, pw, qrank, nbits, lo=None, hi=None):
-    """For each query: sums of the points' weights over the points of its group with ``lo < pkey < hi``
-    and, among those, ``prank < qrank`` and ``prank == qrank``; returns ``(less, equal, total)``.
-
-    A rank is the group (stratum) above ``nbits`` bits of risk rank; keys sort by group first. A bound
-    left out is the group's start (``lo``) or end (``hi``). Points and the bounds are sorted once by
-    (key, ``hi`` before and ``lo`` after points with equal key); a query's sum is then the point weight
-    between its bounds within the group. The less-than sums split the rank comparison at the highest
-    differing bit ``b``: point and query agree above ``b`` and the point has 0, the query 1 at ``b``.
-    From the top bit down, the order is kept sorted by (rank >> (b + 1), key) by a stable partition of
-    each group on bit ``b`` (prefix sums, no sort), so a bit costs a few passes over the arrays.
-    """
-    nq, npt = len(qrank), len(pkey)
-    if npt == 0 or nq == 0:
-        return np.zeros(nq), np.zeros(nq), np.zeros(nq)
-    bounds = [(b, kind) for b, kind in ((hi, 0), (lo, 2)) if b is not None]
-    key = np.concatenate([pkey] + [b for b, _ in bounds]).astype(np.int64)
-    kind = np.concatenate([np.ones(npt, np.int64)] + [np.full(nq, k, np.int64) for _, k in bounds])
-    n = len(key)
-    rank = np.concatenate([prank] + [qrank] * len(bounds))
-    it = np.int32 if max(n, int(rank.max())) < 2**31 else np.int64     # half the memory traffic when it fits
-    order = np.argsort(key * 3 + kind)
-    rank = rank.astype(it)[order]
-    w = np.concatenate([pw, np.zeros(len(bounds) * nq)])[order]       # bounds weigh nothing
-    pos = np.arange(n, dtype=it)
-    at = np.empty(n, it)
-    at[order] = pos                                  # position of each point and bound
-    hpos = at[npt:npt + nq] if hi is not None else None
-    lpos = at[n - nq:] if lo is not None else None
-
-    def between(gs, ge, weights):
-        """Per query: the weight between its bounds within the bounds' group."""
-        cs = np.concatenate([[0.0], np.cumsum(weights)])
-        if hpos is None:
-            return cs[ge[lpos]] - cs[lpos]
-        out = cs[hpos] - cs[gs[hpos]]
-        return out if lpos is None else out - (cs[lpos] - cs[gs[lpos]])
-
-    gs, ge = _runs(rank >> nbits)
-    total = between(gs, ge, w)
-    less = np.zeros(nq)
-    for b in range(nbits - 1, -1, -1):
-        low = (rank >> b) & 1 == 0
-        less += ((qrank >> b) & 1) * between(gs, ge, w * low)
-        # stable partition of each group on the bit: the order becomes (rank >> b, key, kind)
-        cz = np.concatenate([np.zeros(1, it), np.cumsum(low, dtype=it)])
-        before = cz[:-1] - cz[gs]
-        new = gs + np.where(low, before, cz[ge] - cz[gs] + (pos - gs) - before)
-        inv = np.empty(n, it)
-        inv[new] = pos
-        rank, w = rank[inv], w[inv]
-        hpos = new[hpos] if hpos is not None else None
-        lpos = new[lpos] if lpos is not None else None
-        gs, ge = _runs(rank >> b)
-    equal = between(gs, ge, w)
-    return less, equal, total
-
-
-def _runs(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per position of the sorted array ``g``: the first and one-past-last position of its run of equal values."""
-    first = np.empty(len(g), dtype=bool)
-    first[:1] = True
-    np.not_equal(g[1:], g[:-1], out=first[1:])
-    starts = np.flatnonzero(first).astype(g.dtype)
-    run = np.cumsum(first, dtype=g.dtype) - 1
-    return starts[run], np.append(starts[1:], len(g)).astype(g.dtype)[run]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..disclosure import MIN_COUNT
 from ..effects.sensitivity import evalue_sentence, evalue_text
 from .results import Results
-from .text import Cell, Fmt, Messages, Table, _missing, _num, _text
+from .text import Cell, Fmt, Messages, Table, _est, _missing, _num, _text
 from .trials import HEADLINE, TRIAL_DAY, TRIAL_GRACE
 
 __all__ = ["trial_findings", "trial_section"]
@@ -95,7 +95,9 @@ def trial_section(res: Results, m: Messages, f: Fmt) -> dict:
         for k in months:
             row = r.get(f"rd_{k}m")
             cells.append(_points(f, t["to"], row))
-        cells.append(_ratio(f, r.get("hr")))
+        hr = r.get("hr")
+        hidden = hr is None or _missing(hr["estimate"])
+        cells.append(_est(f, *([None] * 3 if hidden else hr[["estimate", "conf_low", "conf_high"]]), suppressed=hidden))
         head = r.get(f"rd_{HEADLINE}")
         cells.append(_num(f.missing) if head is None or _missing(head["evalue"]) else
                      _num(f"{evalue_text(head['evalue'], 1, f.decimal)} ({evalue_text(head['evalue_ci'], 1, f.decimal)})"))
@@ -112,9 +114,3 @@ def _points(f: Fmt, to: str, row) -> Cell:
     if row is None or _missing(row["estimate"]):
         return Cell(f.suppressed, "num", "", True)
     return _num(f"{f.points(row['estimate'])} ({f.points(row['conf_low'])} {to} {f.points(row['conf_high'])})")
-
-
-def _ratio(f: Fmt, row) -> Cell:
-    if row is None or _missing(row["estimate"]):
-        return Cell(f.suppressed, "num", "", True)
-    return _num(f"{f.ratio(row['estimate'])} ({f.interval(row['conf_low'], row['conf_high'])})")

@@ -57,6 +57,30 @@ def test_crr_coefficients_and_standard_errors(cc, crr_ref, model, cause):
     assert m.n_obs_ == ref["n"].iloc[0]
 
 
+@pytest.mark.parametrize("model,cause", [("cause1", 1), ("cause2", 2), ("cause3", 3)])
+def test_aic_and_bic_as_r_for_a_cox_model(cc, model, cause):
+    """crr has no AIC/BIC: R's coxph definitions on crr's log-likelihood (BIC's n: the events of the cause)."""
+    ref = pd.read_csv(REF / "crr_ic.csv").set_index("model").loc[model]
+    m = _fit(cc, cause)
+    assert m.n_events_ == ref["nevent"] and len(m.params_) == ref["df"]
+    # R: -2 * fit$loglik + 2 * p, -2 * fit$loglik + log(sum(status == cause)) * p
+    np.testing.assert_allclose([m.aic_, m.bic_], [ref["aic"], ref["bic"]], rtol=1e-8)
+    assert f"AIC={m.aic_:.2f}, BIC={m.bic_:.2f}" in repr(m)
+
+
+def test_cause_specific_aic_and_bic_match_r_multi_state_coxph(cc):
+    """The causes together as R's coxph(Surv(time, factor(status)) ~ x1 + x2 + x3, cc, id = id): log partial
+    likelihood summed over the causes, AIC(fit) and BIC(fit) with all events as n."""
+    from verzuimmodel.survival import CauseSpecificCox
+
+    ref = pd.read_csv(REF / "cause_specific_ic.csv").iloc[0]
+    cs = CauseSpecificCox().fit(cc, "time", "status", COVS)
+    assert cs.n_events_ == ref["nobs"] and sum(len(m.params_) for m in cs.models_.values()) == ref["df"]
+    np.testing.assert_allclose(cs.log_likelihood_, ref["loglik"], rtol=1e-10)
+    np.testing.assert_allclose([cs.aic_, cs.bic_], [ref["aic"], ref["bic"]], rtol=1e-10)
+    assert f"AIC={ref['aic']:.2f}, BIC={ref['bic']:.2f}" in repr(cs) and "causes 1, 2, 3" in repr(cs)
+
+
 @pytest.mark.parametrize("model,cause", [("cause1", 1), ("cause2", 2)])
 def test_crr_full_variance_matrices(cc, model, cause):
     m = _fit(cc, cause)

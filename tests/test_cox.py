@@ -170,9 +170,10 @@ def test_a_covariate_constant_within_every_stratum_is_refused_by_name():
     CoxPH().fit(df, duration="t", event="e", covariates=["x", "level"])          # fine without strata
 
 
-@pytest.mark.parametrize("name", ["efron", "breslow_strata", "efron_cluster", "ss_efron"])
+@pytest.mark.parametrize("name", ["efron", "breslow_strata", "efron_cluster", "ss_efron", "efron_weights"])
 def test_global_tests_and_aic_match_r_summary(name):
-    """Likelihood-ratio, Wald (robust with clusters) and score tests and AIC, as summary(coxph)."""
+    """Likelihood-ratio, Wald (robust with clusters or non-integer weights) and score tests, as summary(coxph);
+    AIC and BIC as R's AIC(fit) and BIC(fit) (n: the number of events, unweighted)."""
     ref = pd.read_csv(REF / "cox_tests.csv").set_index("model").loc[name]
     m = fit(name)
     t = m.global_tests().set_index("test")
@@ -181,3 +182,6 @@ def test_global_tests_and_aic_match_r_summary(name):
     assert t.loc["score", "statistic"] == pytest.approx(ref["score"], rel=1e-8)
     assert (t["df"] == ref["df"]).all()
     assert m.aic_ == pytest.approx(ref["aic"], rel=1e-10)
+    assert m.bic_ == pytest.approx(ref["bic"], rel=1e-10)
+    assert m.n_events_ == ref["nobs"]
+    assert f"AIC={ref['aic']:.2f}, BIC={ref['bic']:.2f}" in repr(m)

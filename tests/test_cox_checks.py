@@ -147,6 +147,64 @@ def test_concordance_matches_r(name):
     assert c["n"] == len(df)
 
 
+def _pairwise_concordance(time, event, risk, entry, strata, w, cluster):
+    """Harrell's C and its standard error by looking at every pair of rows (the module docstring's definitions)."""
+    n = len(time)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")        # i the death, j the later row
+    comparable = ((event[i] == 1) & (strata[i] == strata[j]) & (entry[j] < time[i])
+                  & ((time[j] > time[i]) | ((time[j] == time[i]) & (event[j] == 0))))
+    ww = np.where(comparable, w[i] * w[j], 0.0)
+    conc, disc, tied = ww * (risk[i] > risk[j]), ww * (risk[i] < risk[j]), ww * (risk[i] == risk[j])
+    # per row, its comparable pairs' partner weights, as the death (rows) and as the later row (columns)
+    c_i = (conc.sum(axis=1) + conc.sum(axis=0)) / w
+    d_i = (disc.sum(axis=1) + disc.sum(axis=0)) / w
+    t_i = (tied.sum(axis=1) + tied.sum(axis=0)) / w
+    n_c, n_d, n_t = conc.sum(), disc.sum(), tied.sum()
+    somers = (n_c - n_d) / (n_c + n_d + n_t)
+    dfbeta = pd.Series(w * (c_i - d_i - somers * (c_i + d_i + t_i)) / (n_c + n_d + n_t)).groupby(cluster).sum()
+    deaths_tied = (event[i] == 1) & (event[j] == 1) & (i < j) & (strata[i] == strata[j]) & (time[i] == time[j])
+    tied_y = (w[i] * w[j])[deaths_tied].sum()
+    tied_xy = (w[i] * w[j])[deaths_tied & (risk[i] == risk[j])].sum()
+    return {"concordance": (somers + 1) / 2, "std_error": np.sqrt((dfbeta ** 2).sum() / 4), "concordant": n_c,
+            "discordant": n_d, "tied_x": n_t, "tied_y": tied_y - tied_xy, "tied_xy": tied_xy}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_concordance_index_counts_the_same_pairs_as_a_pair_by_pair_count(seed):
+    """Late entry, strata (few, or many small ones with many distinct scores, so the sweeps empty their tree
+    both ways), ties in time, in the risk score and between entry and exit times, weights and clusters:
+    every count and the SE."""
+    rng = np.random.default_rng(seed)
+    n = 150
+    entry = np.where(rng.random(n) < 0.5, rng.integers(0, 5, n).astype(float), -np.inf)
+    time = np.maximum(entry, 0) + rng.integers(1, 8, n)
+    event = (rng.random(n) < 0.6).astype(int)
+    risk = rng.integers(0, 6, n) * 0.25 if seed < 3 else np.round(rng.normal(size=n), 2)
+    strata = rng.integers(0, 2 if seed % 2 else 40, n)
+    w = rng.choice([0.5, 1.0, 2.5], n) if seed % 3 else np.ones(n)
+    cluster = rng.integers(0, 30, n)
+    ours = concordance_index(time, event, risk, entry=entry, strata=strata, weights=w, cluster=cluster).iloc[0]
+    for key, value in _pairwise_concordance(time, event, risk, entry, strata, w, cluster).items():
+        assert ours[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+
+
+def test_cox_zph_ignores_rows_never_at_risk_at_an_event():
+    """Rows of a stratum without events, and rows leaving before their stratum's first event, add nothing: the
+    fit and the test (a transform of time that does not pool the rows) are unchanged."""
+    df = data("start_stop_strata")
+    kw = dict(duration="stop", event="status", entry="start", covariates=["tv", "z", "g"], strata="region",
+              weights="w")
+    assert df.loc[df["status"] == 1, "stop"].min() == 1
+    early = df.sample(50, random_state=3).assign(start=-2.0, stop=0.5, status=0)      # before the first event
+    rng = np.random.default_rng(1)
+    quiet = df.sample(60, random_state=1).assign(region="west", status=0, z=rng.normal(size=60))
+    more = pd.concat([df, early, quiet], ignore_index=True).sample(frac=1.0, random_state=2)
+    m, m2 = CoxPH().fit(df, **kw), CoxPH().fit(more, **kw)
+    close(m2.params_, m.params_, rtol=1e-9)
+    for transform in ("identity", "log", np.sqrt):
+        close(cox_zph(m2, more, transform)["statistic"], cox_zph(m, df, transform)["statistic"], rtol=1e-9)
+
+
 def test_concordance_of_a_perfect_score_and_its_reverse():
     time = np.arange(1.0, 11.0)
     event = np.ones(10)

@@ -120,6 +120,28 @@ def test_fixed_theta_matches_r(theta):
     assert np.isnan(m.frailty_variance_se_)
 
 
+@pytest.mark.parametrize("name, theta", [(name, None) for name in CASES] + [("rc_efron", t) for t in (0.1, 0.5, 1.5)])
+def test_effective_df_aic_and_bic_match_r(name, theta):
+    """R's AIC(fit) and BIC(fit): the partial likelihood fit$loglik[2] with sum(fit$df), the effective degrees
+    of freedom of coxpenal.df (sparse frailty information with many groups, the full one with 5), BIC's n the
+    events. theta-hat against the fit at R's exact maximum; a fixed theta against R's fit at it."""
+    if theta is None:
+        m, r = fit(name), ref(name, "opt")
+    else:
+        data, kw, ties = CASES[name]
+        m = FrailtyCox(theta=theta).fit(data, event="status", group="g", **kw)
+        r = ref(name, "fixed")
+        r = r[np.isclose(r["theta"], theta)]
+    # sum(fx$df); fx$df[length(fx$df)] (the frailty term)
+    assert m.df_.sum() == pytest.approx(r["df"].iloc[0], rel=1e-6)
+    assert m.df_["frailty"] == pytest.approx(r["df_frailty"].iloc[0], rel=1e-6)
+    assert ((m.df_.iloc[:-1] > 0.98) & (m.df_.iloc[:-1] < 1)).all()       # a covariate: a little under 1
+    # AIC(fx), BIC(fx)
+    assert m.aic_ == pytest.approx(r["aic"].iloc[0], rel=1e-8)
+    assert m.bic_ == pytest.approx(r["bic"].iloc[0], rel=1e-8)
+    assert f"AIC={m.aic_:.2f}, BIC={m.bic_:.2f}" in repr(m)
+
+
 def test_boundary_no_frailty():
     """Schools dealt durations in turn (less variation than chance): theta-hat = 0, the plain Cox model."""
     with pytest.warns(ConvergenceWarning, match="frailty variance is on the boundary"):
@@ -130,6 +152,9 @@ def test_boundary_no_frailty():
     np.testing.assert_allclose(m.params_[r.index], r["coef"], rtol=1e-7)
     np.testing.assert_allclose(m.standard_errors_[r.index], r["se"], rtol=1e-7)
     assert m.log_likelihood_ == pytest.approx(r["loglik"].iloc[0], rel=1e-12)
+    # AIC(cx), BIC(cx): the plain Cox model's, with its p degrees of freedom and none for the frailty
+    assert m.df_.tolist() == [1.0, 1.0, 0.0]
+    assert (m.aic_, m.bic_) == (pytest.approx(r["aic"].iloc[0], rel=1e-10), pytest.approx(r["bic"].iloc[0], rel=1e-10))
     # R's own search: coxph(... + frailty(g, distribution = "gamma", eps = 1e-14), nf) ends at theta ~ 5e-9
     em = ref("no_frailty", "em")
     assert m.frailty_variance_ == pytest.approx(em["theta"].iloc[0], abs=1e-6)

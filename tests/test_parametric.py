@@ -108,6 +108,17 @@ def test_integer_weights_equal_repeated_rows():
     np.testing.assert_allclose(weighted.log_likelihood_, repeated.log_likelihood_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["plain", "weights"])
+def test_aic_and_bic_match_r(name):
+    """AIC(fit) and BIC(fit) of the survreg fits: p + 2 parameters, BIC's n the number of rows (weights or not)."""
+    ref = pd.read_csv(REF / "weibull_ic.csv", skipinitialspace=True).set_index("model").loc[name]
+    m = fit(name)
+    assert ref["nobs"] == m.n_obs_ and ref["df"] == len(m.params_)
+    assert m.aic_ == pytest.approx(ref["aic"], rel=1e-9)
+    assert m.bic_ == pytest.approx(ref["bic"], rel=1e-9)
+    assert f"AIC={ref['aic']:.2f}, BIC={ref['bic']:.2f}" in repr(m)
+
+
 def test_tidy_and_attributes():
     m = fit("cluster")
     t = m.tidy()

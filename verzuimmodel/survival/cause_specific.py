@@ -16,7 +16,7 @@ from ..errors import ConvergenceError
 from ..schema import SchemaError
 from ..tidy import tidy_table
 from ._data import survival_data
-from .formula import model_design, with_n_dropped
+from .formula import dropped_note, model_design, with_n_dropped
 
 __all__ = ["CauseSpecificCox"]
 
@@ -32,6 +32,11 @@ class CauseSpecificCox:
 
     Parameters are those of :class:`~verzuimmodel.survival.CoxPH`; ``causes`` restricts the causes
     fitted (default: every cause present).
+
+    Attributes (after ``fit``): ``models_`` (cause -> fitted CoxPH), ``causes_``; over the causes fitted
+    together, as R's multi-state ``coxph(Surv(time, factor(status)) ~ ...)``: ``log_likelihood_`` (the sum
+    of theirs), ``n_events_`` (all their events), ``aic_`` and ``bic_`` (``-2 loglik + 2 p`` and
+    ``-2 loglik + p log(n_events_)``, ``p`` all coefficients: R's ``AIC`` and ``BIC``).
     """
 
     def __init__(self, ties: Literal["efron", "breslow"] = "efron", level: float = 0.95,
@@ -75,9 +80,23 @@ class CauseSpecificCox:
             self.models_[k] = CoxPH(ties=self.ties, level=self.level).fit(
                 one, duration=duration, event="_cause_event", covariates=covariates, **kwargs)
         self.causes_, self.n_dropped_ = causes, des.n_dropped
+        fits = self.models_.values()
+        self.log_likelihood_ = float(sum(m.log_likelihood_ for m in fits))
+        self.n_obs_, self.n_events_ = d.n, sum(m.n_events_ for m in fits)
+        p = sum(len(m.params_) for m in fits)
+        self.aic_ = -2 * self.log_likelihood_ + 2 * p
+        self.bic_ = -2 * self.log_likelihood_ + np.log(self.n_events_) * p
         return self
 
     def tidy(self) -> pd.DataFrame:
         """The tidy tables of the causes, stacked, with a ``cause`` column first."""
         out = pd.concat([m.tidy().assign(cause=k) for k, m in self.models_.items()], ignore_index=True)
         return with_n_dropped(out[["cause", *tidy_table(pd.Series(dtype=float), pd.Series(dtype=float)).columns]], self)
+
+    def __repr__(self) -> str:
+        head = f"CauseSpecificCox(ties={self.ties!r})"
+        if not hasattr(self, "models_"):
+            return head
+        return (f"{head}: causes {', '.join(map(str, self.causes_))}, n={self.n_obs_:,}, events={self.n_events_:,}, "
+                f"loglik={self.log_likelihood_:.4f}, AIC={self.aic_:.2f}, BIC={self.bic_:.2f}{dropped_note(self)}\n"
+                f"{self.tidy().to_string(index=False)}")

@@ -292,6 +292,9 @@ class FineGray:
     params_, standard_errors_ : Series (log subdistribution hazard ratios; sandwich SEs).
     variance_, naive_var_ : DataFrame (sandwich; inverse information; ``naive_variance_`` is an alias).
     log_likelihood_, log_likelihood_null_ : log partial likelihood at the estimate and at 0.
+    aic_, bic_ : ``-2 loglik + 2 p`` and ``-2 loglik + p log(d)``, ``d`` the number of events of the cause
+        (unweighted): ``crr`` has none; these are R's ``AIC``/``BIC`` of ``coxph`` (``nobs.coxph``: events),
+        as for the model fitted on ``finegray()`` data.
     converged_, n_iter_, n_obs_, n_events_, n_competing_, n_censored_ : fit summary.
     baseline_cumulative_subdistribution_hazard_ : DataFrame ``time, hazard, cumulative_hazard``.
     censoring_survival_ : DataFrame ``time, survival`` (Kaplan–Meier of censoring, at censoring times).
@@ -390,6 +393,8 @@ class FineGray:
         self.converged_, self.n_iter_ = converged, n_iter
         self.n_obs_ = d.n
         self.n_events_ = int(risk.fail.sum())
+        self.aic_ = -2 * loglik + 2 * p
+        self.bic_ = -2 * loglik + np.log(self.n_events_) * p
         self.n_competing_ = int(risk.comp.sum())
         self.n_censored_ = int(risk.cens.sum())
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
@@ -497,7 +502,8 @@ class FineGray:
         if not hasattr(self, "params_"):
             return head
         return (f"{head}: n={self.n_obs_:,}, events={self.n_events_:,}, competing={self.n_competing_:,}, "
-                f"censored={self.n_censored_:,}, loglik={self.log_likelihood_:.4f}{dropped_note(self)}\n"
+                f"censored={self.n_censored_:,}, loglik={self.log_likelihood_:.4f}, AIC={self.aic_:.2f}, "
+                f"BIC={self.bic_:.2f}{dropped_note(self)}\n"
                 f"{self.tidy().to_string(index=False)}")
 
 

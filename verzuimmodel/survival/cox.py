@@ -265,6 +265,11 @@ class CoxPH:
     tol : convergence: relative change in the log partial likelihood and maximum Newton step.
     max_iter : maximum Newton iterations.
 
+    Attributes (after ``fit``, besides the estimates)
+    -------------------------------------------------
+    aic_, bic_ : ``-2 loglik + 2 p`` and ``-2 loglik + p log(d)``, ``d`` the number of events (unweighted), as
+        R's ``AIC(fit)`` and ``BIC(fit)`` (``nobs.coxph`` is the number of events).
+
     Examples
     --------
     >>> m = CoxPH().fit(df, duration="stop", event="event", covariates=["x1", "x2"], entry="start",
@@ -345,9 +350,11 @@ class CoxPH:
             self._score_statistic = float(g0 @ np.linalg.solve(i0, g0)) if len(g0) else 0.0
         except np.linalg.LinAlgError:
             self._score_statistic = float("nan")
-        self.aic_ = -2 * loglik + 2 * len(beta)
         self.n_iter_, self.converged_ = n_iter, converged
         self.n_obs_, self.n_events_ = d.n, int(rs.event.sum())
+        # as R's AIC(fit), BIC(fit): n is the number of events (nobs.coxph), unweighted
+        self.aic_ = -2 * loglik + 2 * len(beta)
+        self.bic_ = -2 * loglik + np.log(self.n_events_) * len(beta)
         self.n_clusters_ = len(d.cluster_labels) if d.cluster is not None else None
         self.covariates_ = names
         self.strata_ = strata
@@ -465,7 +472,8 @@ class CoxPH:
         if not hasattr(self, "params_"):
             return f"CoxPH(ties={self.options.ties!r})"
         return (f"CoxPH(ties={self.options.ties!r}): n={self.n_obs_:,}, events={self.n_events_:,}, "
-                f"loglik={self.log_likelihood_:.4f}{dropped_note(self)}\n{self.tidy().to_string(index=False)}")
+                f"loglik={self.log_likelihood_:.4f}, AIC={self.aic_:.2f}, BIC={self.bic_:.2f}{dropped_note(self)}\n"
+                f"{self.tidy().to_string(index=False)}")
 
 
 def _offset(df: pd.DataFrame, offset: str | None) -> np.ndarray:

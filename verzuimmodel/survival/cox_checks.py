@@ -29,8 +29,11 @@ at :math:`(\hat\beta, 0)`, with :math:`g` the transformed time centred at its me
 (:math:`p` df). ``transform="km"`` is :math:`g(t) = 1 - \hat S(t-)`, the left-continuous
 Kaplan–Meier of all rows pooled (no strata, no weights), as R.
 
-Residuals and test are computed from the risk-set sums of the fit (one pass over the rows), with
-no loop over rows or event times.
+The residuals are computed from the risk-set sums of the fit (vectorised passes over the rows).
+The test needs only per-event-time sums: the rows are not sorted, each row's exit bin comes from
+hashing its time, and one compiled pass over the rows (numba, :func:`jit`) adds its moments
+:math:`w_i r_i z_i z_i'`, :math:`z_i = (1, x_i - \bar x)`, to its bin; the risk sets are suffix
+sums over the bins.
 
 :func:`~verzuimmodel.survival.concordance.concordance` (in :mod:`.concordance`) is Harrell's C with R's infinitesimal-jackknife standard error. A pair of
 rows :math:`(i, j)` in one stratum is comparable when :math:`i` has an event at :math:`t_i` and
@@ -47,9 +50,8 @@ higher risk. Deaths tied in time are not comparable (``tied_y``; ``tied_xy`` whe
 counts of the comparable pairs row :math:`i` is part of,
 :math:`\mathrm{dfbeta}_i = w_i\{c_i - d_i - d\,(c_i + d_i + t_i)\}/N` (summed within clusters when
 the fit has ``cluster``) and :math:`\widehat{\operatorname{var}}(C) = \sum_i \mathrm{dfbeta}_i^2 / 4`.
-The counts are weighted sums over two-dimensional ranges (time keys in an interval, risk scores
-below or equal to a row's), computed offline after one sort: a few passes over the rows per bit of
-the risk rank, no loop over rows.
+The counts come from two compiled sweeps over the rows sorted by time, with a Fenwick tree over
+the ranks of the risk score (as R's balanced tree): :math:`O(n \log n)`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._data import SurvData, survival_data
+from ._data import SurvData, _numeric, survival_data
 from .cox import CoxPH, RiskSets, _offset, _sorted
 
 __all__ = ["RESIDUAL_TYPES", "TRANSFORMS", "residuals", "cox_zph", "model_data"]
@@ -82,19 +84,35 @@ class _ModelData:
     frame: pd.DataFrame          # the rows of df the fit used, with its design columns (formula)
 
 
-def _model_rows(model: CoxPH, df: pd.DataFrame) -> tuple[SurvData, np.ndarray, pd.DataFrame]:
+def _model_rows(model: CoxPH, df: pd.DataFrame, *, columns: bool = False):
     """Check that ``model`` is fitted and ``df`` is its data; its arrays in ``df``'s row order, the offset
-    and the rows of ``df`` the fit used."""
+    and the rows of ``df`` the fit used.
+
+    With ``columns``: ``(d, XT, offset)``, ``d`` without covariates and ``XT`` the covariates as the rows
+    of one ``(p, n)`` array, each read once from ``df`` (checked as :func:`.survival_data` does: a
+    column that is not finite and numeric goes through its checks, and their error).
+    """
     if not isinstance(model, CoxPH) or not hasattr(model, "params_"):
         raise ValueError("expected a fitted CoxPH: call .fit(df, ...) first")
     spec = model.fit_args_
     df = model.design_.fit_frame(df) if hasattr(model, "design_") else df
-    d = survival_data(df, duration=spec["duration"], event=spec["event"], covariates=spec["covariates"],
-                      entry=spec["entry"], weights=spec["weights"], strata=spec["strata"], cluster=spec["cluster"])
+    d = survival_data(df, duration=spec["duration"], event=spec["event"],
+                      covariates=[] if columns else spec["covariates"], entry=spec["entry"], weights=spec["weights"],
+                      strata=spec["strata"], cluster=spec["cluster"])
     if d.n != model.n_obs_ or int(d.event.sum()) != model.n_events_:
         raise ValueError(f"df has {d.n:,} rows and {int(d.event.sum()):,} events; the model was fitted on "
                          f"{model.n_obs_:,} rows and {model.n_events_:,} events: pass the data frame used in fit")
-    return d, _offset(df, spec["offset"]), df
+    if not columns:
+        return d, _offset(df, spec["offset"]), df
+    XT = np.empty((len(spec["covariates"]), d.n))
+    for a, c in enumerate(spec["covariates"]):
+        s = df[c] if c in df.columns else None
+        if s is not None and isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
+            XT[a] = s.to_numpy()
+            if np.isfinite(XT[a]).all():
+                continue
+        XT[a] = _numeric(df, c, "data", "covariate")          # raises survival_data's error, or converts
+    return d, XT, _offset(df, spec["offset"])
 
 
 def model_data(model: CoxPH, df: pd.DataFrame) -> _ModelData:
@@ -265,102 +283,149 @@ def _suffix(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def jit(fn, *helpers):
+    """``fn`` compiled by numba, imported on first use (importing the package stays fast) and cached on disk.
+
+    ``helpers`` are the plain functions ``fn`` calls: compiled first and bound under their names in
+    their module, as compiled code can only call compiled functions.
+    """
+    if fn not in _JITTED:
+        import numba
+        for h in helpers:
+            if h not in _JITTED:
+                _JITTED[h] = fn.__globals__[h.__name__] = numba.njit(cache=True, nogil=True)(h)
+        _JITTED[fn] = numba.njit(cache=True, nogil=True)(fn)
+    return _JITTED[fn]
+
+
+_JITTED: dict = {}
+
+
+def _linear_predictor(XT, beta, off):                                     # pragma: no cover (numba)
+    """``eta = x'beta + off`` per row from the covariates as rows of ``XT``, summed covariate by covariate
+    (the same order for every row: equal rows, equal eta), and its maximum."""
+    p, n = XT.shape
+    eta = off.copy()
+    for a in range(p):
+        x = XT[a]
+        b = beta[a]
+        for i in range(n):
+            eta[i] += x[i] * b
+    return eta, eta.max() if n > 0 else 0.0
+
+
+def _row_sums(XT, mu, wr, w, eta, event, row_key, key_bin, entry_bin, K):   # pragma: no cover (numba)
+    """The rows' sums for :class:`_EventTimeSums` in one pass over the rows (compiled by :func:`jit`).
+
+    With ``z = (1, x - mu)``, row ``i`` adds ``wr z z'`` to cell ``2 b + event`` of its exit bin
+    ``b = key_bin[row_key[i]]`` and to its entry bin ``entry_bin[i]`` (none when negative, or without
+    entry bins); a death also adds ``w z`` to its event key ``b - 1``. Returns ``(cells (2K+2, q, q),
+    entry bins (K+1, q, q), deaths' w z (K, q), sum of w eta over the deaths)``.
+    """
+    p, n = XT.shape
+    q = p + 1
+    has_entry = len(entry_bin) == n
+    cells = np.zeros((2 * K + 2, q, q))
+    en = np.zeros((K + 1 if has_entry else 0, q, q))
+    dz = np.zeros((K, q))
+    z = np.ones(q)
+    sw_eta = 0.0
+    for i in range(n):
+        hb = key_bin[row_key[i]]
+        lb = entry_bin[i] if has_entry else -1
+        if hb < 0 and lb < 0:                       # at risk at no event time (a death always is)
+            continue
+        for a in range(p):
+            z[a + 1] = XT[a, i] - mu[a]
+        if hb >= 0:
+            c = 2 * hb + event[i]
+            for a in range(q):
+                za = wr[i] * z[a]
+                for b in range(q):
+                    cells[c, a, b] += za * z[b]
+        if lb >= 0:
+            for a in range(q):
+                za = wr[i] * z[a]
+                for b in range(q):
+                    en[lb, a, b] += za * z[b]
+        if event[i] == 1:
+            sw_eta += w[i] * eta[i]
+            for a in range(q):
+                dz[hb - 1, a] += w[i] * z[a]
+    return cells, en, dz, sw_eta
+
+
+def _bins(evkey: np.ndarray, keys: np.ndarray, T: int) -> np.ndarray:
+    """Per (stratum, time) key ``s T + t``: the number of event keys up to it (sorted by stratum and time), or
+    -1 when that includes none of its stratum's."""
+    b = np.searchsorted(evkey, keys, side="right")
+    b[b == np.searchsorted(evkey, keys - keys % T, side="left")] = -1
+    return b
+
+
 class _EventTimeSums:
     """The data reduced once to its event times, for :func:`cox_zph`: per (stratum, event time) key
     the risk-set and death sums of ``w r [1, x, x x']`` (``x`` centred), the deaths' count, weight
     and weighted covariate sum, and Efron's per-time coefficients ``c0..c4`` (as ``RiskSets.evaluate``).
 
-    Rows are not sorted: each row's cell (its distinct exit key and event status) is found by
-    hashing, the per-cell sums are weighted ``bincount`` passes over the rows, and the risk sets are
-    suffix sums over the (few) keys, per stratum, less the rows entering at or after the time.
+    Rows are not sorted. Each row's distinct (stratum, exit) key is found by hashing and gives its
+    exit bin, the number of event keys of its stratum up to its exit (so the row is at risk at the
+    event keys below the bin); one compiled pass (:func:`_row_sums`) adds the row's moments to its
+    bin. The risk set of an event key is then a suffix sum over the bins of its stratum, less the
+    same over the entry bins of the rows entering at or after the time.
     """
 
-    def __init__(self, d: SurvData, off: np.ndarray, beta: np.ndarray, ties: str):
-        n, p = d.X.shape
-        ev = d.event == 1
-        w = d.weights
-        XT = np.ascontiguousarray(d.X.T)             # one covariate per row: contiguous passes
-        mu = XT.mean(axis=1)
-        eta = beta @ XT + off
-        XT -= mu[:, None]                            # centred, as R (and RiskSets), for accuracy
+    def __init__(self, d: SurvData, XT: np.ndarray, off: np.ndarray, beta: np.ndarray, ties: str):
+        p, n = XT.shape
         fin = np.isfinite(d.entry)
         has_entry = bool(fin.any())
-        if has_entry:
-            uniq, inv = np.unique(np.concatenate([d.exit, d.entry[fin]]), return_inverse=True)
-            er, nr = inv[:n], inv[n:]
-        else:
-            uniq, er = _rank_codes(d.exit)
+        uniq, er = _rank_codes(d.exit)
+        if has_entry:                                 # distinct times of exits and entries together
+            ue, nr = _rank_codes(d.entry[fin])
+            both = np.union1d(uniq, ue)
+            er, nr = np.searchsorted(both, uniq)[er], np.searchsorted(both, ue)[nr]
+            uniq = both
         T = len(uniq)
         if d.strata is None:
             ukey, j = np.arange(T), er
         else:
             ukey, j = _rank_codes(d.strata * T + er)
-        J = len(ukey)
-        key_s, key_t = ukey // T, ukey % T
-        cell = j * 2
-        cell += ev
-        nc = 2 * J
-        cnt = np.bincount(cell, minlength=nc).reshape(J, 2)
+        cnt = np.bincount(2 * j + d.event, minlength=2 * len(ukey)).reshape(-1, 2)     # rows leaving, deaths
         m_all = cnt[:, 1]
-        evj = np.flatnonzero(m_all > 0)               # event keys, sorted by (stratum, time)
+        evj = np.flatnonzero(m_all)                   # event keys, sorted by (stratum, time)
+        evkey = ukey[evj]
         K = len(evj)
         self.K, self.p = K, p
-        self.m = m_all[evj].astype(float)
-        shift = eta.max()
-        wr = np.subtract(eta, shift, out=eta)         # eta is not needed any more
-        np.exp(wr, out=wr)
-        unit = bool(np.all(w == 1.0))
-        if not unit:
-            wr *= w
-        q = p + 1
-        ya, buf = np.empty(n), np.empty(n)            # work space: no row-sized temporaries in the loops
-
-        def moments(idx, size):
-            """Per value of ``idx``: sums of wr z z' for z = (1, x), a (size x q x q) array."""
-            out = np.empty((size, q, q))
-            out[:, 0, 0] = np.bincount(idx, wr, minlength=size)
-            for a in range(p):
-                np.multiply(XT[a], wr, out=ya)
-                out[:, 0, a + 1] = out[:, a + 1, 0] = np.bincount(idx, ya, minlength=size)
-                for b in range(a, p):
-                    out[:, a + 1, b + 1] = out[:, b + 1, a + 1] = np.bincount(
-                        idx, np.multiply(ya, XT[b], out=buf), minlength=size)
-            return out
-
-        C = moments(cell, nc).reshape(J, 2, q, q)
-        # deaths' weight and weighted covariate sums (the Schoenfeld residuals' sums)
-        SW = np.empty((K, q))
-        SW[:, 0] = self.m if unit else np.bincount(cell, w, minlength=nc)[2 * evj + 1]
-        for a in range(p):
-            SW[:, a + 1] = np.bincount(cell, XT[a] if unit else np.multiply(w, XT[a], out=buf),
-                                       minlength=nc)[2 * evj + 1]
-        self.dw, self.SW1 = SW[:, 0], SW[:, 1:]
-        # sum of w * eta over the deaths, from the sums above (eta = x'beta + offset)
-        sw_eta = float(beta @ (self.SW1.sum(axis=0) + self.dw.sum() * mu))
-        if np.any(off):
-            sw_eta += float(off @ (w * ev))
-        # risk sets at the event keys: rows of the key's stratum leaving at or after it ...
-        A = C.sum(axis=1)
-        s_k = key_s[evj]
-        end = np.searchsorted(key_s, s_k, side="right")
-        sufA = _suffix(A)
-        R = sufA[evj] - sufA[end]
-        if has_entry:                                 # ... less those entering at or after it
+        key_bin = _bins(evkey, ukey, T)
+        entry_bin = np.zeros(0, dtype=np.int64)
+        if has_entry:
             ekey = d.strata[fin] * T + nr if d.strata is not None else nr
             uek, e = _rank_codes(ekey)
-            E = len(uek)
-            eidx = np.full(n, E)
-            eidx[fin] = e
-            sufB = _suffix(moments(eidx, E + 1)[:E])
-            ks = s_k if d.strata is not None else np.zeros(K, dtype=np.int64)
-            lo = np.searchsorted(uek, ks * T + key_t[evj], side="left")
-            hi = np.searchsorted(uek, (ks + 1) * T, side="left") if d.strata is not None else np.full(K, E)
-            R = R - (sufB[lo] - sufB[hi])
-        D = C[evj, 1]
-        self.times_rank, self.key_stratum = key_t[evj], s_k
+            entry_bin = np.full(n, -1, dtype=np.int64)
+            entry_bin[fin] = _bins(evkey, uek, T)[e]
+        eta, shift = jit(_linear_predictor)(XT, np.asarray(beta, dtype=float), np.asarray(off, dtype=float))
+        mu = XT.mean(axis=1)                          # centred, as R (and RiskSets), for accuracy
+        w = np.asarray(d.weights, dtype=float)
+        wr = np.exp(eta - shift)
+        wr *= w
+        cells, en, SW, sw_eta = jit(_row_sums)(XT, mu, wr, w, eta, np.asarray(d.event, dtype=np.int64),
+                                               np.asarray(j, dtype=np.int64), key_bin, entry_bin, K)
+        ex = cells[0::2] + cells[1::2]                # per exit bin, all rows
+        D = cells[3::2]                               # per event key (exit bin less one), the deaths
+        m = m_all[evj]
+        self.m = m.astype(float)
+        self.dw, self.SW1 = SW[:, 0], SW[:, 1:]
+        # risk sets at the event keys: rows of the key's stratum at risk after it, less those entering at or after it
+        s_k = evkey // T
+        end = np.searchsorted(s_k, s_k, side="right") + 1
+        suf = _suffix(ex)
+        R = suf[1:K + 1] - suf[end]
+        if has_entry:
+            suf = _suffix(en)
+            R -= suf[1:K + 1] - suf[end]
+        self.times_rank, self.key_stratum = evkey % T, s_k
         # Efron: steps l = 0..m-1 of each event time with fraction f = l/m (Breslow: one step, f = 0);
         # the sums over the steps of each time are sums over contiguous runs
-        m = m_all[evj]
         if ties == "efron":
             starts = np.cumsum(m) - m
             sub_k = np.repeat(np.arange(K), m)
@@ -388,13 +453,13 @@ class _EventTimeSums:
         with np.errstate(divide="ignore", invalid="ignore"):
             np.log(den, out=den)
         den += shift
-        self.loglik = sw_eta - float(wsub @ den)
+        self.loglik = sw_eta - float(np.sum(wsub * den))      # not a BLAS dot: no threads woken for it
         self.S1, self.D1 = R[:, 0, 1:], D[:, 0, 1:]
         self.S2, self.D2 = R[:, 1:, 1:], D[:, 1:, 1:]
         # for the time transforms: per distinct time, rows leaving, deaths and rows entering
         self.uniq = uniq
-        self.n_exit = np.bincount(key_t, cnt.sum(axis=1), minlength=T)
-        self.n_death = np.bincount(key_t, m_all, minlength=T)
+        self.n_exit = np.bincount(ukey % T, cnt.sum(axis=1), minlength=T)
+        self.n_death = np.bincount(self.times_rank, m, minlength=T)
         self.n_entry = np.bincount(nr, minlength=T) if has_entry else np.zeros(T)
         self.exit_rank = er
 
@@ -458,8 +523,8 @@ def cox_zph(model: CoxPH, df: pd.DataFrame, transform: str | Callable[[np.ndarra
     and a ``"GLOBAL"`` row for all together. A small p-value says the covariate's hazard ratio
     changes with :math:`g(t)`: its effect is not proportional.
     """
-    d, off, _ = _model_rows(model, df)
-    es = _EventTimeSums(d, off, model.params_.to_numpy(), model.options.ties)
+    d, XT, off = _model_rows(model, df, columns=True)
+    es = _EventTimeSums(d, XT, off, model.params_.to_numpy(), model.options.ties)
     if not np.isclose(es.loglik, model.log_likelihood_, rtol=1e-8, atol=1e-8):
         raise ValueError("df gives a different log partial likelihood at the estimates than the fit did: pass the "
                          "data frame used in fit, unchanged")

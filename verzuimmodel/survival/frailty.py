@@ -70,7 +70,7 @@ from ..tidy import tidy_table
 from ._data import group_codes, survival_data
 from .cox import _check_design
 from .formula import dropped_note, model_design, with_n_dropped
-from .penalised_frailty import _cox_fit, _Inner, _penalised_fit, _Problem, _schur
+from .penalised_frailty import _cox_fit, _Inner, _penalised_fit, _Problem, _schur, effective_df
 
 __all__ = ["FrailtyCox"]
 
@@ -119,6 +119,9 @@ class FrailtyCox:
     log_likelihood_ : the I-likelihood at theta-hat (R's ``c.loglik``);
         ``partial_log_likelihood_`` the partial likelihood at the fit (R's ``fit$loglik[2]``);
         ``log_likelihood_cox_`` the plain Cox model's (theta = 0).
+    df_ : Series, the effective degrees of freedom of each covariate and of the frailty term (R's ``fit$df``,
+        from ``coxpenal.df``); ``aic_``, ``bic_`` : ``-2 partial loglik + 2 sum(df_)`` and
+        ``-2 partial loglik + log(n_events_) sum(df_)``, as R's ``AIC(fit)`` and ``BIC(fit)``.
     frailty_lr_statistic_, frailty_lr_p_value_ : likelihood-ratio test of theta = 0.
     boundary_ : True when theta-hat is 0. ``history_`` : the theta values evaluated, with the
         I-likelihood, its slope and curvature in log(theta), and the Newton steps of each inner fit
@@ -383,6 +386,12 @@ class FrailtyCox:
                                       "n_iter": [f.n_iter for f in hist]})
         self.n_obs_, self.n_events_, self.n_groups_ = d.n, int(prob.events.sum()), prob.G
         self.covariates_ = names
+        # as R's AIC(fit), BIC(fit): the partial likelihood with the effective degrees of freedom, n the events
+        df = np.append(np.ones(p), 0.0) if best.theta == 0 else effective_df(pt, np.exp(best.omega) / best.theta,
+                                                                            prob.sparse)
+        self.df_ = pd.Series(df, index=[*names, "frailty"], name="df")
+        self.aic_ = -2 * self.partial_log_likelihood_ + 2 * float(df.sum())
+        self.bic_ = -2 * self.partial_log_likelihood_ + np.log(self.n_events_) * float(df.sum())
 
     # -- results ---------------------------------------------------------------------------------
     def tidy(self, frailty: bool = True) -> pd.DataFrame:
@@ -407,4 +416,5 @@ class FrailtyCox:
             return f"FrailtyCox(distribution={self.options.distribution!r}, ties={self.options.ties!r})"
         return (f"FrailtyCox(gamma, ties={self.options.ties!r}): n={self.n_obs_:,}, events={self.n_events_:,}, "
                 f"groups={self.n_groups_:,}, frailty variance={self.frailty_variance_:.4g}, "
-                f"I-likelihood={self.log_likelihood_:.4f}{dropped_note(self)}\n{self.tidy().to_string(index=False)}")
+                f"I-likelihood={self.log_likelihood_:.4f}, AIC={self.aic_:.2f}, BIC={self.bic_:.2f}"
+                f"{dropped_note(self)}\n{self.tidy().to_string(index=False)}")

@@ -187,7 +187,8 @@ class WeibullPH:
     variance_ : DataFrame, the covariance matrix used; ``naive_variance_`` the inverse information.
     shape_ : :math:`\rho`; ``lambda_`` : :math:`\lambda` (baseline rate at :math:`x = 0`).
     log_likelihood_ : maximised log-likelihood (density of the times, as R's ``survreg``).
-    aic_ : :math:`-2\ell + 2(p + 2)`.
+    aic_, bic_ : :math:`-2\ell + 2(p + 2)` and :math:`-2\ell + (p + 2)\log n`, :math:`n` the number of rows
+        (R's ``AIC``, ``BIC`` of the ``survreg`` fit: ``nobs.survreg`` counts rows, also with case weights).
 
     Examples
     --------
@@ -258,6 +259,7 @@ class WeibullPH:
         self.lambda_ = float(np.exp(theta[-2]))
         self.log_likelihood_ = lik.loglik(theta)
         self.aic_ = -2 * self.log_likelihood_ + 2 * len(theta)
+        self.bic_ = -2 * self.log_likelihood_ + np.log(d.n) * len(theta)
         self.robust_ = use_robust
         self.converged_, self.n_iter_ = converged, n_iter
         self.n_obs_, self.n_events_ = d.n, int(d.event.sum())
@@ -328,4 +330,5 @@ class WeibullPH:
         if not hasattr(self, "params_"):
             return head
         return (f"{head}: n={self.n_obs_:,}, events={self.n_events_:,}, shape={self.shape_:.4f}, "
-                f"loglik={self.log_likelihood_:.4f}{dropped_note(self)}\n{self.tidy().to_string(index=False)}")
+                f"loglik={self.log_likelihood_:.4f}, AIC={self.aic_:.2f}, BIC={self.bic_:.2f}{dropped_note(self)}\n"
+                f"{self.tidy().to_string(index=False)}")

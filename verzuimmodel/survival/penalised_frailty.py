@@ -321,6 +321,29 @@ def _schur(pt: _Point, pen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return D, B, pt.info_bb - pt.info_wb.T @ B
 
 
+def effective_df(pt: _Point, pen: np.ndarray, sparse: bool) -> np.ndarray:
+    """Degrees of freedom of each covariate and of the frailty term, as R's ``coxpenal.df`` (``fit$df``).
+
+    With ``H`` the penalised information (frailty block diagonal when ``sparse``, as R), ``P`` the
+    penalty's second derivative ``pen`` on the log frailties and ``V = H^{-1}``: the frailty term has
+    ``G - sum_j P_j V_jj`` (sparse) or ``tr(V_ww^{-1} (V I V)_ww)`` with ``I = H - P`` (full), and a
+    covariate ``(V I V)_kk / V_kk``, its share of the penalised information that is not penalty.
+    """
+    p, G = len(pt.beta), len(pen)
+    if sparse:
+        D, B, S = _schur(pt, pen)
+        Vbb = np.linalg.inv(S) if p else np.zeros((0, 0))
+        Vwb = -B @ Vbb                                        # frailty-covariate block of V
+        Vww_diag = 1 / D + np.einsum("gk,gk->g", B @ Vbb, B)
+        sandwich_bb = Vbb - Vwb.T @ (pen[:, None] * Vwb)      # (V I V)_bb
+        return np.append(np.diag(sandwich_bb) / np.diag(Vbb), G - float(np.sum(pen * Vww_diag)))
+    H = np.block([[pt.info_bb, pt.info_wb.T], [pt.info_wb, pt.info_ww + np.diag(pen)]])
+    V = np.linalg.inv(H)
+    VIV = V - V[:, p:] @ (pen[:, None] * V[p:, :])
+    frail = float(np.trace(np.linalg.solve(V[p:, p:], VIV[p:, p:])))
+    return np.append(np.diag(VIV)[:p] / np.diag(V)[:p], frail)
+
+
 def _solver(prob: _Problem, pt: _Point, nu: float) -> Callable[[np.ndarray, float], np.ndarray]:
     """``solve(rhs, rtol)``: ``H^{-1} rhs`` for the penalised information ``H`` at ``pt``.
 

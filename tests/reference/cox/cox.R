@@ -27,18 +27,21 @@ add("ss_efron_cluster", coxph(Surv(start, stop, status) ~ tv + z, ss, cluster = 
 write.csv(do.call(rbind, out), "cox_reference.csv", row.names = FALSE)
 
 # global tests and AIC as summary(coxph) gives them (the Wald test, unrounded, with the robust variance
-# when the fit has one; the score test model-based)
+# when the fit has one; the score test model-based); BIC(fit) takes the number of events as n
+# (nobs.coxph: fit$nevent, unweighted also with case weights)
 tests <- list()
 gt <- function(name, fit) {
   s <- summary(fit)
   b <- coef(fit)
   tests[[name]] <<- data.frame(model = name, lr = unname(s$logtest["test"]), wald = as.numeric(b %*% solve(vcov(fit), b)),
-                               score = unname(s$sctest["test"]), df = unname(s$logtest["df"]), aic = AIC(fit))
+                               score = unname(s$sctest["test"]), df = unname(s$logtest["df"]), aic = AIC(fit),
+                               bic = BIC(fit), nobs = nobs(fit))
 }
 gt("efron", coxph(Surv(time, status) ~ x1 + x2 + x3, rc, ties = "efron", control = ctl))
 gt("breslow_strata", coxph(Surv(time, status) ~ x1 + x2 + x3 + strata(st), rc, ties = "breslow", control = ctl))
 gt("efron_cluster", coxph(Surv(time, status) ~ x1 + x2 + x3, rc, cluster = cl, control = ctl))
 gt("ss_efron", coxph(Surv(start, stop, status) ~ tv + z, ss, control = ctl))
+gt("efron_weights", coxph(Surv(time, status) ~ x1 + x2 + x3, rc, weights = w, control = ctl))
 write.csv(do.call(rbind, tests), "cox_tests.csv", row.names = FALSE)
 
 bh <- function(name, fit) data.frame(model = name, basehaz(fit, centered = FALSE))

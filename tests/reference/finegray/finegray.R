@@ -2,7 +2,7 @@
 # Run from this folder:  python make_data.py && Rscript finegray.R
 # Writes crr_reference.csv (coefficients, SEs, log-likelihoods), crr_variance.csv (fit$var and
 # fit$invinf), crr_baseline.csv (fit$uftime, fit$bfitj), crr_predict.csv (predict.crr CIFs),
-# finegray_*.csv (survival::finegray expansions).
+# finegray_*.csv (survival::finegray expansions), crr_ic.csv and cause_specific_ic.csv (AIC and BIC).
 suppressPackageStartupMessages({library(cmprsk); library(survival)})
 options(digits = 15)
 cc <- read.csv("competing.csv")
@@ -61,3 +61,24 @@ write.csv(fg3[, c("id", "tv", "fgstart", "fgstop", "fgstatus", "fgwt")], "finegr
 # censoring risk set), crr's survfit() counts them as still at risk.
 cf <- coxph(Surv(fgstart, fgstop, fgstatus) ~ x1 + x2 + x3, data = fg1, weights = fgwt, ties = "breslow")
 print(rbind(crr = fits$cause1$coef, coxph_finegray = coef(cf)))
+
+# AIC and BIC. cmprsk has no logLik method: coxph's definitions, which BIC(coxph) applies to the Fine-Gray
+# model fitted on finegray() data (n = the number of events of the cause, nobs.coxph), on crr's log
+# pseudo-likelihood: AIC = -2 loglik + 2 p, BIC = -2 loglik + log(events of the cause) p.
+stopifnot(nobs(cf) == sum(cc$status == 1))
+ic <- list()
+for (name in c("cause1", "cause2", "cause3")) {
+  f <- fits[[name]]
+  k <- length(f$coef)
+  nev <- sum(cc$status == as.integer(sub("cause", "", name)))
+  ic[[name]] <- data.frame(model = name, loglik = f$loglik, df = k, nevent = nev,
+                           aic = -2 * f$loglik + 2 * k, bic = -2 * f$loglik + log(nev) * k)
+}
+write.csv(do.call(rbind, ic), "crr_ic.csv", row.names = FALSE)
+# Cause-specific Cox models together: the multi-state coxph(Surv(time, factor(status)) ~ ...), whose log
+# partial likelihood is the sum over the causes', df their coefficients, and BIC's n all events (nobs.coxph)
+ms <- coxph(Surv(time, factor(status)) ~ x1 + x2 + x3, data = cc, id = id)
+one <- sapply(1:3, function(k) coxph(Surv(time, status == k) ~ x1 + x2 + x3, data = cc)$loglik[2])
+stopifnot(abs(ms$loglik[2] - sum(one)) < 1e-8)
+write.csv(data.frame(model = "cause_specific", loglik = ms$loglik[2], df = attr(logLik(ms), "df"), nobs = nobs(ms),
+                     aic = AIC(ms), bic = BIC(ms)), "cause_specific_ic.csv", row.names = FALSE)

@@ -33,11 +33,14 @@ fit_frailty <- function(m, ...) {
 }
 nfix <- function(fit) sum(!grepl("^gamma:", names(coef(fit))))
 frail_of <- function(fit) if (is.null(fit$frail)) unname(coef(fit)[grepl("^gamma:", names(coef(fit)))]) else fit$frail
+# AIC(fit), BIC(fit): the partial likelihood fit$loglik[2] with the effective degrees of freedom sum(fit$df)
+# (coxpenal.df), BIC's n the number of events (nobs.coxph); df_frailty is the frailty term's
 row <- function(name, method, fit, theta, c_loglik) {
   k <- nfix(fit)
   data.frame(row.names = NULL, model = name, method = method, term = names(coef(fit))[1:k], coef = unname(coef(fit))[1:k],
              se = unname(sqrt(diag(fit$var)))[1:k], theta = theta, c_loglik = c_loglik, loglik = fit$loglik[2],
-             nevent = fit$nevent)
+             nevent = fit$nevent, df = sum(fit$df), df_frailty = fit$df[length(fit$df)], aic = AIC(fit),
+             bic = BIC(fit))
 }
 
 out <- list(); frail <- list()
@@ -72,7 +75,7 @@ for (th in c(0.1, 0.5, 1.5)) {
 cx <- coxph(Surv(time, status) ~ x1 + x2, nf, control = ctl)
 out[["cox"]] <- data.frame(model = "no_frailty", method = "cox", term = names(coef(cx)), coef = unname(coef(cx)),
                            se = unname(sqrt(diag(cx$var))), theta = 0, c_loglik = cx$loglik[2], loglik = cx$loglik[2],
-                           nevent = cx$nevent)
+                           nevent = cx$nevent, df = 2, df_frailty = 0, aic = AIC(cx), bic = BIC(cx))
 options(digits = 15)
 write.csv(do.call(rbind, out), "frailty_reference.csv", row.names = FALSE)
 write.csv(do.call(rbind, frail), "frailty_frail.csv", row.names = FALSE)

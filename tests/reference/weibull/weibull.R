@@ -1,6 +1,7 @@
 # Reference values for verzuimmodel.survival.parametric.WeibullPH. Run from this folder:
 #   python make_data.py && Rscript weibull.R
-# Writes weibull_reference.csv (one row per model and term: PH coefficient, SE, covariance row, loglik).
+# Writes weibull_reference.csv (one row per model and term: PH coefficient, SE, covariance row, loglik)
+# and weibull_ic.csv (AIC and BIC of the survreg fits).
 #
 # survreg fits the Weibull as an accelerated failure time model:
 #   log T = mu + x'alpha + sigma * W,  W standard extreme value,
@@ -89,6 +90,13 @@ fit_truncated <- function(name, w = rep(1, nrow(d))) {
 stopifnot(abs(loglik_ph(to_ph(c(coef(m0), log(m0$scale))), entry = 0) - m0$loglik[2]) < 1e-8)
 fit_truncated("entry")
 fit_truncated("entry_weights", d$w)
+
+# AIC and BIC as R's AIC(fit), BIC(fit) for survreg: df = p + 2 (coefficients with the intercept, and
+# log(scale)); BIC's n is nobs.survreg, the number of rows (also with case weights)
+ic <- function(name, fit) data.frame(model = name, loglik = fit$loglik[2], df = attr(logLik(fit), "df"),
+                                     nobs = nobs(fit), aic = AIC(fit), bic = BIC(fit))
+write.csv(format(rbind(ic("plain", m0), ic("weights", mw)), digits = 15), "weibull_ic.csv", row.names = FALSE,
+          quote = FALSE)
 
 res <- do.call(rbind, out)
 write.csv(format(res, digits = 15), "weibull_reference.csv", row.names = FALSE, quote = FALSE)

@@ -1,8 +1,8 @@
 """Mixed-effects models of absence: linear, Poisson, negative binomial and logistic, with one or crossed
-random intercepts; the linear model also with random slopes and correlated random effects (lme4's terms).
+random intercepts, random slopes and correlated random effects (lme4's terms ``(x | g)``, ``(x || g)``).
 
 ``LinearMixed`` (REML/ML, Satterthwaite degrees of freedom, profile and Wald intervals), ``PoissonMixed``,
-``NegativeBinomialMixed`` and ``BinomialMixed`` (Laplace; adaptive quadrature for one factor), and
+``NegativeBinomialMixed`` and ``BinomialMixed`` (Laplace; adaptive quadrature for one random intercept), and
 ``anova`` / ``lr_test`` for nested fits, validated against lme4, lmerTest and glmmTMB.
 """
 

@@ -182,12 +182,13 @@ def model_frame(df: pd.DataFrame, formula: str, groups: str | Sequence[str], off
     if not isinstance(formula, str) or "~" not in formula:
         raise ValueError(f"formula must be a string 'outcome ~ terms', got {formula!r}")
     if "|" in formula:
-        raise ValueError("random effects are given with groups=, not in the formula (no '(1 | g)' terms)")
+        raise ValueError("model_frame takes the fixed-effects formula: split off the '(1 | g)' terms first "
+                         "(random_terms.split_formula)")
     factors = [groups] if isinstance(groups, str) else list(groups)
     terms = [f for f in factors if isinstance(f, str) and "|" in f]
     if terms:
-        raise ValueError(f"groups={terms[0]!r}: random-effects terms (random slopes, '(x | g)') are fitted by "
-                         "LinearMixed; this model takes grouping columns, each with a random intercept")
+        raise ValueError(f"groups={terms[0]!r}: model_frame takes grouping columns; read random-effects terms "
+                         "('(x | g)') with random_terms.parse_random first")
     if not factors:
         raise ValueError("groups must name at least one grouping column")
     if len(set(factors)) != len(factors):

@@ -1,5 +1,5 @@
-r"""Logistic mixed model (binomial, logit link) with random intercepts, fitted by maximum likelihood as
-``lme4::glmer(family = binomial)`` and ``glmmTMB(family = binomial)``.
+r"""Logistic mixed model (binomial, logit link) with random intercepts, random slopes and correlated random effects,
+fitted by maximum likelihood as ``lme4::glmer(family = binomial)`` and ``glmmTMB(family = binomial)``.
 
 Model
 -----
@@ -12,6 +12,15 @@ yes/no), covariates :math:`x_i` and offset :math:`o_i` (0 unless given),
 .. math:: \operatorname{logit} p_i = \log\frac{p_i}{1 - p_i} = x_i'\beta + \sum_{k=1}^{K} u_{k, g_k(i)} + o_i,
           \qquad u_{k,g} \sim N(0, \sigma_k^2) \text{ independent},
 
+and with random slopes (lme4's terms ``(x | g)``, ``(x || g)``, in ``groups=`` or the formula; e.g. the effect of
+a pupil's prior absence varying between schools) per term :math:`t` with columns :math:`z_{ti}`
+(``(x | g)``: :math:`(1, x_i)`)
+
+.. math:: \operatorname{logit} p_i = x_i'\beta + \sum_t z_{ti}' b_{t, g_t(i)} + o_i, \qquad
+          b_{t,g} \sim N(0, \Sigma_t), \quad \Sigma_t = T_t T_t'
+
+(the SDs and correlations of :math:`\Sigma_t`; :mod:`~verzuimmodel.mixed.glmm_slopes`). In both,
+
 .. math:: y_i \mid u \sim \text{Binomial}(m_i, p_i): \quad
           \Pr(y_i \mid u) = \binom{m_i}{y_i} p_i^{y_i} (1 - p_i)^{m_i - y_i}.
 
@@ -22,17 +31,19 @@ the population-averaged (marginal) odds ratios are closer to 1 (by about
 How it is fitted: the same machinery as :class:`~verzuimmodel.mixed.glmm.PoissonMixed` -- the Laplace
 approximation of the marginal likelihood at the conditional modes of :math:`u`, with its exact gradient
 (:mod:`~verzuimmodel.mixed.laplace`), maximised over :math:`(\beta, \log\sigma_k)` by L-BFGS-B and polished
-by Newton steps; with one grouping factor and ``n_agq > 1`` adaptive Gauss–Hermite quadrature
-(``glmer(nAGQ = n_agq)``). The per-row likelihood is :mod:`~verzuimmodel.mixed.binomial_family`'s. The
-logit link is canonical, so glmer's Laplace approximation (PIRLS, expected weights) and glmmTMB's
-(observed curvature) are the same. Standard errors come from the observed information of the approximate
-likelihood (central differences of its exact gradient).
+by Newton steps; with one grouping factor (random intercept only) and ``n_agq > 1`` adaptive Gauss–Hermite
+quadrature (``glmer(nAGQ = n_agq)``); with random slopes lme4's spherical random effects
+(:mod:`~verzuimmodel.mixed.slope_laplace`). The per-row likelihood is
+:mod:`~verzuimmodel.mixed.binomial_family`'s. The logit link is canonical, so glmer's Laplace approximation
+(PIRLS, expected weights) and glmmTMB's (observed curvature) are the same. Standard errors come from the observed
+information of the approximate likelihood (central differences of its exact gradient).
 
 Boundaries and warnings
 -----------------------
 As the count models (:mod:`~verzuimmodel.mixed.glmm_results`): a variance below :math:`10^{-6}` that the
 fit without its factor matches is reported as exactly 0 and warned; a Hessian that is not positive definite
-or an optimiser that stops early is warned naming the parameter; and a coefficient that may be infinite
+or an optimiser that stops early is warned naming the parameter; with random slopes a correlation at
+:math:`\pm 1` is a boundary too (warned by name); and a coefficient that may be infinite
 is warned naming the term: (quasi-)complete separation, e.g. every pupil in one arm with outcome 0, or the
 outcome 1 exactly above some value of a covariate. A coefficient beyond 10 on the logit scale with a standard
 error above ten times its size (or a Hessian that is not positive definite) triggers the check; the linear
@@ -57,13 +68,15 @@ from .._blas import single_threaded_blas
 from ._design import model_frame
 from .binomial_family import _Binomial, _binomial_outcome, _binomial_start, _separation_direction
 from .glmm import _LaplaceMixed
+from .glmm_slopes import fit_slopes, model_frame_for, random_spec
 
 __all__ = ["BinomialMixed"]
 
 
 class BinomialMixed(_LaplaceMixed):
     r"""Logistic mixed model :math:`\operatorname{logit} p = X\beta + \sum_k Z_k u_k + o`,
-    :math:`u_k \sim N(0, \sigma_k^2)`, for 0/1 outcomes or successes out of trials.
+    :math:`u_k \sim N(0, \sigma_k^2)` (or with random slopes :math:`b_{t,g} \sim N(0, \Sigma_t)` per term
+    ``(x | g)``), for 0/1 outcomes or successes out of trials.
 
     See the module docstring for the equations.
 
@@ -87,6 +100,8 @@ class BinomialMixed(_LaplaceMixed):
     n_obs_, n_groups_ : rows; groups per factor. ``trials_column_``: the trials column (None: 0/1).
     converged_ : optimiser reached a stationary point with a positive definite Hessian.
     boundary_ : factors whose variance is estimated at 0.
+    With random slopes the attributes are as :class:`~verzuimmodel.mixed.glmm.PoissonMixed`'s (``theta_``,
+    ``varcorr_``, ``ranef_`` as DataFrames, ``boundary_`` as elements of ``theta_``).
 
     Examples
     --------
@@ -94,23 +109,28 @@ class BinomialMixed(_LaplaceMixed):
     ...                                                                              # doctest: +SKIP
     >>> m.tidy()[["term", "exp_estimate", "exp_conf_low", "exp_conf_high"]]      # odds ratios  # doctest: +SKIP
     >>> BinomialMixed(n_agq=10).fit(cbpp, "incidence ~ C(period)", groups="herd", trials="size")  # doctest: +SKIP
+    >>> BinomialMixed().fit(cbpp, "incidence ~ period_numeric + (period_numeric | herd)", trials="size")
+    ...                                                                              # doctest: +SKIP
     """
 
     _separation_hint = ("the fixed effects separate the rows with outcome 0 from those with outcome 1: every row "
                         "is 0, or every row is 1, in a level of this term or beyond some value of it")
 
-    def fit(self, df: pd.DataFrame, formula: str, groups: str | Sequence[str], trials: str | None = None,
-            offset: str | None = None, table: str = "data") -> "BinomialMixed":
+    def fit(self, df: pd.DataFrame, formula: str, groups: str | Sequence[str] | None = None,
+            trials: str | None = None, offset: str | None = None, table: str = "data") -> "BinomialMixed":
         """Fit the model by maximum likelihood (Laplace, or quadrature with ``n_agq > 1``).
 
         Parameters
         ----------
         df : the data, one row per observation (a pupil; or a group of trials).
         formula : patsy formula of the fixed effects, ``"long_absence ~ x1 + treat"``; the outcome is 0/1
-            (numbers or booleans), or with ``trials`` the number of successes.
+            (numbers or booleans), or with ``trials`` the number of successes. It may carry lme4's random-effects
+            terms instead of ``groups`` (``"long_absence ~ x1 + treat + (x1 | school)"``).
         groups : grouping column with a random intercept (``"school"``), or several crossed or nested
             ones (``["po_school", "vo_school"]``, ``["klas", "po_school", "vo_school"]``; a nested factor
-            needs labels unique across the groups it is nested in).
+            needs labels unique across the groups it is nested in, or ``"(1 | po_school/klas)"``); or lme4
+            terms with random slopes and correlated random effects (``"(x1 | school)"``, ``"(x1 || school)"``;
+            see :mod:`~verzuimmodel.mixed.glmm_slopes`).
         trials : column with the number of trials (whole, >= 1) of which the outcome counts the successes,
             as ``cbind(successes, trials - successes)`` in R; None (default) for a 0/1 outcome.
         offset : column added to the linear predictor (logit scale) with coefficient 1.
@@ -128,16 +148,30 @@ class BinomialMixed(_LaplaceMixed):
             rank-deficient design -- each naming the table, the column and the first rows. And degenerate
             data: no successes or no failures at all, or a grouping factor with one group.
         ValueError
-            ``n_agq > 1`` with more than one grouping factor.
+            ``n_agq > 1`` with more than one grouping factor or with random slopes; a random-effects term whose
+            syntax is not lme4's; random effects both in the formula and in ``groups`` or in neither.
 
         Warns
         -----
         ConvergenceWarning
-            A variance on its boundary (0), an optimiser or Hessian failure, or a coefficient that may be
-            infinite (separation) -- the estimates are returned as found.
+            A variance on its boundary (0) or, with random slopes, a correlation at +-1; an optimiser or Hessian
+            failure; or a coefficient that may be infinite (separation) -- the estimates are returned as found.
         """
         with single_threaded_blas():      # small dense factorisations: BLAS threads only contend
-            return self._fit(df, formula, groups, trials, offset, table)
+            spec = random_spec(df, formula, groups, table)
+            if spec is None:
+                return self._fit(df, formula, groups, trials, offset, table)
+            if spec.intercepts_only:
+                self._fit(spec.data, spec.fixed, list(spec.factors), trials, offset, table)
+                self.formula_ = formula
+                return self
+            mf = model_frame_for(spec, offset, table)
+            m = _binomial_outcome(spec.data, mf, trials, table)
+            off = mf.offset if mf.offset is not None else np.zeros(mf.n)
+            fit_slopes(self, mf, spec, _Binomial(mf.y, m), off, _binomial_start, formula, offset, None, table,
+                       stacklevel=3)
+            self.trials_column_ = trials
+            return self
 
     def _fit(self, df, formula, groups, trials, offset, table):
         mf = model_frame(df, formula, groups, offset=offset, table=table)
@@ -175,7 +209,10 @@ class BinomialMixed(_LaplaceMixed):
         eta = super().predict(df, include_random=include_random, kind="link")
         return special.expit(eta) if kind == "response" else eta
 
-    def tidy(self, level: float | None = None) -> pd.DataFrame:
-        """Fixed effects: term, estimate (log odds ratio), std_error, z statistic, p-value, interval, and
-        the odds ratios ``exp_estimate``, ``exp_conf_low``, ``exp_conf_high`` (Wald, normal distribution)."""
-        return super().tidy(level)
+    def tidy(self, level: float | None = None, effects: str = "fixed") -> pd.DataFrame:
+        """Fixed effects (``effects="fixed"``, default): term, estimate (log odds ratio), std_error, z statistic,
+        p-value, interval, and the odds ratios ``exp_estimate``, ``exp_conf_low``, ``exp_conf_high`` (Wald, normal
+        distribution). ``"ran_pars"``: the SDs and correlations of the random effects (with Wald intervals on the
+        log-SD and Fisher-z scales); ``"all"``: both (see :meth:`PoissonMixed.tidy
+        <verzuimmodel.mixed.glmm.PoissonMixed.tidy>`)."""
+        return super().tidy(level, effects)

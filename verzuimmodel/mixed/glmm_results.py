@@ -1,7 +1,8 @@
 """What a fitted Poisson, NB2 or binomial mixed model holds and reports: the fitted state, its warnings,
-predictions and the tidy table (shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed`,
+predictions, the tidy table and the summary (shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed`,
 :class:`~verzuimmodel.mixed.glmm.NegativeBinomialMixed` and
-:class:`~verzuimmodel.mixed.binomial_mixed.BinomialMixed`)."""
+:class:`~verzuimmodel.mixed.binomial_mixed.BinomialMixed`). A fit with random slopes keeps its own state
+through :mod:`~verzuimmodel.mixed.glmm_slopes`, which also builds the variance rows of ``tidy`` and the summary."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..errors import ConvergenceWarning
 from ..tidy import tidy_table
 from ._design import new_design, new_group_codes
 from .count_families import _exposure_offset
+from .glmm_slopes import ran_pars_table, random_part, summary_text
 from .laplace import THETA_MAX, _Fit
 
 
@@ -77,6 +79,9 @@ class _CountResults:
         self.converged_ = bool(fit.converged and hess_ok)
         self.optimizer_message_ = fit.message
         self._mf = mf
+        self._slopes = None
+        for stale in ("theta_", "varcorr_", "random_terms_"):     # of an earlier fit with random slopes
+            self.__dict__.pop(stale, None)
         label = type(self).__name__
         for f in boundary:
             warnings.warn(f"{label}: the variance of the random intercept of '{f}' is estimated at 0 (boundary): the "
@@ -116,7 +121,11 @@ class _CountResults:
 
     @classmethod
     def _weak_parameters(cls, H, free, names, factors, active, obj) -> str:
-        all_names = cls._parameter_names(names, factors, active, obj)
+        return cls._weak_names(H, free, cls._parameter_names(names, factors, active, obj))
+
+    @staticmethod
+    def _weak_names(H, free, all_names) -> str:
+        """The parameters of the direction in which the Hessian is least positive."""
         if H is None:
             return "unknown"
         idx = np.flatnonzero(free)
@@ -148,15 +157,39 @@ class _CountResults:
             eta = eta + pd.to_numeric(df[self.offset_column_]).to_numpy(dtype=float)
         elif self.exposure_column_ is not None and self.exposure_column_ in df.columns:
             eta = eta + _exposure_offset(df, None, self.exposure_column_, "newdata")
-        if include_random:
+        if include_random and getattr(self, "_slopes", None) is not None:
+            eta = eta + random_part(self, df)
+        elif include_random:
             for f in self.groups_:
                 codes = new_group_codes(df, f, self.ranef_[f].index)
                 b = self.ranef_[f].to_numpy()
                 eta = eta + np.where(codes >= 0, b[np.maximum(codes, 0)], 0.0)
         return np.exp(eta) if kind == "response" else eta
 
-    def tidy(self, level: float | None = None) -> pd.DataFrame:
-        """Fixed effects: term, estimate (log rate ratio), std_error, z statistic, p-value, interval, and
-        the rate ratios ``exp_estimate``, ``exp_conf_low``, ``exp_conf_high`` (Wald, normal distribution)."""
+    def tidy(self, level: float | None = None, effects: str = "fixed") -> pd.DataFrame:
+        """The estimates as one table.
+
+        ``effects="fixed"`` (default): the fixed effects -- term, estimate (log rate ratio), std_error, z statistic,
+        p-value, interval, and the rate ratios ``exp_estimate``, ``exp_conf_low``, ``exp_conf_high`` (Wald, normal
+        distribution). ``"ran_pars"``: the variance parameters -- the SD of each random effect (``sd_x|g``), the
+        correlations within a term (``cor_x.Intercept|g``) and, for NB2, the ``dispersion`` theta, with
+        delta-method standard errors and Wald intervals on the log-SD (log theta) and Fisher-z scales,
+        back-transformed; no test statistic (a variance is not tested against 0 this way). ``"all"``: both,
+        fixed effects first.
+        """
         self._check_fitted()
-        return tidy_table(self.params_, self.standard_errors_, level=self.level if level is None else level)
+        if effects not in ("fixed", "ran_pars", "all"):
+            raise ValueError(f"effects must be 'fixed', 'ran_pars' or 'all', got {effects!r}")
+        level = self.level if level is None else level
+        parts = []
+        if effects in ("fixed", "all"):
+            parts.append(tidy_table(self.params_, self.standard_errors_, level=level))
+        if effects in ("ran_pars", "all"):
+            parts.append(ran_pars_table(self, level))
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def summary(self) -> str:
+        """The fit as text (as ``summary()`` of glmer): formula, family, log-likelihood, AIC, BIC, the random
+        effects with their variances, SDs and correlations, the dispersion and the fixed effects."""
+        self._check_fitted()
+        return summary_text(self)

@@ -3,7 +3,9 @@ gradient and the outer optimisation, as glmmTMB / TMB.
 
 The models are in :mod:`~verzuimmodel.mixed.glmm` and :mod:`~verzuimmodel.mixed.binomial_mixed`, the per-row
 likelihoods in :mod:`~verzuimmodel.mixed.count_families` and :mod:`~verzuimmodel.mixed.binomial_family`, the
-factorisation of :math:`H` in :mod:`~verzuimmodel.mixed.random_intercepts`.
+factorisation of :math:`H` in :mod:`~verzuimmodel.mixed.random_intercepts`. This module is the random intercepts'
+objective; with random slopes the objective (lme4's spherical random effects and relative covariance factors) is
+:mod:`~verzuimmodel.mixed.slope_laplace`'s, and the outer optimisation (:func:`_optimise`) is shared.
 
 Laplace approximation (as glmmTMB / TMB)
 ----------------------------------------
@@ -110,6 +112,27 @@ class _Objective:
             z, wts = np.polynomial.hermite_e.hermegauss(n_agq)
             self.nodes = z
             self.log_node_weights = np.log(wts / np.sqrt(2 * np.pi)) + z ** 2 / 2
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Box of the outer optimisation: the log SDs within ``_LOG_SIGMA_BOUNDS``, log theta within
+        ``_LOG_THETA_BOUNDS``, the fixed effects free."""
+        p, K, m = self.p, self.K, self.m
+        lower = np.full(m, -np.inf)
+        upper = np.full(m, np.inf)
+        lower[p:p + K], upper[p:p + K] = _LOG_SIGMA_BOUNDS
+        if self.family.has_dispersion:
+            lower[-1], upper[-1] = _LOG_THETA_BOUNDS
+        return lower, upper
+
+    def flat(self, phi: np.ndarray) -> np.ndarray:
+        """Directions the Newton polish holds fixed: a variance that vanishes (checked against the fit without
+        its factor afterwards) and a dispersion that is infinite in effect."""
+        p, K = self.p, self.K
+        out = np.zeros(self.m, dtype=bool)
+        out[p:p + K] = np.exp(2 * phi[p:p + K]) < BOUNDARY_VARIANCE
+        if self.family.has_dispersion:
+            out[-1] = np.exp(phi[-1]) > THETA_MAX
+        return out
 
     def unpack(self, phi):
         p, K = self.p, self.K
@@ -321,12 +344,11 @@ def _fd_hessian(obj: _Objective, phi: np.ndarray, free: np.ndarray, steps: np.nd
 
 
 def _optimise(obj: _Objective, phi0: np.ndarray, max_iter: int) -> _Fit:
-    p, K, m = obj.p, obj.K, obj.m
-    lower = np.full(m, -np.inf)
-    upper = np.full(m, np.inf)
-    lower[p:p + K], upper[p:p + K] = _LOG_SIGMA_BOUNDS
-    if obj.family.has_dispersion:
-        lower[-1], upper[-1] = _LOG_THETA_BOUNDS
+    """Maximise ``obj`` from ``phi0``: any objective with ``m``, ``u``, ``evaluate``, ``bounds`` and ``flat``
+    (the random intercepts' :class:`_Objective`, or the random slopes' one of
+    :mod:`~verzuimmodel.mixed.slope_laplace`)."""
+    m = obj.m
+    lower, upper = obj.bounds()
     phi0 = np.clip(phi0, lower, upper)
     cache: dict = {}
 
@@ -374,10 +396,7 @@ def _optimise(obj: _Objective, phi0: np.ndarray, max_iter: int) -> _Fit:
         st = state(phi)
         # flat directions are held fixed: a parameter at its bound, a variance that vanishes (checked
         # against the fit without its factor afterwards), a dispersion that is infinite in effect
-        at_bound = (phi <= lower + 1e-6) | (phi >= upper - 1e-6)
-        at_bound[p:p + K] |= np.exp(2 * phi[p:p + K]) < BOUNDARY_VARIANCE
-        if obj.family.has_dispersion:
-            at_bound[-1] |= np.exp(phi[-1]) > THETA_MAX
+        at_bound = (phi <= lower + 1e-6) | (phi >= upper - 1e-6) | obj.flat(phi)
         free = ~at_bound
         if H is None or decrement > 1e-6 or not np.array_equal(free, H_free):
             # after a tiny step (decrement below 1e-6: a move of 1e-3 standard errors) the Hessian is kept

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import verzuimmodel as vm
-from verzuimmodel.disclosure import (MIN_COUNT, CellBuilder, audit, hide, label, primary, protect,
-                                     suppress_counts, suppress_shares)
+from verzuimmodel.disclosure import (MIN_COUNT, CellBuilder, DisclosureWarning, audit, hide, label, primary, protect,
+                                     protect_hierarchy, suppress_counts, suppress_shares)
 from verzuimmodel.monitor import quarterly, running_durations, tables
 from verzuimmodel.monitor.protect import monitor_cells
 from verzuimmodel.monitor.stock import _parents, _raw_durations, _raw_quarterly, monitored_episodes
@@ -94,6 +94,33 @@ def test_audit_bounds_match_a_hand_solved_table():
     strict = audit(cs, hidden, exact=True, knows_status=True).set_index("column")
     assert strict.loc["a", ["lower", "upper"]].tolist() == [1, 9]   # an attacker who knows a < 10
     assert strict.loc["b", ["lower", "upper"]].tolist() == [6, 14]
+
+
+def _two_level_set():
+    """A total T = 13 = A + B (level 0: T, and U = 11, V = 10 shown) with region cells A = 2 and
+    B = 11 (level 1), where V <= B <= U (B's pupils include V's and are among U's). With T shown,
+    A = T - B lies in [2, 3] whatever level 1 hides: only hiding T protects A."""
+    b = CellBuilder()
+    t, u, v = (b.cells("all", [0], c, [x], level=0) for c, x in (("T", 13), ("U", 11), ("V", 10)))
+    a, bb = (b.cells("region", [0], c, [x], level=1) for c, x in (("A", 2), ("B", 11)))
+    b.equal(t, [a, bb])
+    b.at_most(bb, u)
+    b.at_most(v, bb)
+    return b.build()
+
+
+def test_a_region_that_cannot_be_protected_widens_the_total():
+    cs = _two_level_set()
+    with pytest.warns(DisclosureWarning):                       # without backtracking: A is pinned to 2..4
+        hidden, prot = protect_hierarchy(cs, backtrack_levels=1)
+    assert not hidden[0] and not prot.safe
+    bad = prot.audit[~prot.audit["safe"]].set_index("column")
+    assert bad.loc["A", ["lower", "upper"]].tolist() == [2, 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hidden, prot = protect_hierarchy(cs)
+    assert prot.safe and hidden[0] and hidden[3]                 # T hidden at level 0 (and A)
+    assert audit(cs, hidden)["safe"].all()
 
 
 def test_cumulative_columns_protect_the_difference():
@@ -192,6 +219,25 @@ def test_every_monitor_output_passes_the_audit(cohort, by):
     counts = q[["stock_start", "inflow", "outflow", "stock_end"]].stack()
     assert not ((counts > 0) & (counts < MIN_COUNT)).any()
     assert q["stock_end"].isna().sum() + (q["stock_end"] >= 0).sum() == len(q)
+
+
+def test_programmes_over_groups_of_quarters_prove_the_same(region, monkeypatch):
+    """The audit of a large set solves programmes over a few quarters at a time first: what they
+    prove safe is safe, and with every cell proved (the default) the audit is the same."""
+    import importlib
+
+    solver = importlib.import_module("verzuimmodel.disclosure._solver")
+    raw = [("all", _raw_quarterly(monitored_episodes(region, None), None),
+            _raw_durations(monitored_episodes(region, None)))]
+    cs = monitor_cells(raw, [None])
+    hidden = primary(cs)                            # primary suppression only: many cells unsafe
+    whole = audit(cs, hidden)
+    monkeypatch.setattr(solver, "GROUPS_FROM", 0)
+    grouped = audit(cs, hidden)
+    pd.testing.assert_series_equal(grouped["safe"], whole["safe"])
+    quick = audit(cs, hidden, prove_unsafe=0)       # the search's mode: what is left counts as unsafe
+    assert (whole["safe"] | ~quick["safe"]).all() and quick["safe"].sum() > 0.5 * whole["safe"].sum()
+    assert 0 < (~whole["safe"]).sum() < len(whole)
 
 
 def _printed_hidden(cohort, cs, levels) -> np.ndarray:

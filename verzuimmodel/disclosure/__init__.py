@@ -29,10 +29,11 @@ outcome (that *all* did the other), which the threshold rule allows.
 from ._rules import MIN_COUNT, label, suppress_counts, suppress_shares
 from .audit import AUDIT_COLUMNS, AuditError, audit
 from .cells import CellBuilder, CellSet
-from .suppress import DisclosureWarning, Protection, primary, protect
+from .suppress import DisclosureWarning, Protection, primary, protect, protect_hierarchy
 
 __all__ = ["MIN_COUNT", "suppress_counts", "suppress_shares", "label", "CellSet", "CellBuilder", "audit",
-           "AUDIT_COLUMNS", "AuditError", "protect", "Protection", "primary", "DisclosureWarning", "hide"]
+           "AUDIT_COLUMNS", "AuditError", "protect", "protect_hierarchy", "Protection", "primary",
+           "DisclosureWarning", "hide"]
 
 
 def hide(table, cs: CellSet, hidden, name: str):

@@ -33,7 +33,10 @@ Three kinds of cell:
 printed twice — a stock at the end of one quarter and the start of the next — or a share whose
 denominator is hidden). ``level`` orders grouping levels from the coarsest (0: everything
 together) so that the finer ones can be protected without changing the coarser ones
-(:func:`verzuimmodel.disclosure.protect`).
+(:func:`verzuimmodel.disclosure.protect`). ``unit`` is a coordinate along which the identities
+link few cells (the monitor's quarter: only a stock links one quarter to the next; -1 if none):
+the audit first solves small programmes over a few neighbouring units at a time
+(:mod:`._solver`); it never changes a result, only how fast it is found.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class CellSet:
     ----------
     cells : DataFrame, one row per cell: ``table, row`` (position in that table), ``column``,
         ``value`` (int64, the true count), ``kind`` (:data:`KINDS`), ``level`` (int), ``upper``
-        (float: an upper bound the attacker knows from the outputs, ``inf`` if none).
+        (float: an upper bound the attacker knows from the outputs, ``inf`` if none), ``unit``
+        (int: see above, -1 if none).
     eq : sparse (n_eq, n_cells) integer matrix :math:`A` with :math:`A x = 0`.
     le : sparse (n_le, n_cells) integer matrix :math:`G` with :math:`G x \\le 0`.
     links : int array (n_links, 2): hiding the first cell hides the second.
@@ -134,8 +138,9 @@ class CellBuilder:
         self._links: list[np.ndarray] = []
 
     def cells(self, table: str, rows, column: str, values, kind: str = "count", level: int = 0,
-              upper=np.inf) -> np.ndarray:
-        """Add one cell per element of ``rows``/``values``; return their indices."""
+              upper=np.inf, unit=-1) -> np.ndarray:
+        """Add one cell per element of ``rows``/``values``; return their indices. ``unit``: see
+        the module docstring (an int or one per cell)."""
         if kind not in KINDS:
             raise ValueError(f"kind: got {kind!r}; expected one of {KINDS}")
         values = np.asarray(values, dtype=np.int64)
@@ -143,7 +148,8 @@ class CellBuilder:
         idx = np.arange(self._n, self._n + len(values))
         self._frames.append(pd.DataFrame({
             "table": table, "row": rows, "column": column, "value": values, "kind": kind,
-            "level": np.int64(level), "upper": np.broadcast_to(np.asarray(upper, dtype=float), values.shape)}))
+            "level": np.int64(level), "upper": np.broadcast_to(np.asarray(upper, dtype=float), values.shape),
+            "unit": np.broadcast_to(np.asarray(unit, dtype=np.int64), values.shape)}))
         self._n += len(values)
         return idx
 
@@ -199,8 +205,8 @@ class CellBuilder:
     def build(self) -> CellSet:
         cells = (pd.concat(self._frames, ignore_index=True) if self._frames else
                  pd.DataFrame({"table": [], "row": [], "column": [], "value": [], "kind": [], "level": [],
-                               "upper": []}).astype({"row": "int64", "value": "int64", "level": "int64",
-                                                      "upper": float}))
+                               "upper": [], "unit": []}).astype({"row": "int64", "value": "int64", "level": "int64",
+                                                                 "upper": float, "unit": "int64"}))
 
         def matrix(store, m):
             if not store:

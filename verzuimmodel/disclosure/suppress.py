@@ -36,7 +36,7 @@ from ._rules import MIN_COUNT
 from .audit import audit
 from .cells import CellSet
 
-__all__ = ["Protection", "protect", "primary", "DisclosureWarning"]
+__all__ = ["Protection", "protect", "protect_hierarchy", "primary", "DisclosureWarning"]
 
 MAX_ROUNDS = 60
 
@@ -91,8 +91,8 @@ def _cost(cs: CellSet) -> np.ndarray:
 
 
 def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None = None,
-            fixed_hidden: np.ndarray | None = None, knows_status: bool = False,
-            warn: bool = True) -> Protection:
+            fixed_hidden: np.ndarray | None = None, force: np.ndarray | None = None,
+            knows_status: bool = False, warn: bool = True) -> Protection:
     """Primary and secondary suppression of the cells ``cs`` until the audit passes.
 
     Parameters
@@ -101,6 +101,8 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
     min_count : counts from 1 to ``min_count - 1`` are hidden.
     fixed, fixed_hidden : bool arrays: cells whose pattern was chosen before (a coarser grouping
         level) and, of those, the hidden ones. Fixed cells are never hidden here.
+    force : bool array: cells hidden in any case, as the primary ones (a finer level could not be
+        protected while they were shown).
     knows_status : the attacker model of the audit (:func:`verzuimmodel.disclosure.audit`).
     warn : emit a :class:`DisclosureWarning` if some cell cannot be made safe.
 
@@ -112,7 +114,8 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
     fixed = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     fixed_hidden = np.zeros(n, dtype=bool) if fixed_hidden is None else np.asarray(fixed_hidden, dtype=bool) & fixed
     prim = primary(cs, min_count)
-    hidden = cs.close_links((prim & ~fixed) | fixed_hidden)
+    force = np.zeros(n, dtype=bool) if force is None else np.asarray(force, dtype=bool) & cs.published
+    hidden = cs.close_links(((prim | force) & ~fixed) | fixed_hidden)
     cand = cs.published & ~fixed
     cost = _cost(cs)
     inc = sparse.vstack([(cs.eq != 0), (cs.le != 0)]).astype(np.int8).tocsr()
@@ -132,15 +135,14 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
             result = audit(cs, hidden, min_count, knows_status=knows_status, points=points,
                            prove_unsafe=PROVE_AT_MOST)
         bad = result[~result["safe"]]
-        if bad.empty or rounds >= MAX_ROUNDS or (picked := picked + 1) > 20 * MAX_ROUNDS:
-            if not bad.empty:        # the search gave up: the exact bounds of what is left, for the record
-                result = audit(cs, hidden, min_count, knows_status=knows_status, points=points)
-            break
-        cells = bad["cell"].to_numpy()
-        if len(bad) and not bad.attrs.get("quick"):     # proved unsafe by the programme: widen the search
-            fails[cells] += 1
-        picks = _cheapest(inc, cells, cand & ~hidden, cost, k=2 ** np.maximum(fails[cells] - 1, 0))
+        picks = ()
+        if not (bad.empty or rounds >= MAX_ROUNDS or (picked := picked + 1) > 20 * MAX_ROUNDS):
+            cells = bad["cell"].to_numpy()
+            fails[cells] += 1           # a cell still unsafe: twice as many picks for it each time
+            picks = _cheapest(inc, cells, cand & ~hidden, cost, k=2 ** np.maximum(fails[cells] - 1, 0))
         if not len(picks):
+            if not bad.empty:        # the search gave up: proved bounds of what is left
+                result = audit(cs, hidden, min_count, knows_status=knows_status, points=points)
             break
         hidden[picks] = True
         hidden = cs.close_links(hidden)
@@ -148,6 +150,60 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
         warnings.warn(f"{int((~result['safe']).sum())} hidden cells could not be protected against "
                       "differencing", DisclosureWarning, stacklevel=2)
     return Protection(hidden, prim & hidden, result, rounds)
+
+
+BACKTRACKS = 3
+"""Times the coarser levels' pattern is widened for a finer level that cannot be protected."""
+
+
+def protect_hierarchy(cs: CellSet, min_count: int = MIN_COUNT, *, knows_status: bool = False,
+                      backtrack_levels: int | None = None, warn: bool = True) -> tuple[np.ndarray, Protection]:
+    """Protect the grouping levels of ``cs`` (``cells["level"]``) from the coarsest down.
+
+    Each level is protected with the coarser levels' pattern fixed (:func:`protect` with
+    ``fixed``), so a coarser table is the same whichever finer ones are published beside it. A
+    coarser pattern chosen first can leave a finer cell that no finer suppression protects (a
+    region's count of 1 beside a national total that the other regions' cells pin down): then the
+    shown coarser cells in the identities of the cells left unsafe are hidden as well (``force``)
+    and the levels are protected again from the coarsest, as tau-ARGUS' modular method backtracks,
+    at most :data:`BACKTRACKS` times. Only levels below ``backtrack_levels`` (default: all) widen
+    the coarser ones: the coarser tables then depend on which finer levels are protected, so every
+    output that is to be one publication must protect the same levels below it.
+
+    Returns
+    -------
+    ``(hidden, protection)``: the hidden cells of every level, and the :class:`Protection` of the
+    finest level (its audit covers every level's cells as published together).
+    """
+    level = cs.cells["level"].to_numpy()
+    n_levels = int(level.max()) + 1 if cs.n else 1
+    backtrack_levels = n_levels if backtrack_levels is None else backtrack_levels
+    inc = sparse.vstack([cs.eq != 0, cs.le != 0]).tocsr()
+    force = np.zeros(cs.n, dtype=bool)
+    for attempt in range(BACKTRACKS + 1):
+        hidden = np.zeros(cs.n, dtype=bool)
+        widened = False
+        for k in range(n_levels):
+            keep = level <= k
+            fixed = (level < k)[keep]
+            prot = protect(cs.subset(keep), min_count, fixed=fixed, fixed_hidden=hidden[keep] & fixed,
+                           force=force[keep], knows_status=knows_status, warn=False)
+            hidden[keep] = prot.hidden
+            if prot.safe or not 0 < k < backtrack_levels or attempt == BACKTRACKS:
+                continue
+            unsafe = np.flatnonzero(keep)[prot.audit.loc[~prot.audit["safe"], "cell"].to_numpy()]
+            near = np.asarray(inc[np.unique(inc[:, unsafe].nonzero()[0])].sum(axis=0)).ravel() > 0
+            coarser = near & (level < k) & cs.published & ~hidden
+            if coarser.any():
+                force |= coarser
+                widened = True
+                break
+        if not widened:
+            break
+    if warn and not prot.safe:       # the finest level's audit covers the coarser levels' cells too
+        warnings.warn(f"{int((~prot.audit['safe']).sum())} hidden cells could not be protected against "
+                      "differencing", DisclosureWarning, stacklevel=2)
+    return hidden, prot
 
 
 def _cheapest(inc: sparse.csr_matrix, cells: np.ndarray, cand: np.ndarray, cost: np.ndarray,

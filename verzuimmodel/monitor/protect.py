@@ -33,12 +33,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..disclosure import CellBuilder, CellSet, hide, protect
+from ..disclosure import CellBuilder, CellSet, hide, protect_hierarchy
 from ..schema import OUTCOMES
 
 __all__ = ["protect_levels", "monitor_cells"]
 
 FLOW_COUNTS = ["stock_start", "inflow", "outflow", "stock_end", "recurrent_inflow", *[f"outflow_{o}" for o in OUTCOMES]]
+BACKTRACK_LEVELS = 2
+"""Levels below this (the regions) widen the coarser ones when they cannot be protected."""
 SHARES = {"turnover": ("n_new", "stock_end"), "outcome_within_3m": ("n_within_3m", "inflow")}
 """Published share -> (its numerator column, its denominator column)."""
 
@@ -58,18 +60,22 @@ def _level_cells(b: CellBuilder, name: str, q: pd.DataFrame, d: pd.DataFrame, le
     tq, td = f"quarterly/{name}", f"durations/{name}"
     n = len(q)
     rows = np.arange(n)
-    ix = {c: b.cells(tq, rows, c, q[c].to_numpy(), "count", level) for c in FLOW_COUNTS}
+    # the audit solves programmes over a few consecutive quarters at a time first (every group)
+    quarters = pd.Index(np.sort(pd.unique(pd.concat([q["quarter"], d["quarter"]]).astype(str))))
+    uq, ud = quarters.get_indexer(q["quarter"].astype(str)), quarters.get_indexer(d["quarter"].astype(str))
+    ix = {c: b.cells(tq, rows, c, q[c].to_numpy(), "count", level, unit=uq) for c in FLOW_COUNTS}
     b.identity([(1, ix["stock_end"]), (-1, ix["stock_start"]), (-1, ix["inflow"]), (1, ix["outflow"])])
     b.equal(ix["outflow"], [ix[f"outflow_{o}"] for o in OUTCOMES])
-    first = b.cells(tq, rows, "first_inflow", (q["inflow"] - q["recurrent_inflow"]).to_numpy(), "implied", level)
+    first = b.cells(tq, rows, "first_inflow", (q["inflow"] - q["recurrent_inflow"]).to_numpy(), "implied", level,
+                    unit=uq)
     b.equal(ix["inflow"], [ix["recurrent_inflow"], first])
     for share, (num, den) in SHARES.items():
         has = q[share].notna().to_numpy()
         r = rows[has]
         s = np.full(n, -1)
-        s[has] = b.cells(tq, r, share, q.loc[has, num].to_numpy(), "share", level)
+        s[has] = b.cells(tq, r, share, q.loc[has, num].to_numpy(), "share", level, unit=uq[has])
         rest = b.cells(tq, r, f"{share}_complement", (q.loc[has, den] - q.loc[has, num]).to_numpy(), "implied",
-                       level)
+                       level, unit=uq[has])
         b.equal(ix[den][has], [s[has], rest])
         b.link(ix[den][has], s[has])
         if share == "turnover":
@@ -82,7 +88,7 @@ def _level_cells(b: CellBuilder, name: str, q: pd.DataFrame, d: pd.DataFrame, le
     nxt = nxt.to_numpy()
     b.same(ix["stock_end"][:-1][nxt[:-1]], ix["stock_start"][1:][nxt[:-1]])
     # running durations: the bands add up to the stock at the end of the quarter
-    dix = b.cells(td, np.arange(len(d)), "count", d["count"].to_numpy(), "count", level)
+    dix = b.cells(td, np.arange(len(d)), "count", d["count"].to_numpy(), "count", level, unit=ud)
     qkey = _key(q, ["quarter", "group", "case_type"])
     dkey = _key(d, ["quarter", "group", "case_type"])
     stock = _lookup(qkey, dkey, ix["stock_end"])
@@ -131,23 +137,22 @@ def monitor_cells(levels: list[tuple[str, pd.DataFrame, pd.DataFrame]], parents:
 
 
 def protect_levels(levels: list[tuple[str, pd.DataFrame, pd.DataFrame]], parents: list[dict | None],
-                   min_count: int, knows_status: bool = False):
-    """Protect the levels from the coarsest down; return the finest level's tables and the audit.
+                   min_count: int, knows_status: bool = False, out: int = -1):
+    """Protect the levels from the coarsest down; return level ``out``'s tables and the audit.
 
-    Returns ``(quarterly, durations, audit)`` of the last level, hidden cells missing; the audit
-    covers every level (the coarser ones as published beside it).
+    Returns ``(quarterly, durations, audit)`` of level ``out`` (default the finest), hidden cells
+    missing; the audit covers that level and the coarser ones (as published beside it).
+
+    The levels are protected by :func:`verzuimmodel.disclosure.protect_hierarchy`: a region that
+    cannot be protected widens the pattern of the total (backtracking); a school that cannot does
+    not (:data:`BACKTRACK_LEVELS`). Every ``by`` protects the total and the regions, so the tables
+    of every ``by`` stay parts of one publication.
     """
     cs = monitor_cells(levels, parents)
-    level = cs.cells["level"].to_numpy()
-    hidden = np.zeros(cs.n, dtype=bool)
-    prot = None
-    for k in range(len(levels)):
-        sub = cs.subset(level <= k)
-        keep = level <= k
-        fixed = (level < k)[keep]
-        prot = protect(sub, min_count, fixed=fixed, fixed_hidden=hidden[keep] & fixed, knows_status=knows_status)
-        hidden[keep] = prot.hidden
-    name, q, d = levels[-1]
+    hidden, prot = protect_hierarchy(cs, min_count, knows_status=knows_status, backtrack_levels=BACKTRACK_LEVELS)
+    out %= len(levels)
+    name, q, d = levels[out]
     q = hide(q, cs, hidden, f"quarterly/{name}")
     d = hide(d, cs, hidden, f"durations/{name}")
-    return q, d, prot.audit
+    published = {f"{t}/{lv[0]}" for lv in levels[:out + 1] for t in ("quarterly", "durations")}
+    return q, d, prot.audit[prot.audit["table"].isin(published)].reset_index(drop=True)

@@ -149,8 +149,10 @@ class MonitorTables:
         return q, d
 
 
-LEVELS = {None: (None,), "region": (None, "region"), "school": (None, "region", "school")}
-"""The grouping levels protected together with each ``by``, coarsest first."""
+LEVELS = {None: (None, "region"), "region": (None, "region"), "school": (None, "region", "school")}
+"""The grouping levels protected together with each ``by``, coarsest first: the regions always,
+because a region that cannot be protected widens the pattern of the total
+(:func:`~verzuimmodel.monitor.protect.protect_levels`)."""
 
 
 def tables(cohort: Cohort, by: Literal["region", "school"] | None = "region", *, start=None, end=None,
@@ -173,18 +175,18 @@ def tables(cohort: Cohort, by: Literal["region", "school"] | None = "region", *,
     for level in levels:
         ep = monitored_episodes(cohort, level, data_end)
         raw.append((str(level or "all"), _raw_quarterly(ep, start), _raw_durations(ep)))
-    _, q, d = raw[-1]
+    _, q, d = raw[levels.index(by)]
     audit = pd.DataFrame(columns=AUDIT_COLUMNS)
     if min_count and len(q):
         parents = [None] + [_parents(cohort, level) for level in levels[1:]]
-        q, d, audit = protect_levels(raw, parents, min_count, knows_status)
+        q, d, audit = protect_levels(raw, parents, min_count, knows_status, out=levels.index(by))
     elif min_count:
         q, d = suppress_counts(q, COUNT_COLUMNS, min_count), suppress_counts(d, ["count"], min_count)
     q = _within(q, start, end)[QUARTERLY_COLUMNS]
     if not min_count:
         return MonitorTables(q, d, audit)
     # hidden: missing here, known in the raw table (a share of nothing is missing in both)
-    _, raw_q, raw_d = raw[-1]
+    _, raw_q, raw_d = raw[levels.index(by)]
     raw_q = _within(raw_q, start, end)[QUARTERLY_COLUMNS]
     hidden = q.isna() & raw_q.notna().to_numpy()
     return MonitorTables(q, d, audit, hidden, d["count"].isna() & raw_d["count"].notna().to_numpy())

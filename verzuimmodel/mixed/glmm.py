@@ -44,7 +44,9 @@ families (:mod:`~verzuimmodel.mixed.count_families`). Terms that are random inte
 ``"(1 | po/klas)"``) are fitted by the random-intercept code. What a fit holds and reports is in
 :mod:`~verzuimmodel.mixed.glmm_results` (and :mod:`~verzuimmodel.mixed.glmm_slopes`): ``tidy()`` gives the fixed
 effects, ``tidy(effects="ran_pars")`` the SDs, correlations and :math:`\theta` with Wald intervals,
-``summary()`` (and ``repr`` of a fit) the whole fit as glmer's ``summary``.
+``summary()`` (and ``repr`` of a fit) the whole fit as glmer's ``summary``, ``confint()`` profile-likelihood (or
+Wald) intervals of the SDs, correlations, :math:`\theta` and fixed effects as lme4's ``confint.merMod``
+(:mod:`~verzuimmodel.mixed.glmm_profile`).
 
 Boundaries and warnings
 -----------------------
@@ -262,6 +264,7 @@ class PoissonMixed(_CountMixed):
     >>> m = PoissonMixed().fit(df, "sick_reports ~ prior_absence + treat + (prior_absence | school)",
     ...                        exposure="enrolled_days")                              # doctest: +SKIP
     >>> m.tidy(effects="all"), m.varcorr_, print(m.summary())                         # doctest: +SKIP
+    >>> m.confint(), m.confint("sd_prior_absence|school", level=0.9)   # profile likelihood  # doctest: +SKIP
     """
 
     _family = _Poisson

@@ -1,12 +1,13 @@
 """What a fitted Poisson, NB2 or binomial mixed model holds and reports: the fitted state, its warnings,
-predictions, the tidy table and the summary (shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed`,
-:class:`~verzuimmodel.mixed.glmm.NegativeBinomialMixed` and
+predictions, the tidy table, the summary and ``confint`` (computed by :mod:`~verzuimmodel.mixed.glmm_profile`;
+shared by :class:`~verzuimmodel.mixed.glmm.PoissonMixed`, :class:`~verzuimmodel.mixed.glmm.NegativeBinomialMixed` and
 :class:`~verzuimmodel.mixed.binomial_mixed.BinomialMixed`). A fit with random slopes keeps its own state
 through :mod:`~verzuimmodel.mixed.glmm_slopes`, which also builds the variance rows of ``tidy`` and the summary."""
 
 from __future__ import annotations
 
 import warnings
+from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from ..tidy import tidy_table
 from ._design import new_design, new_group_codes
 from .count_families import _exposure_offset
 from .glmm_slopes import ran_pars_table, random_part, summary_text
-from .laplace import THETA_MAX, _Fit
+from .laplace import THETA_MAX, LaplaceInputs, _Fit
 
 
 class _CountResults:
@@ -80,6 +81,7 @@ class _CountResults:
         self.optimizer_message_ = fit.message
         self._mf = mf
         self._slopes = None
+        self._laplace_inputs = LaplaceInputs(obj.y, obj.X, obj.offset, obj.family)
         for stale in ("theta_", "varcorr_", "random_terms_"):     # of an earlier fit with random slopes
             self.__dict__.pop(stale, None)
         label = type(self).__name__
@@ -187,6 +189,46 @@ class _CountResults:
         if effects in ("ran_pars", "all"):
             parts.append(ran_pars_table(self, level))
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def confint(self, parm: str | Sequence[str] | None = None, level: float = 0.95,
+                method: Literal["profile", "Wald"] = "profile") -> pd.DataFrame:
+        r"""Confidence intervals of the variance parameters and fixed effects, as lme4's ``confint.merMod`` of a
+        glmer fit (and glmmTMB's ``confint`` for the NB2 dispersion).
+
+        Parameters
+        ----------
+        parm : parameters by name -- the SDs ``sd_x|g`` (``sd_Intercept|school``), correlations
+            ``cor_x.Intercept|g``, ``dispersion`` (NB2: :math:`\theta`) and the fixed effects by term -- or
+            ``"theta_"`` (the variance parameters), ``"beta_"`` (the fixed effects); None (default): all.
+        level : confidence level, in (0, 1).
+        method : ``"profile"`` (default): profile likelihood, the interval where the signed root of the deviance
+            difference :math:`\zeta(x) = \operatorname{sign}(x - \hat\psi)\sqrt{\min_{\psi_k = x} d - \hat d}`
+            (the Laplace deviance minimised over every other parameter) lies within :math:`\pm z_{(1+level)/2}`;
+            a lower limit 0 for an SD whose profile stays below the cut-off down to 0 (or estimated at 0).
+            ``"Wald"``: :math:`\hat\beta \pm z\,\mathrm{SE}` for the fixed effects, NaN for the variance
+            parameters (as lme4).
+
+        Returns
+        -------
+        DataFrame indexed by ``parameter`` with ``conf_low`` and ``conf_high`` (the variance parameters first, as
+        :meth:`LinearMixed.confint <verzuimmodel.mixed.lmm.LinearMixed.confint>`).
+
+        Raises
+        ------
+        ValueError
+            An unknown parameter (the message lists the parameters), a level outside (0, 1), a method other than
+            ``"profile"`` or ``"Wald"``.
+
+        See :mod:`~verzuimmodel.mixed.glmm_profile` for the definitions and how the profile is computed.
+        """
+        from .glmm_profile import confint
+        return confint(self, parm=parm, level=level, method=method)
+
+    def profile(self):
+        """The likelihood profile of the fit (:class:`~verzuimmodel.mixed.glmm_profile.GlmmProfile`)."""
+        from .glmm_profile import GlmmProfile
+        self._check_fitted()
+        return GlmmProfile(self)
 
     def summary(self) -> str:
         """The fit as text (as ``summary()`` of glmer): formula, family, log-likelihood, AIC, BIC, the random

@@ -53,7 +53,7 @@ from scipy import linalg, stats
 from ..errors import ConvergenceWarning
 from ._design import model_frame, new_group_codes
 from ._numeric import _jacobian
-from .laplace import _LOG_SIGMA_BOUNDS, BOUNDARY_VARIANCE, THETA_MAX, _Fit, _optimise
+from .laplace import _LOG_SIGMA_BOUNDS, BOUNDARY_VARIANCE, THETA_MAX, LaplaceInputs, _Fit, _optimise
 from .random_terms import RandomStructure, RandomTerm, add_factor_columns, parse_random, split_formula
 from .slope_laplace import SlopeGroups, SlopeObjective
 
@@ -191,6 +191,7 @@ def fit_slopes(model, mf, spec: RandomSpec, family, off: np.ndarray, start_fn, f
     phi0 = _start(mf, structure, family, off, start_fn)
     fit, zero = _estimate(mf.y, mf.X, off, sg, family, phi0, model.max_iter)
     _store(model, mf, fit, zero, structure, sg, formula, offset, exposure, stacklevel + 1)
+    model._laplace_inputs = LaplaceInputs(mf.y, mf.X, off, family, tuple(blocks))
 
 
 # ----------------------------------------------------------------------------------------------------------------

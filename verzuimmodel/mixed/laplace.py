@@ -85,6 +85,19 @@ _LOG_THETA_BOUNDS = (np.log(1e-4), np.log(1e8))
 # the objective: minus the (Laplace or AGQ) log-likelihood and its gradient in phi = (beta, log sigma, log theta)
 
 
+@dataclass(frozen=True, eq=False)
+class LaplaceInputs:
+    """What the objective of a fit is built from, kept on the fitted model for its likelihood profile
+    (:mod:`~verzuimmodel.mixed.glmm_profile`): the outcome, the fixed-effects design, the offset, the family and,
+    with random slopes, each grouping factor's random-effects columns (n x q_b, as given)."""
+
+    y: np.ndarray
+    X: np.ndarray
+    offset: np.ndarray
+    family: object
+    slope_columns: tuple[np.ndarray, ...] | None = None
+
+
 @dataclass
 class _State:
     """Everything at the conditional mode for one phi."""

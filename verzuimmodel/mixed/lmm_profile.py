@@ -19,9 +19,10 @@ minimised over the others within their bounds (SDs :math:`\ge 0`, correlations i
 effect :math:`\beta_j` the minimum is over :math:`\theta` (and :math:`\sigma`, the other :math:`\beta`) of the
 ML deviance with :math:`x X_j` as an offset. The interval is :math:`\{x : |\zeta(x)| \le z_{1-\alpha/2}\}`; its ends
 are found as the roots of :math:`\zeta(x) = \pm z_{1-\alpha/2}` (bracketed from the quadratic approximation, then
-Brent's method), where lme4 interpolates a spline through a grid of :math:`\zeta` values -- the two agree to
-the spline's accuracy (about :math:`10^{-4}` relative with lme4's default grid). An end beyond a bound (an SD
-whose profile stays below the cut-off down to 0, a correlation up to :math:`\pm 1`) is the bound, as lme4.
+secant steps within the bracket; :mod:`~verzuimmodel.mixed._profile`, shared with the GLMMs), where lme4
+interpolates a spline through a grid of :math:`\zeta` values -- the two agree to the spline's accuracy (about
+:math:`10^{-4}` relative with lme4's default grid). An end beyond a bound (an SD whose profile stays below the
+cut-off down to 0, a correlation up to :math:`\pm 1`) is the bound, as lme4.
 
 Wald (``method="Wald"``)
 ------------------------
@@ -36,15 +37,16 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from .._blas import single_threaded_blas
 from ._numeric import _grad_hess
+from ._profile import ProfileBase, check_confint_args, select_parameters, wald_table
 
 __all__ = ["LikelihoodProfile", "confint", "summary_text"]
 
 
-class LikelihoodProfile:
+class LikelihoodProfile(ProfileBase):
     """The profile likelihood of a :class:`~verzuimmodel.mixed.lmm.LinearMixed` fit (its ML refit).
 
     Attributes
@@ -57,6 +59,7 @@ class LikelihoodProfile:
     """
 
     def __init__(self, model):
+        super().__init__()
         ml = model._refit_ml()
         mf, self.structure, self.system, cp = ml._state
         self._ml, self._cp = ml, cp
@@ -75,7 +78,6 @@ class LikelihoodProfile:
         self._theta_hat = theta
         with single_threaded_blas():
             self._se = np.concatenate([self._var_se(v_hat), ml.standard_errors_.to_numpy()])
-        self._cache: dict[int, list[tuple[float, np.ndarray]]] = {}
 
     # ------------------------------------------------------------------------------------------------------------
     def deviance(self, v: np.ndarray) -> float:
@@ -97,17 +99,6 @@ class LikelihoodProfile:
             se = np.full(len(v_hat), np.nan)
         bad = ~np.isfinite(se) | (se <= 0)
         return np.where(bad, 0.1 * self._scale, se)
-
-    def _index(self, parm: str) -> int:
-        if parm not in self.names:
-            raise ValueError(f"unknown parameter {parm!r}; the parameters are: {', '.join(self.names)}")
-        return self.names.index(parm)
-
-    def _start(self, k: int, x: float) -> np.ndarray | None:
-        pts = self._cache.get(k)
-        if not pts:
-            return None
-        return min(pts, key=lambda p: abs(p[0] - x))[1]
 
     def _min_deviance(self, k: int, x: float) -> float:
         if k < self.n_var:
@@ -133,7 +124,7 @@ class LikelihoodProfile:
                                 method="L-BFGS-B", jac="3-point",
                                 bounds=list(zip(lo / self._scale[others], hi / self._scale[others])),
                                 options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11})
-        self._cache.setdefault(k, []).append((x, res.x * self._scale[others]))
+        self._remember(k, x, res.x * self._scale[others])
         return float(res.fun)
 
     def _min_fixed(self, j: int, x: float) -> float:
@@ -149,85 +140,8 @@ class LikelihoodProfile:
         start = self._start(k, x)
         theta, _, _ = self._ml._optimise(self.system, cp, self.structure,
                                          start=self._theta_hat if start is None else start)
-        self._cache.setdefault(k, []).append((x, theta))
+        self._remember(k, x, theta)
         return float(self._ml._profiled_deviance(self.system, cp, theta))
-
-    # ------------------------------------------------------------------------------------------------------------
-    def zeta(self, parm: str, x: float) -> float:
-        """The signed square root of the profile deviance of ``parm`` at ``x`` (lme4's ``.zeta``)."""
-        k = self._index(parm)
-        with single_threaded_blas():
-            return self._zeta(k, float(x))
-
-    def _zeta(self, k: int, x: float) -> float:
-        dev = self._min_deviance(k, x)
-        return float(np.sign(x - self.estimate.iloc[k]) * np.sqrt(max(dev - self.base_deviance, 0.0)))
-
-    def interval(self, parm: str, level: float = 0.95) -> tuple[float, float]:
-        """The profile interval of ``parm``: where :math:`|\\zeta| \\le z_{(1+level)/2}` (bounds included)."""
-        k = self._index(parm)
-        target = float(stats.norm.ppf(0.5 + level / 2))
-        with single_threaded_blas():
-            return float(self._end(k, -1, target)), float(self._end(k, +1, target))
-
-    def _end(self, k: int, side: int, target: float) -> float:
-        r"""The end on ``side`` (-1 low, +1 high): the root of :math:`\mathrm{side}\cdot\zeta(x) = z`, by secant
-        steps from the quadratic guess, kept inside the bracket once there is one (bisection otherwise)."""
-        est, lo, hi = float(self.estimate.iloc[k]), self._lower[k], self._upper[k]
-        bound = lo if side < 0 else hi
-        if est == bound:
-            return bound
-        se = self._se[k]
-        tol = 1e-9 * max(abs(est), se)
-
-        def g(x):
-            return side * self._zeta(k, x) - target
-
-        inner, outer = (est, -target), None             # the bracket: g < 0 inside, g >= 0 outside
-        prev = inner
-        x = min(max(est + side * target * se, lo), hi)
-        for _ in range(100):
-            gx = g(x)
-            if abs(gx) < 1e-10:
-                return x
-            if gx < 0:
-                if x == bound:
-                    return bound                        # the profile stays below the cut-off up to the bound
-                inner = (x, gx)
-            else:
-                outer = (x, gx)
-            if outer is not None and abs(outer[0] - inner[0]) < tol:
-                break
-            new = x - gx * (x - prev[0]) / (gx - prev[1]) if gx != prev[1] else np.nan
-            prev = (x, gx)
-            if outer is None:                           # no bracket yet: go further out, at least 1.5 times
-                step = new - est if np.isfinite(new) else 0.0
-                new = est + side * max(side * step, 1.5 * abs(x - est))
-            elif not (np.isfinite(new) and min(inner[0], outer[0]) < new < max(inner[0], outer[0])):
-                new = 0.5 * (inner[0] + outer[0])
-            x = min(max(new, lo), hi)
-        else:
-            return np.nan
-        (x0, g0), (x1, g1) = inner, outer
-        return float(x0 - g0 * (x1 - x0) / (g1 - g0))
-
-
-def _select(names_var: list[str], names_fixed: list[str], parm) -> list[str]:
-    every = names_var + names_fixed
-    if parm is None:
-        return every
-    if isinstance(parm, str):
-        if parm == "theta_":
-            return names_var
-        if parm == "beta_":
-            return names_fixed
-        parm = [parm]
-    out = list(parm)
-    for p in out:
-        if p not in every:
-            raise ValueError(f"unknown parameter {p!r}; the parameters are: {', '.join(every)} "
-                             "(or 'theta_', 'beta_')")
-    return out
 
 
 def confint(model, parm: str | Sequence[str] | None = None, level: float = 0.95,
@@ -237,26 +151,14 @@ def confint(model, parm: str | Sequence[str] | None = None, level: float = 0.95,
     Returns a DataFrame indexed by parameter with ``conf_low`` and ``conf_high``.
     """
     model._check_fitted()
-    if method not in ("profile", "Wald"):
-        raise ValueError(f"method must be 'profile' or 'Wald', got {method!r}")
-    if not (isinstance(level, (float, int)) and 0 < level < 1):
-        raise ValueError(f"level must be a number between 0 and 1, got {level!r}")
+    z = check_confint_args(method, level)
     structure = model._state[1]
     names_var = structure.profile_names() + ["sigma"]
     names_fixed = list(model.params_.index)
-    chosen = _select(names_var, names_fixed, parm)
-    out = pd.DataFrame(np.nan, index=pd.Index(chosen, name="parameter"), columns=["conf_low", "conf_high"])
+    chosen = select_parameters(names_var, names_fixed, parm)
     if method == "Wald":
-        z = stats.norm.ppf(0.5 + level / 2)
-        for p in chosen:
-            if p in names_fixed:
-                b, se = model.params_[p], model.standard_errors_[p]
-                out.loc[p] = [b - z * se, b + z * se]
-        return out
-    prof = LikelihoodProfile(model)
-    for p in chosen:
-        out.loc[p] = prof.interval(p, level)
-    return out
+        return wald_table(chosen, model.params_, model.standard_errors_, z)
+    return LikelihoodProfile(model).table(chosen, level)
 
 
 # --------------------------------------------------------------------------------------------------------------------

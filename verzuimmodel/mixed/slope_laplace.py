@@ -406,9 +406,20 @@ class SlopeObjective:
 
     # -- Laplace -----------------------------------------------------------------------------------------------------
     def evaluate(self, phi) -> _State:
-        g, fam, X = self.groups, self.family, self.X
         beta, tau, omega = self.unpack(phi)
         T = self.factors(tau)
+        loglik, grad_beta, dT, grad_omega, u, conv = self.laplace(beta, T, omega)
+        grad_tau = np.array([-dT[b][i, j] * (T[b][i, j] if d else 1.0)
+                             for d, (b, i, j) in zip(self.is_diag, self.index)])
+        grad = [grad_beta, grad_tau] + ([[grad_omega]] if self.family.has_dispersion else [])
+        return _State(np.array(phi, dtype=float), loglik, np.concatenate(grad), u, conv)
+
+    def laplace(self, beta: np.ndarray, T: Sequence[np.ndarray], omega: float | None) -> tuple:
+        r"""The Laplace log-likelihood at the fixed effects ``beta``, the (internal, column-scaled) factors ``T`` --
+        any lower-triangular :math:`T_b`, singular ones included -- and :math:`\log\theta` ``omega`` (NB2; else
+        None). Returns ``(loglik, d(-loglik)/d beta, [d loglik / d T_b], d(-loglik)/d omega, u, converged)``; the
+        mode :math:`\hat u` is kept as the next start."""
+        g, fam, X = self.groups, self.family, self.X
         prep = fam.prepare(omega)
         eta0 = X @ beta + self.offset
         u, eta, conv = self.mode(eta0, T, prep)
@@ -425,9 +436,7 @@ class SlopeObjective:
         Zc, Za = g.Ztv(a - r + w * ZLs), g.Ztv(a)
         ub, sb = g.split(u), g.split(s)
         dT = [Zc[b].T @ ub[b] - Za[b].T @ sb[b] - Q[b] for b in range(g.B)]     # d log L / d T_b
-        grad_tau = np.array([-dT[b][i, j] * (T[b][i, j] if d else 1.0)
-                             for d, (b, i, j) in zip(self.is_diag, self.index)])
-        grad = [grad_beta, grad_tau]
+        grad_omega = None
         if fam.has_dispersion:
-            grad.append([-ex["l_om"].sum() + 0.5 * np.dot(h, ex["w_om"]) + np.dot(ZLs, ex["a_om"])])
-        return _State(np.array(phi, dtype=float), loglik, np.concatenate(grad), u, conv)
+            grad_omega = float(-ex["l_om"].sum() + 0.5 * np.dot(h, ex["w_om"]) + np.dot(ZLs, ex["a_om"]))
+        return loglik, grad_beta, dT, grad_omega, u, conv

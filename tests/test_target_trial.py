@@ -123,7 +123,7 @@ def test_no_treated_episode_is_a_clear_error():
     import dataclasses
     c = vm.simulate(vm.Scenario.load("recorded_severity"), seed=1)
     none = dataclasses.replace(c, interventions=c.interventions.iloc[0:0])
-    with pytest.raises(ValueError, match="never followed"):
+    with pytest.raises(vm.errors.StrategyNotFollowedError, match="never followed"):
         vm.survival.target_trial(none, "kernpartnerteam", n_boot=0)
     with pytest.raises(ValueError, match="intervention"):
         vm.survival.target_trial(c, "huiswerkklas", n_boot=0)

@@ -1,6 +1,7 @@
 """Warnings and errors raised by model fitting (input errors are :class:`~verzuimmodel.schema.SchemaError`)."""
 
-__all__ = ["ConvergenceWarning", "ConvergenceError", "DegenerateDataWarning", "ExtremeWeightsWarning"]
+__all__ = ["ConvergenceWarning", "ConvergenceError", "DegenerateDataWarning", "ExtremeWeightsWarning",
+           "StrategyNotFollowedError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -21,3 +22,8 @@ class ExtremeWeightsWarning(UserWarning):
     followed a strategy, or the effective sample size :math:`(\sum w)^2/\sum w^2` is below 5% of
     the units. The estimate is returned; it is unstable (consider ``truncate`` or a longer grace
     period)."""
+
+
+class StrategyNotFollowedError(ValueError):
+    """No unit followed a strategy of an emulated trial (e.g. no episode started the intervention
+    in the grace window): the trial cannot be emulated on these data."""

@@ -37,7 +37,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..disclosure import MIN_COUNT
 from ..effects.sensitivity import add_evalues
-from ..errors import DegenerateDataWarning, ExtremeWeightsWarning
+from ..errors import DegenerateDataWarning, ExtremeWeightsWarning, StrategyNotFollowedError
 
 __all__ = ["TRIAL_DAY", "TRIAL_GRACE", "TRIAL_N_BOOT", "TRIAL_COLUMNS", "HEADLINE", "collect_trials", "small_events"]
 
@@ -78,8 +78,11 @@ def collect_trials(cohort: Cohort, types, message) -> tuple[pd.DataFrame, dict[s
                 warnings.simplefilter("always", DegenerateDataWarning)
                 warnings.simplefilter("always", ExtremeWeightsWarning)
                 r = target_trial(cohort, iv, treat_day=TRIAL_DAY, grace_days=TRIAL_GRACE, n_boot=TRIAL_N_BOOT)
-        except Exception as e:  # e.g. no episode started in the window: said in the report, not fatal
-            notes[iv] = "too_few" if "never followed" in str(e) else message(e)
+        except StrategyNotFollowedError:       # no episode started in the window
+            notes[iv] = "too_few"
+            continue
+        except Exception as e:  # said in the report, not fatal
+            notes[iv] = message(e)
             continue
         followed = r.weights.set_index("arm")
         if r.n_started_on_time < MIN_COUNT or (followed["n_followed"] < MIN_COUNT).any():

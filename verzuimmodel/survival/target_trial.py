@@ -79,7 +79,7 @@ from scipy.special import expit
 
 from .._blas import single_threaded_blas
 from ..cohort import Cohort
-from ..errors import ConvergenceError, ExtremeWeightsWarning
+from ..errors import ConvergenceError, ExtremeWeightsWarning, StrategyNotFollowedError
 from ..schema import INTERVENTION_TYPES
 from .discrete import fit_pooled_logistic
 from .prepare import PUPIL_COVARIATES, episodes_table
@@ -257,7 +257,7 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                          "risks cannot be estimated")
     on_time = (td.start >= treat_day) & (td.start <= treat_day + grace_days) & (td.start < td.exit)
     if not on_time.any():
-        raise ValueError(f"target_trial: no episode started {intervention} on day {treat_day}"
+        raise StrategyNotFollowedError(f"target_trial: no episode started {intervention} on day {treat_day}"
                          + (f" to {treat_day + grace_days}" if grace_days else "")
                          + ": the start strategy was never followed (choose treat_day or grace_days from the "
                            "days on which it starts)")

@@ -543,3 +543,36 @@ def test_slope_model_widens_the_interval_of_a_varying_slope():
     cover_intercept = np.mean(np.abs(res[:, 0] - SIM_BETA[1]) <= z * res[:, 1])
     assert abs(cover_slope - 0.95) <= 3 * mcse, cover_slope
     assert cover_intercept < 0.95 - 3 * mcse, cover_intercept
+
+
+BIN_BETA, BIN_SD0, BIN_SD1 = (-0.3, 0.4), 0.5, 0.6
+
+
+def test_binomial_slope_model_covers_where_the_intercept_model_does_not():
+    """The same world for a binary outcome (back at school within 3 months, say): the effect of x varies between
+    40 groups of 25 (SD 0.6 on the logit scale). The random-intercept logistic model is both too sure and
+    attenuated towards 0 (measured once with 400 replicates: coverage 0.72, bias -0.052); the slope model covers
+    the conditional truth at the nominal rate (0.94). 200 replicates: tolerance 3 Monte Carlo SEs of a 95%
+    coverage (0.046)."""
+    n_rep = 200
+    z = stats.norm.ppf(0.975)
+    res = np.empty((n_rep, 4))
+    for k, seed in enumerate(np.random.SeedSequence(20261129).spawn(n_rep)):
+        rng = np.random.default_rng(seed)
+        g = np.repeat(np.arange(40), 25)
+        x = rng.normal(size=len(g))
+        b0, b1 = rng.normal(0, BIN_SD0, 40), rng.normal(0, BIN_SD1, 40)
+        eta = BIN_BETA[0] + BIN_BETA[1] * x + b0[g] + b1[g] * x
+        d = pd.DataFrame({"y": rng.binomial(1, 1 / (1 + np.exp(-eta))), "x": x, "g": g})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)     # an occasional boundary fit counts as it is
+            a = BinomialMixed().fit(d, "y ~ x", groups="g")
+            b = BinomialMixed().fit(d, "y ~ x", groups="(x | g)")
+        res[k] = a.params_["x"], a.standard_errors_["x"], b.params_["x"], b.standard_errors_["x"]
+    mcse = np.sqrt(0.95 * 0.05 / n_rep)
+    cover_slope = np.mean(np.abs(res[:, 2] - BIN_BETA[1]) <= z * res[:, 3])
+    cover_intercept = np.mean(np.abs(res[:, 0] - BIN_BETA[1]) <= z * res[:, 1])
+    assert abs(cover_slope - 0.95) <= 3 * mcse, cover_slope
+    assert cover_intercept < 0.95 - 3 * mcse, cover_intercept
+    # attenuation: the intercept model's mean estimate lies below the conditional truth by more than its MCSE
+    assert BIN_BETA[1] - res[:, 0].mean() > 3 * res[:, 0].std(ddof=1) / np.sqrt(n_rep)

@@ -50,6 +50,16 @@ error above ten times its size (or a Hessian that is not positive definite) trig
 programme of :func:`~verzuimmodel.mixed.binomial_family._separation_direction` then names the coefficients
 of the separating direction. Each is a :class:`~verzuimmodel.errors.ConvergenceWarning`.
 
+Where it holds and where it does not
+------------------------------------
+The coefficients are *conditional* log odds ratios (within a school); they are larger in size than the
+population-averaged ones a GEE or a model without the random effects estimates. When an effect varies between
+schools and the model has a random intercept only, its interval is too narrow and its estimate attenuated:
+in a world where the slope's SD is 0.6 between 40 schools of 25 pupils, the intercept-only model's 95%
+interval covered the truth in 72% of 400 replicates (bias -0.05 on 0.4); the model with ``(x | school)``
+covered it in 94% (``tests/test_glmm_slopes.py``). With few pupils per school and a rare outcome the
+Laplace approximation underestimates the variance; use ``n_agq`` > 1 for one random intercept.
+
 References: Bates D, Mächler M, Bolker B, Walker S (2015). Fitting linear mixed-effects models using lme4.
 J Stat Softw 67(1). Brooks ME et al. (2017). glmmTMB balances speed and flexibility among packages for
 zero-inflated generalized linear mixed modeling. R Journal 9(2). Zeger SL, Liang KY, Albert PS (1988).

@@ -11,14 +11,13 @@ from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from ..errors import ConvergenceWarning
 from ..tidy import tidy_table
 from ._design import new_design, new_group_codes
 from .count_families import _exposure_offset
 from .glmm_slopes import ran_pars_table, random_part, summary_text
-from .laplace import THETA_MAX, LaplaceInputs, _Fit
+from .laplace import THETA_MAX, LaplaceInputs, _Fit, _inverse_hessian
 
 
 class _CountResults:
@@ -36,16 +35,7 @@ class _CountResults:
         phi = st.phi
         beta, tau, omega = obj.unpack(phi)
         H, free = fit.hessian, fit.free.copy()
-        cov = np.full((obj.m, obj.m), np.nan)
-        hess_ok = False
-        if H is not None:
-            Hf = H[np.ix_(free, free)]
-            try:
-                linalg.cho_factor(Hf)
-                hess_ok = True
-                cov[np.ix_(free, free)] = linalg.inv(Hf)
-            except (linalg.LinAlgError, ValueError):
-                hess_ok = False
+        cov, hess_ok = _inverse_hessian(fit)
         vcov = cov[:p, :p]
         vcov = 0.5 * (vcov + vcov.T)
         self.formula_, self.groups_ = formula, factors

@@ -48,12 +48,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import stats
 
 from ..errors import ConvergenceWarning
 from ._design import model_frame, new_group_codes
 from ._numeric import _jacobian
-from .laplace import _LOG_SIGMA_BOUNDS, BOUNDARY_VARIANCE, THETA_MAX, LaplaceInputs, _Fit, _optimise
+from .laplace import (_LOG_SIGMA_BOUNDS, BOUNDARY_VARIANCE, THETA_MAX, LaplaceInputs, _Fit, _inverse_hessian,
+                      _optimise)
 from .random_terms import RandomStructure, RandomTerm, add_factor_columns, parse_random, split_formula
 from .slope_laplace import SlopeGroups, SlopeObjective
 
@@ -225,17 +226,8 @@ def _store(model, mf, fit: _Fit, zero: np.ndarray, structure: RandomStructure, s
     p, K = obj.p, obj.K
     phi = st.phi
     beta, tau, omega = obj.unpack(phi)
-    H, free = fit.hessian, fit.free.copy()
-    cov = np.full((obj.m, obj.m), np.nan)
-    hess_ok = False
-    if H is not None:
-        Hf = H[np.ix_(free, free)]
-        try:
-            linalg.cho_factor(Hf)
-            hess_ok = True
-            cov[np.ix_(free, free)] = linalg.inv(Hf)
-        except (linalg.LinAlgError, ValueError):
-            hess_ok = False
+    free = fit.free.copy()
+    cov, hess_ok = _inverse_hessian(fit)
     vcov = 0.5 * (cov[:p, :p] + cov[:p, :p].T)
     names = list(mf.names)
     factors = list(structure.factors)

@@ -445,3 +445,19 @@ def _optimise(obj: _Objective, phi0: np.ndarray, max_iter: int) -> _Fit:
     if not st.inner_converged:
         message += "; the conditional modes of the random effects did not converge at the estimates"
     return _Fit(obj, st, H, ~at_bound, converged, message)
+
+
+def _inverse_hessian(fit: "_Fit") -> tuple[np.ndarray, bool]:
+    """The covariance of the free parameters (the inverse of the Hessian of the minus log-likelihood
+    over them; NaN elsewhere) and whether that Hessian is positive definite."""
+    cov = np.full((fit.obj.m, fit.obj.m), np.nan)
+    if fit.hessian is None:
+        return cov, False
+    free = fit.free
+    Hf = fit.hessian[np.ix_(free, free)]
+    try:
+        linalg.cho_factor(Hf)
+    except (linalg.LinAlgError, ValueError):
+        return cov, False
+    cov[np.ix_(free, free)] = linalg.inv(Hf)
+    return cov, True

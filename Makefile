@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench paper paper-study clean
+.PHONY: demo test install bench paper paper-study clean notebooks notebooks-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ demo: $(STAMP)
 	@$(BROWSER_SETUP)
 	$(BIN)/verzuim simulate --scenario default --seed 1 --out output/default --calibration --overwrite
 	$(BIN)/verzuim report --scenario default --seed 1 --out reports --overwrite
+	@echo "Notebooks (stored with their outputs): make notebooks opens notebooks/ in Jupyter."
 
 test: $(STAMP)
 	@$(BROWSER_SETUP)
@@ -32,6 +33,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Jupyter on notebooks/ (installs the notebook extra into the same .venv first)
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# rerun every notebook in place and store its outputs, to commit with them (one to two minutes)
+notebooks-run: $(STAMP)
+	$(BIN)/python -u notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) output reports

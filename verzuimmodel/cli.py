@@ -12,6 +12,7 @@
     verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en] [--overwrite]
     verzuim diagnose design.toml --out runs/d [--backend dask --scheduler tcp://host:8786] [--warned exclude]
     verzuim power design.toml --vary n_clusters=6,8,10 --out runs/p      (both: verzuimmodel.evaluate.cli)
+    verzuim --version
 
 Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range, or
 ``report`` wrote report.html but Chromium failed to print report.pdf; 2 bad input (invalid cohort,
@@ -23,6 +24,10 @@ files. ``--out`` must be a new or empty directory; an earlier output of the same
 only with ``--overwrite``, and a directory verzuimmodel did not write (or one to which other files
 were added) never. A second command writing the same ``--out`` at the same time is refused (exit 2).
 Text cells of the CSV files that a spreadsheet would run as formulas are escaped.
+
+Every boolean option is a pair, ``--calibration/--no-calibration``. A command's warnings (a fit that
+did not converge, ...) are summarised on stderr as one line per kind and listed in ``verzuim.log``
+in its output directory (:mod:`verzuimmodel._cli_log`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import _cli_app
 from ._cli_errors import bad_input
 from .cohort import Cohort
 from .io import check_target, read_cohort, write_cohort
@@ -45,7 +51,7 @@ from .outputs import output_directory, to_csv
 
 __all__ = ["app"]
 
-app = typer.Typer(
+app = _cli_app.Typer(            # flags shown without a type; every command's warnings logged
     name="verzuim",
     help="Simulate, validate and calibrate pupil cohorts for school absence research.",
     no_args_is_help=True,
@@ -60,6 +66,14 @@ status_console = Console(stderr=True)
 """Progress spinners go to stderr, so stdout holds only results."""
 
 
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_cli_app.show_version, is_eager=True,
+                                          help="Print the version of verzuimmodel and exit.")] = False,
+) -> None:
+    """Simulate, validate and calibrate pupil cohorts for school absence research."""
+
+
 class OutputFormat(str, Enum):
     """File format of a written cohort."""
 
@@ -68,8 +82,9 @@ class OutputFormat(str, Enum):
 
 
 OverwriteOption = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace an earlier output of verzuimmodel in --out. A directory verzuimmodel did not "
-                        "write (or one to which other files were added) is never replaced.")]
+    "--overwrite/--no-overwrite", help="Replace an earlier output of verzuimmodel in --out. A directory "
+                                       "verzuimmodel did not write (or one to which other files were added) is "
+                                       "never replaced.")]
 
 ScenarioOption = Annotated[str, typer.Option(
     "--scenario", help="'default', 'national', the name of a scenario shipped with the package, or a .toml file.")]
@@ -150,7 +165,8 @@ def simulate(
     scenario: ScenarioOption = "default",
     seed: SeedOption = 1,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="File format of the tables.")] = OutputFormat.parquet,
-    calibration: Annotated[bool, typer.Option("--calibration", help="Also print the calibration table.")] = False,
+    calibration: Annotated[bool, typer.Option("--calibration/--no-calibration",
+                                              help="Also print the calibration table.")] = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Simulate a cohort and write it to a directory."""
@@ -213,7 +229,7 @@ def import_command(
     console.print(escape(f"{coerced:,} values coerced or recoded; the log: {out / importing.LOG_FILE}"))
 
 
-mapping_app = typer.Typer(help="Import mappings for `verzuim import` (see data/README.md).", no_args_is_help=True)
+mapping_app = _cli_app.Typer(help="Import mappings for `verzuim import` (see data/README.md).", no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")
 
 

@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - not on Windows
     fcntl = None
 
 __all__ = ["OUTPUT_MARKER", "OutputExistsError", "OutputLockedError", "check_output", "is_output", "output_directory",
-           "run_directory", "write_file", "output_lock", "recover", "escape_formulas", "unescape_formulas",
+           "run_directory", "write_file", "add_file", "output_lock", "recover", "escape_formulas", "unescape_formulas",
            "to_csv", "FORMULA_PREFIXES", "recover_for_reading", "pid_alive"]
 
 OUTPUT_MARKER = ".verzuimmodel-output"
@@ -77,8 +77,11 @@ def is_output(path: str | os.PathLike) -> bool:
 
 def _mark(path: Path, names: Iterable[str] = ()) -> None:
     """Write the marker into ``path``, listing ``names`` (file names or glob patterns) as the package's."""
-    lines = [_MARKER_HEADER, *sorted(set(names))]
-    (path / OUTPUT_MARKER).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (path / OUTPUT_MARKER).write_text(_marker_text(names), encoding="utf-8")
+
+
+def _marker_text(names: Iterable[str]) -> str:
+    return "\n".join([_MARKER_HEADER, *sorted(set(names))]) + "\n"
 
 
 def _owned_names(path: Path) -> list[str] | None:
@@ -469,6 +472,36 @@ def write_file(target: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def add_file(directory: str | os.PathLike, name: str, write: Callable[[Path], object]) -> Path:
+    """Add file ``name`` to an output directory the package wrote, afterwards (a command's log).
+
+    Holding the lock of ``directory`` (:func:`output_lock`), the marker first lists ``name`` as the
+    package's (so the directory can still be replaced with ``overwrite``), then the file is written
+    with :func:`write_file`. An earlier file of that name is replaced only when the marker already
+    listed it: a user's file is never replaced.
+
+    Raises
+    ------
+    OutputExistsError
+        ``directory`` does not carry the marker, or ``name`` there is not the package's.
+    OutputLockedError
+        Another process is writing ``directory``.
+    """
+    folder = Path(directory)
+    target = folder / name
+    with output_lock(folder):
+        if not is_output(folder):
+            raise OutputExistsError(f"'{folder}' is not a verzuimmodel output directory; not writing into it")
+        owned = _owned_names(folder)
+        listed = owned is None or any(fnmatch.fnmatchcase(name, n) for n in owned)
+        if os.path.lexists(target) and (not listed or target.is_symlink() or not target.is_file()):
+            raise OutputExistsError(f"'{target}' was not written by verzuimmodel; not replacing it")
+        if not listed:
+            text = _marker_text([*owned, name])
+            write_file(folder / OUTPUT_MARKER, lambda p: p.write_text(text, encoding="utf-8"))   # atomically
+        return write_file(target, write)
 
 
 # -- formula injection --------------------------------------------------------------------------

@@ -70,8 +70,8 @@ OutOption = Annotated[Path, typer.Option(
     "--out", help="Output directory: new or empty, or an earlier run's (resumed; another design or seed needs "
                   "--overwrite). Never a directory verzuimmodel did not write.")]
 OverwriteOption = Annotated[bool, typer.Option(
-    "--overwrite", help="Discard the earlier run in --out and start afresh (never a directory verzuimmodel did "
-                        "not write, or one to which other files were added).")]
+    "--overwrite/--no-overwrite", help="Discard the earlier run in --out and start afresh (never a directory "
+                                       "verzuimmodel did not write, or one to which other files were added).")]
 BackendOption = Annotated[BackendChoice, typer.Option("--backend", help="Where the replicates run.")]
 SchedulerOption = Annotated[str | None, typer.Option(
     "--scheduler", help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")]

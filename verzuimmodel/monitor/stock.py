@@ -163,8 +163,9 @@ def tables(cohort: Cohort, by: Literal["region", "school"] | None = "region", *,
     suppression) until no hidden count can be solved from the shown ones through the monitor's
     identities (stock and flow, outcome sums, duration bands, groups adding up to their region and
     to the total, shares with their denominators): :mod:`verzuimmodel.monitor.protect`. The
-    coarser levels (everything together; for ``by="school"`` also the regions) are protected
-    first and kept, so the tables of every ``by`` on the same data can be published side by side.
+    total and the regions are protected whatever ``by`` (the schools too for ``by="school"``), the
+    coarser levels first and kept, so the tables of every ``by`` on the same data can be published
+    side by side.
     ``min_count=0`` gives raw counts. Arguments as :func:`quarterly`; ``knows_status`` as
     :func:`verzuimmodel.disclosure.audit`.
     """

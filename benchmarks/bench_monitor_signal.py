@@ -1,6 +1,6 @@
 """The quarterly monitor and the early-warning model on the national cohort.
 
-Run: ``python benchmarks/bench_monitor_signal.py [--pupils 1000000]``. Simulates the national
+Run: ``python benchmarks/bench_monitor_signal.py [--pupils 1000000] [--protected]``. Simulates the national
 scenario once (not timed), then times ``monitor.quarterly`` + ``monitor.running_durations`` by
 region, and the fit of the spline logistic early-warning model on ``--pupils`` labelled pupils
 (a random subset if the cohort has more). Targets: monitor under 20 s, the model fit on 1M pupils
@@ -18,6 +18,9 @@ import verzuimmodel as vm
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pupils", type=int, default=1_000_000)
+    ap.add_argument("--protected", action="store_true",
+                    help="also time vm.monitor.tables(cohort, by='region'): the audited disclosure control "
+                         "(minutes on the national cohort)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     cohort = vm.simulate(vm.Scenario.national(), seed=1)
@@ -30,6 +33,18 @@ def main() -> None:
     t_monitor = time.perf_counter() - t0
     print(f"monitor.quarterly + running_durations by region: {t_monitor:.1f} s ({len(q):,} + {len(d):,} rows; "
           f"target < 20 s)")
+
+    if args.protected:
+        import warnings
+
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", vm.disclosure.DisclosureWarning)
+            mt = vm.monitor.tables(cohort, by="region")
+        n_hidden = int(mt.hidden.to_numpy().sum() + mt.durations_hidden.to_numpy().sum())
+        print(f"monitor.tables by region with disclosure control: {time.perf_counter() - t0:.0f} s; "
+              f"{n_hidden:,} region cells hidden; {int((~mt.audit['safe']).sum())} unsafe in the audit of "
+              f"{len(mt.audit):,} cells; {len(caught)} disclosure warnings")
 
     from verzuimmodel.signal import SignalConfig, SignalModel
     from verzuimmodel.signal.evaluate import labelled_table

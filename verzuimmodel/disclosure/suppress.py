@@ -92,7 +92,8 @@ def _cost(cs: CellSet) -> np.ndarray:
 
 def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None = None,
             fixed_hidden: np.ndarray | None = None, force: np.ndarray | None = None,
-            knows_status: bool = False, warn: bool = True) -> Protection:
+            knows_status: bool = False, warn: bool = True,
+            points: tuple[np.ndarray, np.ndarray] | None = None) -> Protection:
     """Primary and secondary suppression of the cells ``cs`` until the audit passes.
 
     Parameters
@@ -103,6 +104,8 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
         level) and, of those, the hidden ones. Fixed cells are never hidden here.
     force : bool array: cells hidden in any case, as the primary ones (a finer level could not be
         protected while they were shown).
+    points : feasible points of an earlier search on the same cells whose hidden cells are all
+        hidden now (see :func:`verzuimmodel.disclosure.audit`), updated in place.
     knows_status : the attacker model of the audit (:func:`verzuimmodel.disclosure.audit`).
     warn : emit a :class:`DisclosureWarning` if some cell cannot be made safe.
 
@@ -123,7 +126,8 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
     rounds = picked = 0
     fails = np.zeros(n, dtype=int)
     v = cs.cells["value"].to_numpy().astype(float)
-    points = (v.copy(), v.copy())          # feasible points carried from one audit to the next
+    if points is None:                     # feasible points carried from one audit to the next
+        points = (v.copy(), v.copy())
     while True:
         hidden = _singletons(cs, hidden, cand, cost, inc_eq, min_count)
         result = audit(cs, hidden, min_count, knows_status=knows_status, quick=True)
@@ -141,7 +145,8 @@ def protect(cs: CellSet, min_count: int = MIN_COUNT, *, fixed: np.ndarray | None
             fails[cells] += 1           # a cell still unsafe: twice as many picks for it each time
             picks = _cheapest(inc, cells, cand & ~hidden, cost, k=2 ** np.maximum(fails[cells] - 1, 0))
         if not len(picks):
-            if not bad.empty:        # the search gave up: proved bounds of what is left
+            # the search gave up: proved bounds of what is left (unless the last audit proved them)
+            if not bad.empty and (result.attrs.get("quick") or not bad["exact"].all()):
                 result = audit(cs, hidden, min_count, knows_status=knows_status, points=points)
             break
         hidden[picks] = True
@@ -180,14 +185,21 @@ def protect_hierarchy(cs: CellSet, min_count: int = MIN_COUNT, *, knows_status: 
     backtrack_levels = n_levels if backtrack_levels is None else backtrack_levels
     inc = sparse.vstack([cs.eq != 0, cs.le != 0]).tocsr()
     force = np.zeros(cs.n, dtype=bool)
+    hidden = np.zeros(cs.n, dtype=bool)
+    points = {}
     for attempt in range(BACKTRACKS + 1):
-        hidden = np.zeros(cs.n, dtype=bool)
+        # again from the coarsest level, each level starting from its last pattern: every pattern
+        # then holds the last one, so the feasible points found for it still hold and are kept
+        start, hidden = hidden, np.zeros(cs.n, dtype=bool)
         widened = False
         for k in range(n_levels):
             keep = level <= k
             fixed = (level < k)[keep]
-            prot = protect(cs.subset(keep), min_count, fixed=fixed, fixed_hidden=hidden[keep] & fixed,
-                           force=force[keep], knows_status=knows_status, warn=False)
+            sub = cs.subset(keep)
+            v = sub.cells["value"].to_numpy().astype(float)
+            prot = protect(sub, min_count, fixed=fixed, fixed_hidden=hidden[keep] & fixed,
+                           force=(force | (start & (level == k)))[keep], knows_status=knows_status, warn=False,
+                           points=points.setdefault(k, (v.copy(), v.copy())))
             hidden[keep] = prot.hidden
             if prot.safe or not 0 < k < backtrack_levels or attempt == BACKTRACKS:
                 continue

@@ -1,6 +1,7 @@
 """Calibration: the figures are computed as documented, and the default scenario hits its targets."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -113,3 +114,51 @@ def test_national_scenario_is_calibrated():
     tab = calibration.compare(simulate(Scenario.national(), seed=1)).set_index("target_id")
     solid = tab[tab["use"] == "solid"]
     assert len(solid) == 10 and solid["within_range"].all()
+
+
+# -- verzuim calibrate --data: one's own cohort against the same targets ------------------------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example"
+
+
+def _calibrate(monkeypatch, *args):
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from verzuimmodel import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=250))        # no table cell is wrapped
+    return CliRunner().invoke(cli.app, ["calibrate", *args])
+
+
+def test_calibrate_own_data_prints_its_figures_and_exits_on_solid_targets(monkeypatch):
+    from verzuimmodel.io import read_cohort
+
+    table = calibration.compare(read_cohort(EXAMPLE))
+    result = _calibrate(monkeypatch, "--data", str(EXAMPLE))
+    solid_out = table[(table["use"] == "solid") & (table["within_range"] == False)]  # noqa: E712 (NA is not out)
+    assert len(solid_out)                       # the example region misses some national figures
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"{len(solid_out)} solid calibration target(s) out of range: "
+                             + ", ".join(solid_out["target_id"]) + "\n")
+    assert "observed" in result.stdout and "simulated" not in result.stdout
+    for row in table.itertuples():              # every figure, computed from the data, in its row
+        line = next(line for line in result.stdout.splitlines() if f"│ {row.target_id} " in line)
+        assert f"{row.simulated:.4g}" in line
+    # nothing simulated: the printed figures are those of the data, not of a default region
+    simulated = calibration.compare(simulate(Scenario.default(), seed=1)).set_index("target_id")["simulated"]
+    line = next(line for line in result.stdout.splitlines() if "│ po_extensive_sick " in line)
+    assert f"{simulated['po_extensive_sick']:.4g}" not in line
+
+
+def test_calibrate_own_data_bad_input_exits_2(monkeypatch, tmp_path):
+    cases = [(["--data", str(tmp_path / "nowhere")], "cohort not found"),
+             (["--data", str(tmp_path)], "table 'schools': required table not found"),
+             (["--data", str(EXAMPLE), "--seeds", "3"], "--seeds: not used with --data"),
+             (["--data", str(EXAMPLE), "--scenario", "national"], "--scenario: not used with --data")]
+    for args, message in cases:
+        result = _calibrate(monkeypatch, *args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+        assert result.stdout == ""

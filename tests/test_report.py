@@ -747,3 +747,87 @@ def test_a_flags_measures_are_hidden_when_its_2x2_table_has_a_cell_of_1_to_9():
     t = pd.DataFrame(signal("a", 25 / 40, 25 / 30, 30 / 200, 200, 40) + signal("b", 30 / 40, 0.5, 0.3, 200, 40))
     hidden = t[_small_confusion(t)]
     assert set(hidden["signal"]) == {"a"} and set(hidden["metric"]) == {"sensitivity", "ppv", "alert_rate"}
+
+
+# =============================================================================================
+# one's own data: the design check simulates regions like the user's (Scenario.from_cohort)
+# =============================================================================================
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example"
+
+
+def _build_module():
+    import importlib
+
+    return importlib.import_module("verzuimmodel.report.build")
+
+
+def test_own_data_report_diagnoses_regions_like_the_data(tmp_path, monkeypatch):
+    """The report on data/example without a scenario: the diagnosis simulates regions with the
+    example's schools and pupils (a scenario fitted to it, the default true effects), and says so."""
+    build = _build_module()
+    collect, seen = build.collect, {}
+
+    def spy(*args, **kwargs):
+        seen["results"] = collect(*args, **kwargs)
+        return seen["results"]
+
+    monkeypatch.setattr(build, "collect", spy)
+    out = report.build(EXAMPLE, out=tmp_path / "r", n_sims=2, backend="serial", pdf=False, progress=False,
+                       sections=["quality"])
+    res = seen["results"]
+    example = vm.read_cohort(EXAMPLE)
+    n_po, n_vo = int((example.schools["level"] == "po").sum()), int((example.schools["level"] == "vo").sum())
+    assert (n_po, n_vo) == (14, 4)
+    assert res.design_source == "fitted" and res.diagnosis_status == "done"
+    assert len(res.diagnosis) and res.diagnosis["n_sims"].eq(2).all()
+    # the simulated regions: the example's schools exactly, its pupils within 10%
+    assert res.design_region["n_po_schools"] == n_po and res.design_region["n_vo_schools"] == n_vo
+    assert abs(res.design_region["n_pupils"] / len(example.pupils) - 1) <= 0.10
+    pop = res.design_scenario.population
+    assert (pop.n_po_schools, pop.n_vo_schools) == (n_po, n_vo)
+    assert res.design_scenario.approach == dataclasses.replace(
+        vm.Scenario.default().approach, design="staggered", start_year=2016, pilot_schools=5, wave_size=2,
+        share_treated=0.5)                                   # the example's roll-out; default true effects
+    # the text says the regions are like the user's, in both languages
+    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    m = report.messages("nl")
+    design = m.label("designs", "staggered")              # the roll-out found in the data
+    intro = m.fmt("quality.intro_fitted", n_sims=2, design=design, n_po=n_po, n_vo=n_vo)
+    assert str(markupsafe.escape(intro)) in text and "regio’s zoals de uwe" in text
+    for label in (design, m.label("designs", "unknown")):
+        assert str(markupsafe.escape(m.fmt("quality.intro_done", n_sims=2, design=label))) not in text
+    en = report.render_html(res, lang="en", sections=["quality"])
+    assert "regions like yours" in en and f"{n_po} primary and {n_vo} secondary schools" in en
+
+
+def test_a_given_scenario_wins_over_the_fitted_one(tmp_path, monkeypatch):
+    """--scenario given: the diagnosis simulates it; without: collect gets None and fits one to the data;
+    a simulated cohort keeps its own scenario."""
+    from verzuimmodel.report.results import design_scenario
+
+    build = _build_module()
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(cohort, **kwargs):
+        seen.append(kwargs["design_scenario"])
+        raise Stop
+
+    monkeypatch.setattr(build, "collect", spy)
+    for extra in (["--scenario", "default"], []):
+        result = runner.invoke(app, ["report", "--data", str(EXAMPLE), "--out", str(tmp_path / "r"), "--no-pdf",
+                                     *extra])
+        assert isinstance(result.exception, Stop), result.output
+    assert seen[0] == vm.Scenario.default() and seen[1] is None
+    example = vm.read_cohort(EXAMPLE)
+    given, source = design_scenario(example, seen[0])
+    assert source == "given" and given.population.n_po_schools == 40
+    fitted, source = design_scenario(example)
+    assert source == "fitted" and fitted.population.n_po_schools == 14 and fitted.name == "own data"
+    small = dataclasses.replace(vm.Scenario.default(), population=dataclasses.replace(
+        vm.Scenario.default().population, n_po_schools=6, n_vo_schools=2, n_cohorts=2))
+    own, source = design_scenario(vm.simulate(small, seed=1))
+    assert source == "cohort" and own == small

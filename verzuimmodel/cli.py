@@ -8,13 +8,15 @@
     verzuim validate EXPORT --mapping koppeling.toml
     verzuim mapping template [--out koppeling.toml]            (all three: verzuimmodel.importing)
     verzuim calibrate --scenario default --seed 1
+    verzuim calibrate --data output/default                   (one's own cohort against the same targets)
     verzuim monitor output/default --out monitor [--by region] [--overwrite]
     verzuim report --scenario default --seed 1 --out reports [--data DIR] [--lang en] [--overwrite]
     verzuim diagnose design.toml --out runs/d [--backend dask --scheduler tcp://host:8786] [--warned exclude]
     verzuim power design.toml --vary n_clusters=6,8,10 --out runs/p      (both: verzuimmodel.evaluate.cli)
     verzuim --version
 
-Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range, or
+Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range (in a simulated
+cohort or in one's own, ``--data``), or
 ``report`` wrote report.html but Chromium failed to print report.pdf; 2 bad input (invalid cohort,
 missing file, bad scenario, bad option, an output directory that may not be written, no Chromium
 for the PDF: nothing is written), reported as one line ``error: ...`` on stderr.
@@ -306,16 +308,26 @@ def _monitor_charts(table: pd.DataFrame, durations: pd.DataFrame, folder: Path) 
 
 @app.command()
 def calibrate(
-    scenario: ScenarioOption = "default",
-    seed: SeedOption = 1,
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", help="'default' (the default), 'national', the name of a scenario shipped with the package, "
+                           "or a .toml file.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the random number generator (default 1).")]
+    = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help=(
         "Average the figures over this many cohorts (streams of SeedSequence(seed)), with their Monte "
         "Carlo error: the scenario's calibration rather than one cohort's."))] = 1,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Compare this cohort (directory or .xlsx workbook, read and validated as `verzuim validate` "
+                       "does) with the targets instead of simulating one.")] = None,
 ) -> None:
-    """Simulate a cohort (or several) and compare it with the calibration targets; exit code 1 if a
-    solid target is out of range."""
+    """Simulate a cohort (or several), or read one's own (--data), and compare it with the calibration
+    targets; exit code 1 if a solid target is out of range."""
+    if data is not None:
+        _calibrate_data(data, scenario, seed, seeds)
+        return
     with bad_input():
-        loaded = _load_scenario(scenario)
+        loaded = _load_scenario("default" if scenario is None else scenario)
+    seed = 1 if seed is None else seed
     if seeds == 1:
         table = _calibration(_simulate(loaded, seed))
     else:
@@ -325,11 +337,36 @@ def calibrate(
             table = compare_seeds(loaded, n_seeds=seeds, seed=seed)
         shown = [c for c in (*CALIBRATION_COLUMNS, "mcse", "share_within") if c in table.columns]
         console.print(_frame_table(table[shown], f"Calibration targets (mean of {seeds} cohorts)"))
+    _exit_if_failed(table)
+
+
+def _exit_if_failed(table: pd.DataFrame) -> None:
+    """Exit with code 1, naming them on stderr, if solid targets are out of range."""
     failed = _failed_solid(table)
     if len(failed):
         typer.echo(f"{len(failed)} solid calibration target(s) out of range: "
                    + ", ".join(map(str, failed["target_id"])), err=True)
         raise typer.Exit(code=1)
+
+
+def _calibrate_data(data: Path, scenario: str | None, seed: int | None, seeds: int) -> None:
+    """``calibrate --data``: one's own cohort, read and validated as by ``validate``, against the targets."""
+    from .calibration import compare
+
+    with bad_input():
+        given = [name for name, value in (("--scenario", scenario), ("--seed", seed)) if value is not None]
+        if seeds != 1:
+            given.append("--seeds")
+        if given:
+            raise ValueError(f"{given[0]}: not used with --data (the figures are computed from the data, nothing is "
+                             f"simulated)")
+        with status_console.status(f"Reading {data} ..."):
+            cohort = read_cohort(data)
+        table = compare(cohort)             # the same table; the figures are the data's, not simulated
+    shown = [c for c in (*CALIBRATION_COLUMNS, "strength") if c in table.columns]
+    console.print(_frame_table(table[shown].rename(columns={"simulated": "observed"}),
+                               f"Calibration targets: {data}"))
+    _exit_if_failed(table)
 
 
 # -- evaluation commands (code in verzuimmodel.evaluate.cli) --------------------------------------
@@ -346,7 +383,9 @@ def report(
                       "report: with --overwrite).")] = Path("reports"),
     scenario: Annotated[str | None, typer.Option(
         "--scenario", help="Scenario to simulate ('default', 'national', a shipped name or a .toml file); with "
-                           "--data, the design the diagnosis simulates. Default: 'default' without --data.")] = None,
+                           "--data, the design the diagnosis simulates. Default: 'default' without --data; with "
+                           "--data, a scenario fitted to the data (regions like yours: Scenario.from_cohort), or "
+                           "the data's own when they were simulated.")] = None,
     seed: SeedOption = 1,
     data: Annotated[Path | None, typer.Option(
         "--data", help="Report on this cohort (directory or .xlsx workbook) instead of a simulated one.")] = None,

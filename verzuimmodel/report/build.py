@@ -40,8 +40,11 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
     cohort : a Cohort, or a directory / workbook to read one from (:func:`verzuimmodel.read_cohort`).
         Default: simulate ``scenario`` with ``seed``.
     scenario : a Scenario, the name of a shipped scenario, or a scenario TOML file. Simulated when no
-        cohort is given (default ``"default"``); with a cohort, the design the diagnosis simulates
-        (default: the cohort's own scenario, when it is a simulated cohort).
+        cohort is given (default ``"default"``); with a cohort, the design the diagnosis simulates.
+        Default: the cohort's own scenario when it is a simulated cohort, else one fitted to the
+        cohort with :meth:`Scenario.from_cohort <verzuimmodel.simulate.scenario.Scenario.from_cohort>`:
+        regions like the user's (as many schools and pupils, the same absence, long-term absence and
+        roll-out of the approach) with the default true effects; the report says so.
     seed : seed of the simulated cohort and of the diagnosis.
     lang : ``"nl"`` (default) or ``"en"``.
     out : output directory, new or empty; written atomically and locked while the report is made
@@ -170,7 +173,7 @@ def _load(cohort, scenario, seed: int) -> tuple[Cohort, Any]:
         data = cohort
     else:
         raise ValueError(f"cohort: expected a vm.Cohort or a path to one, got {type(cohort).__name__}")
-    return data, scen if scen is not None else data.scenario
+    return data, scen              # None: the cohort's own scenario, or one fitted to it (results.design_scenario)
 
 
 class _Bar:

@@ -38,7 +38,8 @@ from ..cohort import Cohort
 from ..disclosure import MIN_COUNT
 from ..schema import RETURN_OUTCOMES
 
-__all__ = ["DEFAULT_N_SIMS", "Results", "collect", "MONTHS", "PRIMARY_ESTIMATOR", "RETURN_TO_SCHOOL", "CAUTIONARY"]
+__all__ = ["DEFAULT_N_SIMS", "Results", "collect", "design_scenario", "MONTHS", "PRIMARY_ESTIMATOR",
+           "RETURN_TO_SCHOOL", "CAUTIONARY"]
 
 MONTHS = {3: 91, 6: 182, 12: 365}
 """Months after the first day of absence at which the return curves are tabulated, in days."""
@@ -95,7 +96,14 @@ class Results:
         finite estimate or interval).
     diagnosis : ``Diagnosis.tidy()`` rows of every diagnosed estimator (PO approach and in-episode
         interventions) plus ``cautionary`` (naive estimators), or None with
-        ``diagnosis_status`` saying why (``unavailable``, ``no_scenario``, ``failed``, ``off``).
+        ``diagnosis_status`` saying why (``unavailable``, ``no_scenario``, ``fit_failed``, ``failed``,
+        ``off``).
+    design_scenario, design_source : the Scenario the diagnosis simulated and where it came from:
+        ``given`` (the caller's), ``cohort`` (a simulated cohort's own) or ``fitted``
+        (:meth:`Scenario.from_cohort <verzuimmodel.simulate.scenario.Scenario.from_cohort>` on the
+        cohort: regions like the user's); None when there was no diagnosis to run.
+    design_region : the size of the first simulated region of the diagnosis (``n_po_schools``,
+        ``n_vo_schools``, and ``n_pupils`` rounded to tens, as it mirrors the data's count), when it ran.
     calibration, monitor, schools : see :func:`collect`.
     audit : :func:`verzuimmodel.disclosure.audit` of the hidden counts of overview, outcome counts,
         curve points, effects and estimates (protected together); the monitor's is ``monitor_audit``.
@@ -118,6 +126,9 @@ class Results:
     diagnosis: pd.DataFrame | None = None
     diagnosis_status: str = "off"
     diagnosis_error: str | None = None
+    design_scenario: Any = None
+    design_source: str | None = None
+    design_region: dict = field(default_factory=dict)
     n_sims: int = 0
     calibration: pd.DataFrame | None = None
     monitor: pd.DataFrame | None = None
@@ -163,7 +174,8 @@ def collect(cohort: Cohort, *, sections: Sequence[str], design_scenario: Any = N
     ----------
     cohort : a validated cohort (simulated or real).
     sections : names of the report sections (see :data:`verzuimmodel.report.SECTIONS`).
-    design_scenario : the Scenario to diagnose the design with (default: ``cohort.scenario``).
+    design_scenario : the Scenario to diagnose the design with. Default: ``cohort.scenario`` for a
+        simulated cohort, else a scenario fitted to the cohort (:func:`design_scenario`).
     n_sims, seed, backend : the design diagnosis (``n_sims=0`` skips it).
     step : called with the name of each analysis as it starts (progress display).
     advance : called with the number of diagnosis replicates finished (progress display).
@@ -185,8 +197,10 @@ def collect(cohort: Cohort, *, sections: Sequence[str], design_scenario: Any = N
         _estimators(cohort, res, step, ids)
     if wanted & {"summary", "quality"}:
         step("quality")
-        scenario = design_scenario if design_scenario is not None else cohort.scenario
-        _diagnosis(res, scenario, n_sims, seed, backend, advance)
+        if n_sims > 0:
+            _design(cohort, design_scenario, res, ids)
+        if res.diagnosis_status != "fit_failed":
+            _diagnosis(res, res.design_scenario, n_sims, seed, backend, advance)
     if "methods" in wanted and cohort.is_simulated:
         step("calibration")
         _calibration(cohort, res)
@@ -415,6 +429,42 @@ def _truth_value(truth: dict, key: str) -> float:
 
 # -- design diagnosis ----------------------------------------------------------------------------
 
+def design_scenario(cohort: Cohort, scenario: Any = None) -> tuple[Any, str | None]:
+    """The scenario a report's design diagnosis simulates, and where it comes from.
+
+    ``scenario`` when given (``"given"``); else a simulated cohort's own scenario (``"cohort"``);
+    else a scenario fitted to the cohort by :meth:`Scenario.from_cohort
+    <verzuimmodel.simulate.scenario.Scenario.from_cohort>` (``"fitted"``): regions like the user's,
+    with as many schools and pupils, the same absence and roll-out, and the default true effects.
+    """
+    if scenario is not None:
+        return scenario, "given"
+    if cohort.scenario is not None:
+        return cohort.scenario, "cohort"
+    from ..simulate import Scenario
+
+    return Scenario.from_cohort(cohort), "fitted"
+
+
+def _design(cohort: Cohort, scenario: Any, res: Results, ids: frozenset[str]) -> None:
+    try:
+        res.design_scenario, res.design_source = design_scenario(cohort, scenario)
+    except Exception as e:  # the report still shows what the data say; the section says why
+        res.diagnosis_status = "fit_failed"
+        res.diagnosis_error = _message(e, ids)
+
+
+def _region(res: Results, design: Any, seed: int) -> None:
+    """The size of the diagnosis's first simulated region (replicate 0: the same draw)."""
+    from ..evaluate.diagnose import replicate_seed
+
+    region = design.draw(replicate_seed(int(seed), 0))
+    schools = region.schools
+    res.design_region = {"n_po_schools": int((schools["level"] == "po").sum()),
+                         "n_vo_schools": int((schools["level"] == "vo").sum()),
+                         "n_pupils": int(round(len(region.pupils), -1))}
+
+
 def _diagnosis(res: Results, scenario: Any, n_sims: int, seed: int, backend: str,
                advance: Callable[[float], None]) -> None:
     res.n_sims = int(n_sims)
@@ -423,6 +473,7 @@ def _diagnosis(res: Results, scenario: Any, n_sims: int, seed: int, backend: str
         return
     try:
         from ..evaluate import Design, diagnose
+        from ..simulate import Scenario
     except ImportError:
         res.diagnosis_status = "unavailable"
         return
@@ -443,7 +494,8 @@ def _diagnosis(res: Results, scenario: Any, n_sims: int, seed: int, backend: str
             kwargs["progress"] = False
         if "on_chunk" in accepts:
             kwargs["on_chunk"] = lambda frame: advance(frame["replicate"].nunique())
-        diag = diagnose(Design(scenario=scenario, estimators=list(names)), **kwargs)
+        design = Design(scenario=scenario, estimators=list(names))
+        diag = diagnose(design, **kwargs)
         if "on_chunk" not in accepts:
             advance(n_sims)
         dg = diag.tidy()
@@ -454,6 +506,8 @@ def _diagnosis(res: Results, scenario: Any, n_sims: int, seed: int, backend: str
     dg["cautionary"] = dg["estimator"].isin(CAUTIONARY) | dg["estimator"].str.startswith(NAIVE_PREFIX)
     res.diagnosis = dg
     res.diagnosis_status = "done"
+    if isinstance(scenario, Scenario):
+        _region(res, design, seed)
 
 
 # -- calibration, monitor, schools ---------------------------------------------------------------

@@ -127,7 +127,8 @@ def _summary(res: Results, m: Messages, f: Fmt) -> dict:
         r = dg.set_index("estimator").loc[res.primary]
         # bias on the log scale, told as a percentage: exp(mean log estimate - log truth) - 1
         bias = np.exp(r["bias"]) - 1 if r["scale"] == "log" else r["bias"]
-        findings.append(m.fmt("summary.quality", n_sims=int(r["n_sims"]), estimator=m.label("estimators", res.primary),
+        key = "summary.quality_fitted" if res.design_source == "fitted" else "summary.quality"
+        findings.append(m.fmt(key, n_sims=int(r["n_sims"]), estimator=m.label("estimators", res.primary),
                               bias=f.signed_pct(bias), coverage=f.pct(r["coverage"]), power=f.pct(r["power"])))
     else:
         findings.append(m.fmt(f"summary.quality_{res.diagnosis_status}" if f"quality_{res.diagnosis_status}"
@@ -307,8 +308,14 @@ def _quality(res: Results, m: Messages, f: Fmt) -> dict:
                 out["failed"].append(m.fmt("quality.failed", estimator=m.label("estimators", name),
                                            failed=int(r["n_failed"]), n=int(r["n_sims"])))
         out["tables"].append(t)
-    out["intro"] = m.fmt("quality.intro_done", n_sims=res.n_sims,
-                         design=m.label("designs", res.overview["design"] or "unknown"))
+    design = m.label("designs", res.overview["design"] or "unknown")
+    if res.design_source == "fitted":            # regions like the user's: as many schools (not pupils: a count)
+        scen = res.design_scenario
+        design = m.label("designs", res.overview["design"] or scen.approach.design)     # the roll-out it found
+        out["intro"] = m.fmt("quality.intro_fitted", n_sims=res.n_sims, design=design,
+                             n_po=scen.population.n_po_schools, n_vo=scen.population.n_vo_schools)
+    else:
+        out["intro"] = m.fmt("quality.intro_done", n_sims=res.n_sims, design=design)
     return out
 
 

@@ -94,6 +94,14 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
           episodes (from latent, uncensored durations).
         - ``duration_shape``, ``frailty_variance``, ``notes`` (what each entry is conditional on), ...
     """
+    return simulate_with_latent(scenario, seed)[0]
+
+
+def simulate_with_latent(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.Generator = 0
+                         ) -> tuple[Cohort, Schools, Pupils]:
+    """:func:`simulate`, also returning the drawn schools and pupils with their latent terms (school
+    effects, detection, propensities), which no table holds; used to calibrate
+    :meth:`Scenario.from_cohort <verzuimmodel.simulate.scenario.Scenario.from_cohort>`."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     schools = draw_schools(scenario, rng)
     pupils = draw_pupils(scenario, schools, rng)
@@ -103,7 +111,7 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
     rows = pupil_years(scenario, schools, pupils, eps)
     columns, abs_truth = draw_absence(scenario, schools, pupils, rows, expo, rng)
     seed_value = seed if isinstance(seed, (int, np.integer)) else None
-    return Cohort(
+    cohort = Cohort(
         schools=_schools_table(scenario, schools),
         pupils=_pupils_table(scenario, pupils),
         absence=_absence_table(scenario, pupils, rows, columns),
@@ -111,6 +119,7 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.
         interventions=_interventions_table(scenario, eps, pupils),
         truth=truth(scenario, schools, pupils, expo, eps, abs_truth), scenario=scenario, seed=seed_value,
     )
+    return cohort, schools, pupils
 
 
 def _cat(values, codes: str) -> pd.Categorical:

@@ -309,9 +309,15 @@ def _members(scen: Scenario, schools: Schools, po_school: np.ndarray, cohort: np
             "switch_index": switch}
 
 
+TRACK_SCORE = (-0.8, -1.0, -0.3)
+"""Coefficients of disadvantage, special needs and the PO propensity ``u`` in the latent VO track
+score (plus a standard normal term); :mod:`.from_cohort` needs them to condition on the track."""
+
+
 def _draw_tracks(p: Population, disadvantaged, special, u, rng) -> np.ndarray:
     """VO track by rank of a latent score: the lowest ``vmbo_share`` go to vmbo, the next ``havo_share`` to havo."""
-    score = -0.8 * disadvantaged - 1.0 * special - 0.3 * u + rng.standard_normal(len(u))
+    c_dis, c_special, c_u = TRACK_SCORE
+    score = c_dis * disadvantaged + c_special * special + c_u * u + rng.standard_normal(len(u))
     rank = np.argsort(np.argsort(score)) / max(len(u), 1)
     return np.where(rank < p.vmbo_share, 0, np.where(rank < p.vmbo_share + p.havo_share, 1, 2)).astype(np.int8)
 

@@ -505,6 +505,19 @@ class Scenario:
         return cls.from_toml(path)
 
     @classmethod
+    def from_cohort(cls, cohort, *, name: str = "own data", base: "Scenario | None" = None) -> "Scenario":
+        """A scenario fitted to an observed cohort by the method of moments: regions "like yours".
+
+        Sizes, absence, long-term absence, interventions' uptake and the approach's roll-out are
+        estimated from the five tables; true effects and what the tables cannot identify keep the
+        values of ``base`` (default :meth:`default`). Every parameter, how it is estimated or why it
+        is kept: :func:`verzuimmodel.simulate.from_cohort.from_cohort`.
+        """
+        from .from_cohort import from_cohort
+
+        return from_cohort(cohort, name=name, base=base)
+
+    @classmethod
     def from_dict(cls, data: dict) -> "Scenario":
         """Build from a nested dict (as read from TOML); unknown or mistyped keys raise ``ValueError``."""
         return build(cls, data, "")

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..cohort import Cohort
 from ..errors import ConvergenceError
-from ..schema import INTERVENTION_TYPES
+from ..schema import INTERVENTION_TYPES, SchemaError
 from .registry import Estimate, register
 
 N_BOOT = 200
@@ -64,7 +64,7 @@ def _result(cohort: Cohort, kind: str):
 
 
 def _named(name: str, fn, *args, **kwargs):
-    """``fn(*args)``, its plain ``ValueError`` or ``ConvergenceError`` (the data cannot give the
+    """``fn(*args)``, its ``ValueError`` (not a ``SchemaError``) or ``ConvergenceError`` (the data cannot give the
     estimate) raised again with the estimator's ``name`` in front: the emulation is shared by the
     estimators of a type, and a diagnosis runs many."""
     try:
@@ -72,9 +72,9 @@ def _named(name: str, fn, *args, **kwargs):
     except ConvergenceError as e:
         raise ConvergenceError(f"{name}: {e}") from e
     except ValueError as e:
-        if type(e) is not ValueError:       # a SchemaError names its table and column already
+        if isinstance(e, SchemaError):      # names its table and column already
             raise
-        raise ValueError(f"{name}: {e}") from e
+        raise type(e)(f"{name}: {e}") from e    # also StrategyNotFollowedError, keeping its type
 
 
 def _make(kind: str, term: str, name: str, log: bool):

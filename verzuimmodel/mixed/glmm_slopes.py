@@ -55,7 +55,7 @@ from ._design import model_frame, new_group_codes
 from ._numeric import _jacobian
 from .laplace import (_LOG_SIGMA_BOUNDS, BOUNDARY_VARIANCE, THETA_MAX, LaplaceInputs, _Fit, _inverse_hessian,
                       _optimise)
-from .random_terms import RandomStructure, RandomTerm, add_factor_columns, parse_random, split_formula
+from .random_terms import RandomStructure, RandomTerm, add_factor_columns, read_terms
 from .slope_laplace import SlopeGroups, SlopeObjective
 
 __all__ = ["RandomSpec", "random_spec", "fit_slopes", "ran_pars_table", "summary_text"]
@@ -96,20 +96,9 @@ def random_spec(df: pd.DataFrame, formula: str, groups: str | Sequence[str] | No
     """
     if isinstance(formula, str) and "|" not in formula and groups is not None and _plain_columns(groups):
         return None
-    fixed, in_formula = split_formula(formula)
-    if in_formula is not None and groups is not None:
-        raise ValueError("random effects are given either as '(... | g)' terms in the formula or with groups=, "
-                         f"not both (formula {formula!r}, groups={groups!r})")
-    if in_formula is None and groups is None:
-        raise ValueError("no random effects: give groups= (a grouping column, or lme4 terms such as '(x | g)') "
-                         "or '(... | g)' terms in the formula")
-    terms = parse_random(in_formula if in_formula is not None else groups)
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    data = add_factor_columns(df, terms, table)
-    factors = tuple(dict.fromkeys(t.factor for t in terms))
+    fixed, terms, data, factors = read_terms(df, formula, groups, table)
     intercepts = all(t.expr.strip() == "1" for t in terms) and len(factors) == len(terms)
-    return RandomSpec(fixed, tuple(terms), data, factors, intercepts)
+    return RandomSpec(fixed, tuple(terms), data, tuple(factors), intercepts)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -418,21 +407,11 @@ def summary_text(model) -> str:
              f"family: {model.family_} ({how}); log-likelihood {model.log_likelihood_:.4f}; AIC {model.aic_:.4f}; "
              f"BIC {model.bic_:.4f}",
              f"n = {model.n_obs_:,}; groups: {groups}", "random effects:"]
-    rows = []
     if sl is not None:
-        for Tk, t, cols in zip(sl.structure.term_factors(model.theta_.to_numpy()), sl.structure.terms,
-                               sl.structure.columns):
-            S = Tk @ Tk.T
-            sd = np.sqrt(np.maximum(np.diag(S), 0.0))
-            for i, c in enumerate(cols):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cor = " ".join(f"{S[i, j] / (sd[i] * sd[j]):.3f}" for j in range(i))
-                rows.append({"group": t.factor if i == 0 else "", "name": c, "variance": f"{S[i, i]:.6g}",
-                             "sd": f"{sd[i]:.6g}", "corr": cor})
+        rows = sl.structure.varcorr_rows(model.theta_.to_numpy())
     else:
-        for f, v in model.variance_components_.items():
-            rows.append({"group": f, "name": "Intercept", "variance": f"{v:.6g}", "sd": f"{np.sqrt(v):.6g}",
-                         "corr": ""})
+        rows = [{"group": f, "name": "Intercept", "variance": f"{v:.6g}", "sd": f"{np.sqrt(v):.6g}", "corr": ""}
+                for f, v in model.variance_components_.items()]
     table = pd.DataFrame(rows)
     if not table["corr"].str.len().any():
         table = table.drop(columns="corr")

@@ -82,7 +82,7 @@ from ..tidy import tidy_table
 from ._design import InterceptSystem, model_frame, new_design, new_group_codes
 from ._numeric import _grad_hess, _jacobian, numderiv_steps
 from .random_slopes import SlopeSystem
-from .random_terms import RandomStructure, add_factor_columns, parse_random, split_formula
+from .random_terms import RandomStructure, add_factor_columns, read_terms
 
 __all__ = ["LinearMixed"]
 
@@ -183,18 +183,7 @@ class LinearMixed:
             Missing columns or values, too few groups, as many random effects as rows, a rank-deficient design
             (see :func:`~verzuimmodel.mixed._design.model_frame`).
         """
-        fixed, in_formula = split_formula(formula)
-        if in_formula is not None and groups is not None:
-            raise ValueError("random effects are given either as '(... | g)' terms in the formula or with groups=, "
-                             f"not both (formula {formula!r}, groups={groups!r})")
-        if in_formula is None and groups is None:
-            raise ValueError("no random effects: give groups= (a grouping column, or lme4 terms such as "
-                             "'(x | g)') or '(... | g)' terms in the formula")
-        terms = parse_random(in_formula if in_formula is not None else groups)
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-        data = add_factor_columns(df, terms, table)
-        factors = list(dict.fromkeys(t.factor for t in terms))
+        fixed, terms, data, factors = read_terms(df, formula, groups, table)
         mf = model_frame(data, fixed, factors, weights=weights, table=table)
         y, X, w = mf.y, mf.X, mf.weights
         n, p = X.shape

@@ -174,17 +174,8 @@ def summary_text(model) -> str:
     lines = [f"formula: {model.formula_}{random}",
              f"{crit}; AIC {model.aic_:.4f}; BIC {model.bic_:.4f}",
              f"n = {model.n_obs_:,}; groups: {groups}", "random effects:"]
-    rows = []
     vc = model.varcorr_
-    theta = model.theta_.to_numpy()
-    for Tk, t, cols in zip(structure.term_factors(theta), structure.terms, structure.columns):
-        S = model.sigma_ ** 2 * Tk @ Tk.T
-        sd = np.sqrt(np.maximum(np.diag(S), 0.0))
-        for i, c in enumerate(cols):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cor = " ".join(f"{S[i, j] / (sd[i] * sd[j]):.3f}" for j in range(i))
-            rows.append({"group": t.factor if i == 0 else "", "name": c, "variance": f"{S[i, i]:.6g}",
-                         "sd": f"{sd[i]:.6g}", "corr": cor})
+    rows = structure.varcorr_rows(model.theta_.to_numpy(), model.sigma_ ** 2)
     rows.append({"group": "Residual", "name": "", "variance": f"{vc['vcov'].iloc[-1]:.6g}",
                  "sd": f"{model.sigma_:.6g}", "corr": ""})
     table = pd.DataFrame(rows)

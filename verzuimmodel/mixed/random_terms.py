@@ -41,7 +41,7 @@ import patsy
 from ..schema import SchemaError
 from ._design import _FORMULA_NAMES, _formula_columns, _rows
 
-__all__ = ["RandomTerm", "RandomStructure", "parse_random", "split_formula", "add_factor_columns"]
+__all__ = ["RandomTerm", "RandomStructure", "parse_random", "split_formula", "add_factor_columns", "read_terms"]
 
 _SYNTAX = ("lme4 terms such as '(1 | g)', '(x | g)', '(x || g)', '(0 + x | g)', '(1 | a:b)' or '(1 | a/b)', "
            "or a grouping column name")
@@ -172,6 +172,28 @@ def split_formula(formula: str) -> tuple[str, str | None]:
         raise _unknown(bad, formula)
     fixed = [p for p in fixed if p]
     return f"{lhs.strip()} ~ {' + '.join(fixed) if fixed else '1'}", " + ".join(random)
+
+
+def read_terms(df: pd.DataFrame, formula: str, groups, table: str = "data"
+               ) -> tuple[str, list[RandomTerm], pd.DataFrame, list[str]]:
+    """The fixed formula, the random-effects terms (from ``(... | g)`` in ``formula`` or from ``groups``),
+    ``df`` with the interaction factors' columns (:func:`add_factor_columns`) and the grouping factors in order.
+
+    Raises ``ValueError`` for terms both in the formula and in ``groups`` or in neither, or not in lme4's
+    syntax, and ``TypeError`` if ``df`` is not a DataFrame.
+    """
+    fixed, in_formula = split_formula(formula)
+    if in_formula is not None and groups is not None:
+        raise ValueError("random effects are given either as '(... | g)' terms in the formula or with groups=, "
+                         f"not both (formula {formula!r}, groups={groups!r})")
+    if in_formula is None and groups is None:
+        raise ValueError("no random effects: give groups= (a grouping column, or lme4 terms such as '(x | g)') "
+                         "or '(... | g)' terms in the formula")
+    terms = parse_random(in_formula if in_formula is not None else groups)
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    data = add_factor_columns(df, terms, table)
+    return fixed, terms, data, list(dict.fromkeys(t.factor for t in terms))
 
 
 def add_factor_columns(df: pd.DataFrame, terms: Sequence[RandomTerm], table: str = "data") -> pd.DataFrame:
@@ -330,6 +352,21 @@ class RandomStructure:
         for v, (k, i, j) in zip(np.asarray(theta, dtype=float), self.theta_index):
             T[k][i, j] = v
         return T
+
+    def varcorr_rows(self, theta: np.ndarray, scale: float = 1.0) -> list[dict]:
+        """Rows of a printed random-effects table (as lme4's ``VarCorr``): per term and column its
+        variance, SD and correlations with the columns before it; the covariance is ``scale`` (the
+        residual variance of a linear model, 1 otherwise) times :math:`TT'`."""
+        rows = []
+        for Tk, t, cols in zip(self.term_factors(theta), self.terms, self.columns):
+            S = scale * Tk @ Tk.T
+            sd = np.sqrt(np.maximum(np.diag(S), 0.0))
+            for i, c in enumerate(cols):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cor = " ".join(f"{S[i, j] / (sd[i] * sd[j]):.3f}" for j in range(i))
+                rows.append({"group": t.factor if i == 0 else "", "name": c, "variance": f"{S[i, i]:.6g}",
+                             "sd": f"{sd[i]:.6g}", "corr": cor})
+        return rows
 
     def _from_term_factors(self, T: list[np.ndarray]) -> np.ndarray:
         return np.array([T[k][i, j] for k, i, j in self.theta_index])

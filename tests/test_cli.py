@@ -64,16 +64,16 @@ def test_validate_bad_cohort(cohort_dir):
     pupils = cohort_dir / "pupils.csv"
     pupils.write_text(pupils.read_text().replace(",vmbo,", ",mbo,", 1))
     assert error_line(runner.invoke(app, ["validate", str(cohort_dir)])) == (
-        "error: table 'pupils', column 'vo_track': invalid value(s): 'mbo' at data row(s) 1; "
-        "expected one of 'vmbo', 'havo', 'vwo'")
+        "error: table 'pupils' (pupils.csv), column 'vo_track': invalid value(s): 'mbo' at line 2; "
+        "expected one of 'vmbo', 'havo', 'vwo'")            # data row 1 is line 2, under the header
 
 
 def test_validate_cross_table_error(cohort_dir):
     interventions = cohort_dir / "interventions.csv"
     interventions.write_text(interventions.read_text().replace("I02,102,", "I02,101,"))
     line = error_line(runner.invoke(app, ["validate", str(cohort_dir)]))
-    assert line.startswith("error: table 'interventions', column 'pupil_id': pupil differs from the pupil "
-                           "of the episode: (pupil_id=101, episode_id=2) at data row(s) 2;")
+    assert line.startswith("error: table 'interventions' (interventions.csv), column 'pupil_id': pupil differs "
+                           "from the pupil of the episode: (pupil_id=101, episode_id=2) at line 3;")
 
 
 def test_validate_missing_path(tmp_path):

@@ -344,7 +344,7 @@ def test_unknown_column(tmp_path, export, map_file):
                                             .replace(b"Geslacht leerling", b"Gender"))
     line = run_import(tmp_path, export, map_file)
     assert line.startswith("error: mapping key 'tables.pupils.columns.sex' (leerlingen.csv): column "
-                           "'Geslacht leerling' not found in the header at row 1; columns: ")
+                           "'Geslacht leerling' not found in the header at line 1; columns: ")
 
 
 def _bad_cell(tmp_path, dutch_csv, mapping, table, column, value, at=None):
@@ -362,7 +362,7 @@ def test_unparsable_date(tmp_path, dutch_csv, mapping, map_file):
     export, row = _bad_cell(tmp_path, dutch_csv, mapping, "episodes", "startdatum", "31-02-2019")
     line = run_import(tmp_path, export, map_file)
     assert line == (f"error: mapping key 'tables.episodes.columns.start_date' (column 'startdatum' in Verzuimdossiers "
-                    f"2024.csv): unparsable date '31-02-2019' at row {row}; expected a date as dd-mm-jjjj or excel "
+                    f"2024.csv): unparsable date '31-02-2019' at line {row}; expected a date as dd-mm-jjjj or excel "
                     f"(tables.episodes.columns.start_date.date_formats or format.date_formats)")
 
 
@@ -374,7 +374,7 @@ def test_ambiguous_date(tmp_path, dutch_csv, export, map_file):
     line = run_import(tmp_path, export, map_file)
     assert line.startswith(f"error: mapping key 'tables.episodes.columns.start_date' (column 'startdatum' in "
                            f"Verzuimdossiers 2024.csv): ambiguous date "
-                           f"'{dutch_csv['episodes']['startdatum'][ambiguous[0]]}' at rows {ambiguous[0] + 2}, ")
+                           f"'{dutch_csv['episodes']['startdatum'][ambiguous[0]]}' at lines {ambiguous[0] + 2}, ")
     assert f"(and {len(ambiguous) - 5} more)" in line
 
 
@@ -382,7 +382,7 @@ def test_unmapped_code(tmp_path, dutch_csv, mapping, map_file):
     export, row = _bad_cell(tmp_path, dutch_csv, mapping, "episodes", "Resultaat", "naar huis")
     line = run_import(tmp_path, export, map_file)
     assert line == (f"error: mapping key 'tables.episodes.columns.outcome' (column 'Resultaat' in Verzuimdossiers "
-                    f"2024.csv): unmapped code 'naar huis' at row {row}; add it to [codes.outcome] as \"label\" = a "
+                    f"2024.csv): unmapped code 'naar huis' at line {row}; add it to [codes.outcome] as \"label\" = a "
                     f"code of 'outcome', or correct the file")
 
 
@@ -390,7 +390,7 @@ def test_decimal_point_in_a_decimal_comma_file(tmp_path, dutch_csv, mapping, map
     export, row = _bad_cell(tmp_path, dutch_csv, mapping, "absence", "ongeoorloofd_uren", "1.5")
     line = run_import(tmp_path, export, map_file)
     assert line.startswith(f"error: mapping key 'tables.absence.columns.unexcused_hours' (column 'ongeoorloofd_uren' "
-                           f"in verzuim.csv): number with '.' where the decimal mark is ',': '1.5' at row {row}; "
+                           f"in verzuim.csv): number with '.' where the decimal mark is ',': '1.5' at line {row}; "
                            f"set format.decimal = '.'")
 
 
@@ -402,7 +402,7 @@ def test_invalid_value_names_the_file_row_after_an_empty_row(tmp_path, dutch_csv
     file.write_bytes(b"\r\n".join(lines))
     line = run_import(tmp_path, export, map_file)
     assert line.startswith(f"error: mapping key 'tables.absence.columns.grade' (column 'leerjaar' in verzuim.csv): "
-                           f"value(s) out of range: 9 at row {row + 1}; expected ")
+                           f"value(s) out of range: 9 at line {row + 1}; expected ")
 
 
 def test_wrong_declared_encoding(tmp_path, export, map_file):
@@ -411,7 +411,7 @@ def test_wrong_declared_encoding(tmp_path, export, map_file):
                  if any(b >= 0x80 for b in line))
     line = run_import(tmp_path, export, map_file)
     assert line.startswith("error: mapping key 'format.encoding' (scholen.csv): the file is not utf-8: byte 0x")
-    assert f"cannot be read at row {first + 1}; declare its encoding" in line
+    assert f"cannot be read at line {first + 1}; declare its encoding" in line
 
 
 @pytest.mark.parametrize("cell", ["formula", "error value"])
@@ -543,7 +543,7 @@ def test_identifier_columns_are_refused_unless_dropped(tmp_path, dutch_csv, mapp
     export = write_csv(tables, tmp_path / "export", mapping)
     line = run_import(tmp_path, export, map_file)
     assert line == ("error: mapping key 'tables.pupils.drop' (leerlingen.csv): column 'BSN' looks like a direct "
-                    "identifier (a citizen service number (BSN)) and is refused at row 1; leave it out of the export, "
+                    "identifier (a citizen service number (BSN)) and is refused at line 1; leave it out of the export, "
                     "or drop it explicitly: add \"BSN\" to tables.pupils.drop")
     with_lines(map_file, "")
     map_file.write_text(map_file.read_text(encoding="utf-8").replace('drop = ["Achternaam"]',
@@ -563,7 +563,7 @@ def test_date_of_birth_is_refused_only_with_the_day(tmp_path, dutch_csv, origina
     export = write_csv(tables, tmp_path / "export", mapping)
     line = run_import(tmp_path, export, map_file)
     assert line.startswith("error: mapping key 'tables.pupils.drop' (leerlingen.csv): column 'geboortedatum' looks "
-                           "like a direct identifier (a date of birth with the day) and is refused at row 1;")
+                           "like a direct identifier (a date of birth with the day) and is refused at line 1;")
 
 
 def test_out_refuses_a_directory_the_package_did_not_write(tmp_path, export, map_file):

@@ -192,10 +192,10 @@ def test_xlsx_formula_without_a_computed_value_is_refused(tmp_path):
     with pytest.raises(SchemaError) as info:
         read_cohort(workbook)  # before: read as missing, the school "never adopted" the approach
     err = info.value
-    assert (err.table, err.column, err.rows) == ("schools", "approach_start_year", [2])
-    assert str(err).startswith("table 'schools', column 'approach_start_year': formula without a computed value: "
-                               "open and save the file in Excel, or paste values (sheet 'schools', cell E3) "
-                               "at data row(s) 2; expected ")
+    assert (err.table, err.column, err.rows, err.file_rows) == ("schools", "approach_start_year", [2], [3])
+    assert str(err).startswith("table 'schools' (sheet 'schools' of cohort.xlsx), column 'approach_start_year': "
+                               "formula without a computed value in cell E3: open and save the file in Excel, or "
+                               "paste values at row 3; expected ")
 
 
 def test_xlsx_formulas_without_computed_values_in_a_file_per_table(tmp_path):
@@ -209,8 +209,10 @@ def test_xlsx_formulas_without_computed_values_in_a_file_per_table(tmp_path):
     with pytest.raises(SchemaError) as info:
         read_cohort(tmp_path)
     err = info.value
-    assert (err.table, err.column, err.rows) == ("episodes", "end_date", [1, 4])
-    assert "(sheet 'Blad1', cells F2, F5) at data row(s) 1, 4; expected " in str(err)
+    assert (err.table, err.column, err.rows, err.file_rows) == ("episodes", "end_date", [1, 4], [2, 5])
+    assert str(err).startswith("table 'episodes' (sheet 'Blad1' of episodes.xlsx), column 'end_date': formulas "
+                               "without a computed value in cells F2, F5: ")
+    assert " at rows 2, 5; expected " in str(err)
 
 
 def test_xlsx_formula_with_a_computed_value_is_read(tmp_path):
@@ -220,7 +222,8 @@ def test_xlsx_formula_with_a_computed_value_is_read(tmp_path):
     _write_workbook(workbook, small_cohort(), {("schools", "approach_start_year", 2): "=2016+1"})
     with zipfile.ZipFile(workbook) as z:
         parts = {n: z.read(n) for n in z.namelist()}
-    computed = {n: data.replace(b"<f>2016+1</f><v />", b"<f>2016+1</f><v>2017</v>") for n, data in parts.items()}
+    computed = {n: data.replace(b"<f>2016+1</f><v />", b"<f>2016+1</f><v>2017</v>")     # openpyxl < 3.1.3
+                .replace(b"<f>2016+1</f><v></v>", b"<f>2016+1</f><v>2017</v>") for n, data in parts.items()}
     assert computed != parts
     with zipfile.ZipFile(workbook, "w") as z:  # as Excel saves it: the formula and its last value
         for n, data in computed.items():
@@ -242,8 +245,9 @@ def test_xlsx_error_value_is_refused(tmp_path):
     with pytest.raises(SchemaError) as info:
         read_cohort(workbook)  # before: read as missing
     err = info.value
-    assert (err.table, err.column, err.rows) == ("schools", "approach_start_year", [4])
-    assert "Excel error value(s) '#N/A' (sheet 'schools', cell E5) at data row(s) 4" in str(err)
+    assert (err.table, err.column, err.rows, err.file_rows) == ("schools", "approach_start_year", [4], [5])
+    assert "(sheet 'schools' of cohort.xlsx), column 'approach_start_year': Excel error value(s) '#N/A' in cell E5 " \
+           "at row 5; expected" in str(err)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
@@ -260,8 +264,11 @@ def test_text_for_missing_in_an_identifier_column_is_refused(tmp_path, fmt, text
     with pytest.raises(SchemaError) as info:
         read_cohort(tmp_path)
     err = info.value
-    assert (err.table, err.column, err.rows) == ("pupils", "vo_school_id", [3])
-    assert f"text that means missing is not an identifier: {text!r} at data row(s) 3" in str(err)
+    assert (err.table, err.column, err.rows, err.file_rows) == ("pupils", "vo_school_id", [3], [4])
+    where = "pupils.csv" if fmt == "csv" else "sheet 'Sheet1' of pupils.xlsx"
+    unit = "line" if fmt == "csv" else "row"
+    assert str(err).startswith(f"table 'pupils' ({where}), column 'vo_school_id': text that means missing is not an "
+                               f"identifier: {text!r} at {unit} 4; expected ")
 
 
 def test_text_for_missing_in_other_columns_is_still_missing(tmp_path, valid):

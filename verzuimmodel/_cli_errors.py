@@ -8,7 +8,14 @@ from contextlib import contextmanager
 
 import typer
 
-__all__ = ["bad_input"]
+from .i18n import text
+
+__all__ = ["bad_input", "error_line"]
+
+
+def error_line(error: BaseException | str) -> str:
+    """``error: ...`` (``fout: ...`` in Dutch): the error's text in the language in force, on one line."""
+    return text("cli.error", message=" ".join(str(error).split()))
 
 
 @contextmanager
@@ -17,9 +24,12 @@ def bad_input() -> Iterator[None]:
 
     SchemaError, TOML errors and scenario validation errors are ValueErrors; missing or
     unreplaceable files are OSErrors; a missing optional dependency (e.g. dask) is an ImportError.
+    The line is in the language in force (:mod:`verzuimmodel.i18n`): validation errors and the
+    command's own messages are translated; a few messages of other parts of the package are
+    English only.
     """
     try:
         yield
     except (ValueError, OSError, ImportError) as e:
-        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+        typer.echo(error_line(e), err=True)
         raise typer.Exit(code=2) from None

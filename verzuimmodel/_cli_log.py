@@ -12,7 +12,9 @@ message and where it was raised. The log is written only into an output director
 command wrote in this run (it ended with exit code 0 or 1, and ``--out`` carries the package's
 marker), and it is listed in the marker (:func:`verzuimmodel.outputs.add_file`): a later
 ``--overwrite`` may replace the directory, and a user's file of that name is never replaced.
-Without such a directory the line gives the first message instead of the log.
+Without such a directory the line gives the first message instead of the log. The lines on stderr
+are in the language of the command's messages (:mod:`verzuimmodel.i18n`); the log itself is English
+(the warnings' own texts are).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import typer
 
+from .i18n import Message, catalogue, get_language
 from .outputs import add_file, is_output
 
 __all__ = ["LOG_NAME", "captured_warnings", "kind"]
@@ -78,16 +81,21 @@ def summarise(caught: list[warnings.WarningMessage], command: str, out: Path | N
         try:
             log = add_file(out, LOG_NAME, lambda p: p.write_text(log_text(caught, command), encoding="utf-8"))
         except OSError as e:                     # a user's file of that name, another writer, a full disk
-            typer.echo(f"warnings not logged: {' '.join(str(e).split())}", err=True)
+            typer.echo(Message("log.not_logged", error=_one_line(e)).render(), err=True)
     counts = Counter(kind(w.category) for w in caught)
     for what, n in counts.items():
-        line = f"{n} {what} warning{'' if n == 1 else 's'}"
+        line = Message("log.count", n=n, kind=_kind_words(what))
         if log is not None:
-            line += f"; details in {out / LOG_NAME}"
+            line = Message("log.details", line=line, log=str(out / LOG_NAME))
         else:
             first = next(w for w in caught if kind(w.category) == what)
-            line += f"; {'the first: ' if n > 1 else ''}{_one_line(first.message)}"
-        typer.echo(line, err=True)
+            line = Message("log.first" if n > 1 else "log.only", line=line, message=_one_line(first.message))
+        typer.echo(line.render(), err=True)
+
+
+def _kind_words(what: str) -> str:
+    """A kind of warning in the language in force (``log.kinds`` of the catalogue; else as it is)."""
+    return catalogue(get_language()).get(f"log.kinds.{what.replace(' ', '_')}", what)
 
 
 def log_text(caught: list[warnings.WarningMessage], command: str) -> str:

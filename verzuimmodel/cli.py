@@ -21,6 +21,12 @@ cohort or in one's own, ``--data``), or
 missing file, bad scenario, bad option, an output directory that may not be written, no Chromium
 for the PDF: nothing is written), reported as one line ``error: ...`` on stderr.
 
+Messages are in Dutch or English (:mod:`verzuimmodel.i18n`): ``--lang nl|en`` before or after the
+subcommand (``verzuim --lang nl validate DIR``, ``verzuim validate DIR --lang nl``), by default the
+environment variable ``VERZUIM_LANG``, then the locale (Dutch if ``LC_ALL``, ``LC_MESSAGES`` or ``LANG``
+starts with ``nl``). A validation error names the file and the row as the user's file numbers it.
+``report --lang`` also chooses the report's language, which is Dutch unless a ``--lang`` is given.
+
 Outputs (:mod:`verzuimmodel.outputs`) are written atomically, so bad input never leaves partial
 files. ``--out`` must be a new or empty directory; an earlier output of the same kind is replaced
 only with ``--overwrite``, and a directory verzuimmodel did not write (or one to which other files
@@ -46,8 +52,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import _cli_app
-from ._cli_errors import bad_input
+from ._cli_errors import bad_input, error_line
 from .cohort import Cohort
+from .i18n import InputError, LocalizedFileNotFoundError, Message, format_number, text
 from .io import check_target, read_cohort, write_cohort
 from .outputs import output_directory, to_csv
 
@@ -104,12 +111,13 @@ def _simulate(scenario: Any, seed: int) -> Cohort:
     """Simulate a cohort, with a spinner."""
     from .simulate import simulate
 
-    with status_console.status("Simulating cohort ..."):
+    with status_console.status(text("cli.simulating")):
         return simulate(scenario, seed=seed)
 
 
 def _frame_table(df: pd.DataFrame, title: str) -> Table:
-    """A rich table of a DataFrame; numbers to 4 significant digits, booleans as yes/no."""
+    """A rich table of a DataFrame; numbers to 4 significant digits, booleans as yes/no (ja/nee), in the
+    language of the messages."""
     table = Table(title=escape(title))
     for column in df.columns:
         numeric = pd.api.types.is_numeric_dtype(df[column]) and not pd.api.types.is_bool_dtype(df[column])
@@ -124,11 +132,11 @@ def _cell(value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return ""
     if isinstance(value, (bool, np.bool_)):
-        return "[green]yes[/green]" if value else "[red]no[/red]"
+        return f"[green]{escape(text('cli.yes'))}[/green]" if value else f"[red]{escape(text('cli.no'))}[/red]"
     if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
+        return format_number(value, ".4g")
     if isinstance(value, (int, np.integer)):
-        return f"{value:,}"
+        return format_number(value, ",")
     return escape(str(value))
 
 
@@ -146,7 +154,7 @@ def _calibration(cohort: Cohort) -> pd.DataFrame:
 
     table = compare(cohort)
     shown = [c for c in (*CALIBRATION_COLUMNS, "strength") if c in table.columns]
-    console.print(_frame_table(table[shown], "Calibration targets"))
+    console.print(_frame_table(table[shown], text("cli.calibration_title")))
     return table
 
 
@@ -176,9 +184,9 @@ def simulate(
         check_target(out, overwrite)  # before the long simulation
         loaded = _load_scenario(scenario)
     cohort = _simulate(loaded, seed)
-    with bad_input(), status_console.status(f"Writing {out} ..."):
+    with bad_input(), status_console.status(text("cli.writing", path=str(out))):
         write_cohort(cohort, out, fmt=fmt.value, overwrite=overwrite)
-    console.print(_counts_table(cohort, f"Cohort written to {out}"))
+    console.print(_counts_table(cohort, text("cli.cohort_written", path=str(out))))
     if calibration:
         _calibration(cohort)
 
@@ -196,7 +204,7 @@ def validate(
     = None,
 ) -> None:
     """Read and validate a cohort (or an export with --mapping); exit code 2 if it is invalid."""
-    with bad_input(), status_console.status(f"Reading {path} ..."):
+    with bad_input(), status_console.status(text("cli.reading", path=str(path))):
         if mapping is None:
             cohort = read_cohort(path)
         else:
@@ -204,9 +212,9 @@ def validate(
 
             cohort, log = read_export(path, mapping)
     if mapping is not None:
-        console.print(_frame_table(log, "Import log (what was read, mapped, coerced and dropped)"))
+        console.print(_frame_table(log, text("cli.import_log_title")))
     console.print(_counts_table(cohort, str(path)))
-    console.print("[green]valid[/green]")
+    console.print(f"[green]{escape(text('cli.valid'))}[/green]")
 
 
 @app.command("import")
@@ -224,11 +232,11 @@ def import_command(
     mapped, coerced and dropped (counts, never identifiers)."""
     from . import importing
 
-    with bad_input(), status_console.status(f"Importing {export} ..."):
+    with bad_input(), status_console.status(text("cli.importing", path=str(export))):
         cohort, log = importing.import_export(export, mapping, out, fmt=fmt.value, overwrite=overwrite)
-    console.print(_counts_table(cohort, f"Cohort imported to {out}"))
+    console.print(_counts_table(cohort, text("cli.cohort_imported", path=str(out))))
     coerced = int(log.loc[log["action"].isin(["coerced", "code"]), "count"].sum())
-    console.print(escape(f"{coerced:,} values coerced or recoded; the log: {out / importing.LOG_FILE}"))
+    console.print(escape(text("cli.coerced", n=coerced, log=str(out / importing.LOG_FILE))))
 
 
 mapping_app = _cli_app.Typer(help="Import mappings for `verzuim import` (see data/README.md).", no_args_is_help=True)
@@ -248,7 +256,7 @@ def mapping_template(
         return
     with bad_input():
         importing.write_template(out)
-    console.print(escape(f"Mapping template written to {out}"))
+    console.print(escape(text("cli.template_written", path=str(out))))
 
 
 @app.command()
@@ -265,13 +273,13 @@ def monitor(
     are protected as one publication."""
     from .monitor import tables
 
-    if by not in ("region", "school", "all"):
-        typer.echo(f"error: --by: got {by!r}; expected 'region', 'school' or 'all'", err=True)
-        raise typer.Exit(code=2)
     with bad_input():
+        if by not in ("region", "school", "all"):
+            raise InputError(Message("cli.bad_option", option="--by", got=repr(by),
+                                     expected="'region', 'school', 'all'"))
         cohort = read_cohort(path)
         group = None if by == "all" else by
-        with status_console.status("Counting stock and flow ..."), output_directory(out, overwrite) as tmp:
+        with status_console.status(text("cli.counting")), output_directory(out, overwrite) as tmp:
             mt = tables(cohort, by=group)          # quarterly and durations protected together
             table, durations = mt.quarterly, mt.durations
             coded_table, coded_durations = mt.coded()      # hidden: "x"; does not apply: empty
@@ -280,15 +288,14 @@ def monitor(
             if len(table):
                 _monitor_charts(table, durations, tmp)
     if table.empty:
-        what = "no episodes in the data" if cohort.episodes.empty else "no episode in the data is a monitored case"
-        console.print(f"{what}: the monitor tables in {escape(str(out))} are empty")
+        what = Message("cli.no_episodes" if cohort.episodes.empty else "cli.no_monitored_case")
+        console.print(escape(text("cli.monitor_empty", what=what, path=str(out))))
         return
     last = table.loc[table["quarter"] == table["quarter"].max(),
                      ["quarter", "group", "case_type", "stock_start", "inflow", "outflow", "stock_end", "turnover"]]
     counts = ["stock_start", "inflow", "outflow", "stock_end"]
     last[counts] = last[counts].astype(object).where(last[counts].notna(), "x")
-    console.print(_frame_table(last, f"Last quarter (x: hidden, a count under 10 or a cell it could be worked "
-                                     f"out from) -> {out}"))
+    console.print(_frame_table(last, text("cli.last_quarter", path=str(out))))
 
 
 def _monitor_charts(table: pd.DataFrame, durations: pd.DataFrame, folder: Path) -> None:
@@ -333,10 +340,10 @@ def calibrate(
     else:
         from .calibration import compare_seeds
 
-        with status_console.status(f"Simulating {seeds} cohorts ..."):
+        with status_console.status(text("cli.simulating_many", n=seeds)):
             table = compare_seeds(loaded, n_seeds=seeds, seed=seed)
         shown = [c for c in (*CALIBRATION_COLUMNS, "mcse", "share_within") if c in table.columns]
-        console.print(_frame_table(table[shown], f"Calibration targets (mean of {seeds} cohorts)"))
+        console.print(_frame_table(table[shown], text("cli.calibration_mean_title", n=seeds)))
     _exit_if_failed(table)
 
 
@@ -344,8 +351,8 @@ def _exit_if_failed(table: pd.DataFrame) -> None:
     """Exit with code 1, naming them on stderr, if solid targets are out of range."""
     failed = _failed_solid(table)
     if len(failed):
-        typer.echo(f"{len(failed)} solid calibration target(s) out of range: "
-                   + ", ".join(map(str, failed["target_id"])), err=True)
+        typer.echo(text("cli.targets_out_of_range", n=len(failed), targets=", ".join(map(str, failed["target_id"]))),
+                   err=True)
         raise typer.Exit(code=1)
 
 
@@ -358,14 +365,13 @@ def _calibrate_data(data: Path, scenario: str | None, seed: int | None, seeds: i
         if seeds != 1:
             given.append("--seeds")
         if given:
-            raise ValueError(f"{given[0]}: not used with --data (the figures are computed from the data, nothing is "
-                             f"simulated)")
-        with status_console.status(f"Reading {data} ..."):
+            raise InputError(Message("cli.not_with_data", option=given[0]))
+        with status_console.status(text("cli.reading", path=str(data))):
             cohort = read_cohort(data)
         table = compare(cohort)             # the same table; the figures are the data's, not simulated
     shown = [c for c in (*CALIBRATION_COLUMNS, "strength") if c in table.columns]
     console.print(_frame_table(table[shown].rename(columns={"simulated": "observed"}),
-                               f"Calibration targets: {data}"))
+                               text("cli.calibration_data_title", path=str(data))))
     _exit_if_failed(table)
 
 
@@ -378,6 +384,7 @@ app.command("power")(power_command)
 
 @app.command()
 def report(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(
         "--out", help="Directory for report.html and report.pdf (written atomically): new or empty (an earlier "
                       "report: with --overwrite).")] = Path("reports"),
@@ -389,7 +396,10 @@ def report(
     seed: SeedOption = 1,
     data: Annotated[Path | None, typer.Option(
         "--data", help="Report on this cohort (directory or .xlsx workbook) instead of a simulated one.")] = None,
-    lang: Annotated[str, typer.Option("--lang", help="Language of the report: 'nl' (default) or 'en'.")] = "nl",
+    lang: Annotated[str | None, typer.Option(
+        "--lang", callback=_cli_app.remember_language, is_eager=True,
+        help="Language of the report and of the messages: 'nl' or 'en'. Default: the --lang given before "
+             "'report', else Dutch for the report (the messages: VERZUIM_LANG, then the locale).")] = None,
     n_sims: Annotated[int | None, typer.Option(
         "--n-sims", help="Simulated studies for the design diagnosis (0: no diagnosis).")] = None,
     section: Annotated[list[str] | None, typer.Option(
@@ -405,17 +415,20 @@ def report(
     Chromium fails to print, report.html is written and the error said (exit 1)."""
     from . import report as _report
 
+    lang = _cli_app.chosen_language(ctx) or "nl"     # checked by the command; the report is Dutch by default
     with bad_input():
         if backend not in ("serial", "processes", "dask"):
-            raise ValueError(f"--backend: got {backend!r}; expected 'serial', 'processes' or 'dask'")
+            raise InputError(Message("cli.bad_option", option="--backend", got=repr(backend),
+                                     expected="'serial', 'processes', 'dask'"))
         if n_sims is not None and n_sims < 0:
-            raise ValueError(f"--n-sims: got {n_sims}; expected a whole number >= 0")
+            raise InputError(Message("cli.bad_n_sims", got=n_sims))
         extra = list(section or [])
         unknown = [s for s in extra if s not in _report.OPTIONAL_SECTIONS]
         if unknown:
-            raise ValueError(f"--section: got {unknown[0]!r}; expected one of {', '.join(_report.OPTIONAL_SECTIONS)}")
+            raise InputError(Message("cli.bad_option", option="--section", got=repr(unknown[0]),
+                                     expected=", ".join(repr(s) for s in _report.OPTIONAL_SECTIONS)))
         if data is not None and not data.exists():
-            raise FileNotFoundError(f"--data: cohort not found: '{data}' does not exist")
+            raise LocalizedFileNotFoundError(Message("cli.data_not_found", path=str(data)))
         from .report.pdf import PdfError
 
         pdf_error = None
@@ -427,7 +440,7 @@ def report(
         except PdfError as e:                 # Chromium failed: the HTML was written all the same
             path, pdf_error = out, e
     files = ", ".join(str(path / name) for name in (_report.HTML_NAME, _report.PDF_NAME) if (path / name).exists())
-    console.print(f"Report written: {escape(files)}")
+    console.print(escape(text("cli.report_written", files=files)))
     if pdf_error is not None:
-        typer.echo(f"error: {' '.join(str(pdf_error).split())}", err=True)
+        typer.echo(error_line(pdf_error), err=True)
         raise typer.Exit(code=1)

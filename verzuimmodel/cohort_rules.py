@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .column_types import _missing
+from .i18n import Message
 from .schema import LEVELS, TABLES, SchemaError
 from .table_checks import _check, _table, validate_table
 
@@ -38,8 +39,9 @@ def _foreign_keys(tables: dict[str, pd.DataFrame]) -> dict[tuple[str, str], np.n
         for column, (ref_table, ref_column) in table.foreign_keys.items():
             child = tables[name][column]
             pos = _positions(child, tables[ref_table][ref_column])
-            _check(~_missing(child) & (pos < 0), name, column, f"value(s) not in {ref_table}.{ref_column}",
-                   f"values of column '{ref_column}' in table '{ref_table}'", child)
+            _check(~_missing(child) & (pos < 0), name, column,
+                   Message("schema.not_in_reference", ref_table=ref_table, ref_column=ref_column),
+                   Message("expected.reference_values", ref_table=ref_table, ref_column=ref_column), child)
             links[name, column] = pos
     return links
 
@@ -53,13 +55,12 @@ def _school_levels(tables: dict[str, pd.DataFrame], links: dict) -> None:
     absence = tables["absence"]
     school_level = _level_codes(tables, links["absence", "school_id"])
     _check(school_level != absence["level"].cat.codes.to_numpy(), "absence", "level",
-           "level differs from the level of the school in schools", "the level of school_id in schools",
-           absence, ["school_id", "level"])
+           Message("schema.level_differs"), Message("expected.school_level"), absence, ["school_id", "level"])
     for column, level in (("po_school_id", "po"), ("vo_school_id", "vo")):
         pos = links["pupils", column]
         bad = (pos >= 0) & (_level_codes(tables, pos) != list(LEVELS).index(level))
-        _check(bad, "pupils", column, f"school is not a {level.upper()} school", f"a school of level {level}",
-               tables["pupils"][column])
+        _check(bad, "pupils", column, Message("schema.wrong_level", level=level.upper()),
+               Message("expected.level", level=level), tables["pupils"][column])
 
 
 def _interventions_in_episodes(tables: dict[str, pd.DataFrame], links: dict) -> None:
@@ -67,15 +68,14 @@ def _interventions_in_episodes(tables: dict[str, pd.DataFrame], links: dict) -> 
     episode = links["interventions", "episode_id"]
     episode_pupil = links["episodes", "pupil_id"][episode]
     _check(links["interventions", "pupil_id"] != episode_pupil, "interventions", "pupil_id",
-           "pupil differs from the pupil of the episode", "the pupil_id of episode_id in episodes",
-           interventions, ["pupil_id", "episode_id"])
+           Message("schema.pupil_differs"), Message("expected.episode_pupil"), interventions,
+           ["pupil_id", "episode_id"])
     start = interventions["start_date"].to_numpy()
     episode_start = episodes["start_date"].to_numpy()[episode]
     episode_end = episodes["end_date"].to_numpy()[episode]
     outside = (start < episode_start) | (start > episode_end)  # comparisons with NaT are False
-    _check(outside, "interventions", "start_date", "start_date outside its episode",
-           "a start_date from the episode's start_date to its end_date (or later, if it has none)",
-           interventions["start_date"])
+    _check(outside, "interventions", "start_date", Message("schema.outside_episode"),
+           Message("expected.within_episode"), interventions["start_date"])
 
 
 def _followup_covers_episodes(tables: dict[str, pd.DataFrame], links: dict) -> None:
@@ -84,26 +84,24 @@ def _followup_covers_episodes(tables: dict[str, pd.DataFrame], links: dict) -> N
     early = episodes["start_date"].to_numpy() > pupils["followup_end"].to_numpy()[pupil]
     bad = np.zeros(len(pupils), dtype=bool)
     bad[pupil[early]] = True
-    _check(bad, "pupils", "followup_end", "followup_end before the start_date of an episode of the pupil",
-           "followup_end on or after the start of each of the pupil's episodes", pupils["followup_end"])
-    _after_followup(tables, links, "episodes", "end_date",
-                    "an end_date on or before the pupil's followup_end in pupils (an episode running then is "
-                    "censored at followup_end)")
+    _check(bad, "pupils", "followup_end", Message("schema.followup_before_episode"),
+           Message("expected.followup_after_episodes"), pupils["followup_end"])
+    _after_followup(tables, links, "episodes", "end_date", Message("expected.end_within_followup"))
 
 
 def _followup_covers_interventions(tables: dict[str, pd.DataFrame], links: dict) -> None:
-    _after_followup(tables, links, "interventions", "start_date",
-                    "a start_date on or before the pupil's followup_end in pupils")
+    _after_followup(tables, links, "interventions", "start_date", Message("expected.start_within_followup"))
 
 
-def _after_followup(tables: dict[str, pd.DataFrame], links: dict, table: str, column: str, expected: str) -> None:
+def _after_followup(tables: dict[str, pd.DataFrame], links: dict, table: str, column: str,
+                    expected: Message) -> None:
     """Refuse dates in ``table.column`` after the followup_end of the row's pupil."""
     df = tables[table]
     followup_end = tables["pupils"]["followup_end"].to_numpy()[links[table, "pupil_id"]]
     late = df[column].to_numpy() > followup_end  # comparisons with NaT are False
     if late.any():
         shown = pd.DataFrame({"pupil_id": df["pupil_id"], column: df[column], "followup_end": followup_end})
-        _check(late, table, column, f"{column} after the pupil's followup_end", expected, shown)
+        _check(late, table, column, Message("schema.after_followup", column=column), expected, shown)
 
 
 _COHORT_RULES = (_school_levels, _interventions_in_episodes, _followup_covers_episodes,
@@ -148,7 +146,8 @@ def validate_cohort(tables: dict[str, pd.DataFrame], *, copy: bool = True) -> di
         _table(name)
     for name in TABLES:
         if name not in tables:
-            raise SchemaError(name, None, "table missing", expected="all of " + ", ".join(TABLES))
+            raise SchemaError(name, None, Message("schema.table_missing"),
+                              expected=Message("expected.all_of", tables=", ".join(TABLES)))
     out = {name: validate_table(name, tables[name], copy=copy) for name in TABLES}
     links = _foreign_keys(out)
     for rule in _COHORT_RULES:

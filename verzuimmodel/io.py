@@ -38,9 +38,11 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
+from .file_rows import TableFile, locate
+from .i18n import InputError, LocalizedFileNotFoundError, Message
 from .outputs import (OUTPUT_MARKER, check_output, escape_formulas, is_output, output_directory,
                       recover_for_reading, to_csv, unescape_formulas)
-from .schema import TABLES, SchemaError, empty_table, validate_cohort
+from .schema import TABLES, FileSource, SchemaError, empty_table, validate_cohort
 
 __all__ = ["FORMATS", "REQUIRED_TABLES", "read_cohort", "write_cohort", "check_target", "OUTPUT_MARKER",
            "output_directory"]
@@ -98,7 +100,11 @@ def read_cohort(path: str | os.PathLike, *, tables: Mapping[str, str | os.PathLi
         ``path`` (or a file in ``tables``) does not exist.
     SchemaError
         A required table is missing (the message names the files or sheet looked for), a table
-        has files in more than one format, a file cannot be parsed, or a table is invalid.
+        has files in more than one format, a file cannot be parsed, or a table is invalid. The
+        error names the file (and sheet) the table was read from and the offending rows as they
+        are numbered there (:attr:`~verzuimmodel.schema.SchemaError.file_rows`): a CSV file's
+        lines (the header is line 1; blank lines, which are skipped, still count) or a sheet's
+        rows (the header is row 1); ``rows`` keeps the data rows of the table as read.
 
     Notes
     -----
@@ -117,28 +123,34 @@ def read_cohort(path: str | os.PathLike, *, tables: Mapping[str, str | os.PathLi
     path = Path(path)
     recover_for_reading(path)
     if not path.exists():
-        raise FileNotFoundError(f"cohort not found: '{path}' does not exist")
+        raise LocalizedFileNotFoundError(Message("io.cohort_not_found", path=str(path)))
     for name in tables or ():
         if name not in TABLES:
-            raise SchemaError(name, None, "unknown table", expected="one of " + ", ".join(TABLES))
+            raise SchemaError(name, None, Message("schema.unknown_table"),
+                              expected=Message("expected.one_of", choices=", ".join(TABLES)))
     skip = set(tables or ())
+    files: dict[str, TableFile] = {}
     if path.is_dir():
-        raw, folder = _read_directory(path, skip), path
+        raw, folder = _read_directory(path, skip, files), path
     elif path.suffix.lower() == ".xlsx":
-        raw, folder = _read_workbook(path, skip), path.parent
+        raw, folder = _read_workbook(path, skip, files), path.parent
     else:
-        raise ValueError(f"cannot read a cohort from '{path}': expected a directory or an .xlsx workbook")
+        raise InputError(Message("io.not_a_cohort", path=str(path)))
     for name, file in (tables or {}).items():
-        raw[name] = _read_file(name, folder / file)
+        raw[name] = _read_file(name, folder / file, files)
     for name in TABLES:
         raw.setdefault(name, empty_table(name))
-    valid = validate_cohort(raw, copy=False)
+    try:
+        valid = validate_cohort(raw, copy=False)
+    except SchemaError as e:
+        raise locate(e, files) from None
     extras = _read_extras(path) if path.is_dir() else {}
     return Cohort(**valid, **extras)
 
 
-def _read_directory(folder: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
-    """The tables found in ``folder`` (tables in ``skip`` are read from elsewhere)."""
+def _read_directory(folder: Path, skip: set[str], files: dict[str, TableFile]) -> dict[str, pd.DataFrame]:
+    """The tables found in ``folder`` (tables in ``skip`` are read from elsewhere); where each was read
+    from is added to ``files``."""
     raw = {}
     for name in TABLES:
         if name in skip:
@@ -146,41 +158,47 @@ def _read_directory(folder: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
         candidates = [f"{name}.{ext}" for ext in FORMATS]
         found = [folder / f for f in candidates if (folder / f).is_file()]
         if len(found) > 1:
-            raise SchemaError(name, None, "more than one file for the table: " + ", ".join(f.name for f in found),
-                              expected=f"exactly one of {', '.join(candidates)} in '{folder}'")
+            raise SchemaError(name, None, Message("io.several_files", files=", ".join(f.name for f in found)),
+                              expected=Message("io.expected_exactly_one", files=", ".join(candidates),
+                                               folder=str(folder)))
         if found:
-            raw[name] = _read_file(name, found[0])
+            raw[name] = _read_file(name, found[0], files)
         elif name in REQUIRED_TABLES:
-            raise SchemaError(name, None, "required table not found",
-                              expected=f"one of {', '.join(candidates)} in '{folder}'")
+            raise SchemaError(name, None, Message("io.table_not_found"),
+                              expected=Message("io.expected_one_file", files=", ".join(candidates),
+                                               folder=str(folder)))
     return raw
 
 
-def _read_workbook(path: Path, skip: set[str]) -> dict[str, pd.DataFrame]:
-    """The sheets of a workbook that are named after a table (tables in ``skip`` are read from elsewhere)."""
+def _read_workbook(path: Path, skip: set[str], files: dict[str, TableFile]) -> dict[str, pd.DataFrame]:
+    """The sheets of a workbook that are named after a table (tables in ``skip`` are read from elsewhere);
+    where each was read from is added to ``files``."""
     with _parse(None, path, lambda: pd.ExcelFile(path)) as workbook:
         sheets = workbook.sheet_names
         for name in REQUIRED_TABLES:
             if name not in sheets and name not in skip:
-                raise SchemaError(name, None, "required table not found",
-                                  expected=f"a sheet named '{name}' in workbook '{path}' (sheets: "
-                                           + ", ".join(map(str, sheets)) + ")")
+                raise SchemaError(name, None, Message("io.table_not_found"),
+                                  expected=Message("io.expected_sheet", sheet=name, path=str(path),
+                                                   sheets=", ".join(map(str, sheets))))
         raw = {}
         for name in TABLES:
             if name in sheets and name not in skip:
                 raw[name] = _tidy_header(_parse(name, path, lambda name=name: _read_sheet(workbook, path, name, name)))
+                files[name] = TableFile(path, "xlsx", name)
     return raw
 
 
-def _read_file(name: str, file: Path) -> pd.DataFrame:
-    """One table from a CSV, Parquet or Excel file."""
+def _read_file(name: str, file: Path, files: dict[str, TableFile]) -> pd.DataFrame:
+    """One table from a CSV, Parquet or Excel file; where it was read from is added to ``files``."""
     if not file.is_file():
-        raise FileNotFoundError(f"table '{name}': file '{file}' does not exist")
+        raise LocalizedFileNotFoundError(Message("io.table_file_not_found", table=name, file=str(file)))
     readers = {".csv": _read_csv, ".parquet": _read_parquet, ".xlsx": _read_excel}
     reader = readers.get(file.suffix.lower())
     if reader is None:
-        raise SchemaError(name, None, f"cannot read '{file.name}'", expected="a .csv, .parquet or .xlsx file")
-    df = _tidy_header(_parse(name, file, lambda: reader(name, file)))
+        raise SchemaError(name, None, Message("io.cannot_read", file=file.name),
+                          expected=Message("io.expected_file_format"))
+    df, files[name] = _parse(name, file, lambda: reader(name, file))
+    df = _tidy_header(df)
     if reader is not _read_parquet and is_output(file.parent):  # written by _write_csv / _write_excel
         for c in TABLES[name].columns:
             if c.kind in ("id", "code", "str") and c.name in df.columns:
@@ -198,9 +216,9 @@ def _parse(name: str | None, file: Path, read) -> Any:
     except (FileNotFoundError, SchemaError):
         raise
     except Exception as e:  # pandas, pyarrow and openpyxl raise many kinds of errors on bad files
-        problem = f"cannot read '{file}': {type(e).__name__}: {e}"
+        problem = Message("io.parse_failed", file=str(file), error=f"{type(e).__name__}: {e}")
         if name is None:
-            raise ValueError(problem) from e
+            raise InputError(problem) from e
         raise SchemaError(name, None, problem) from e
 
 
@@ -211,25 +229,26 @@ def _na_values(name: str, columns) -> dict:
     return {c: [""] if str(c).strip() in ids else list(_NA_TEXT) for c in columns}
 
 
-def _read_csv(name: str, file: Path) -> pd.DataFrame:
+def _read_csv(name: str, file: Path) -> tuple[pd.DataFrame, TableFile]:
     with open(file, encoding="utf-8-sig", newline="") as f:
         header = f.readline()
     sep = ";" if header.count(";") > header.count(",") else ","
     names = [c.strip() for c in next(csv.reader([header], delimiter=sep), [])]
     text = {c.name: str for c in TABLES[name].columns if c.kind in ("id", "code", "str") and c.name in names}
-    return pd.read_csv(file, sep=sep, header=0, names=names or None, dtype=text, encoding="utf-8-sig",
-                       decimal="," if sep == ";" else ".", float_precision="round_trip",
-                       keep_default_na=False, na_values=_na_values(name, names))
+    df = pd.read_csv(file, sep=sep, header=0, names=names or None, dtype=text, encoding="utf-8-sig",
+                     decimal="," if sep == ";" else ".", float_precision="round_trip",
+                     keep_default_na=False, na_values=_na_values(name, names))
+    return df, TableFile(file, "csv", separator=sep)
 
 
-def _read_parquet(name: str, file: Path) -> pd.DataFrame:
-    return pd.read_parquet(file, engine="pyarrow")
+def _read_parquet(name: str, file: Path) -> tuple[pd.DataFrame, TableFile]:
+    return pd.read_parquet(file, engine="pyarrow"), TableFile(file, "parquet")
 
 
-def _read_excel(name: str, file: Path) -> pd.DataFrame:
+def _read_excel(name: str, file: Path) -> tuple[pd.DataFrame, TableFile]:
     with pd.ExcelFile(file) as workbook:
         sheet = name if name in workbook.sheet_names else workbook.sheet_names[0]
-        return _read_sheet(workbook, file, sheet, name)
+        return _read_sheet(workbook, file, sheet, name), TableFile(file, "xlsx", str(sheet))
 
 
 def _read_sheet(workbook: pd.ExcelFile, file: Path, sheet: str, name: str) -> pd.DataFrame:
@@ -256,30 +275,30 @@ def _check_cells(name: str, file: Path, sheet: str, columns) -> None:
         return
     names = [str(c).strip() for c in columns]
     declared = set(TABLES[name].column_names)
+    source = FileSource(file.name, str(sheet), "row")
     at = {}  # (column, kind) -> [(row, reference, value)], in the order of the sheet
     for row, col, kind, value in cells:
         column = names[col - 1] if col <= len(names) else None
         if row == 1:
-            raise SchemaError(name, None, f"column name in cell {_cell(row, col)} of sheet '{sheet}' is "
-                              + ("a formula without a computed value" if kind == "formula"
-                                 else f"the Excel error value '{value}'"),
-                              expected="the column names in the first row")
+            problem = (Message("io.header_formula", cell=_cell(row, col)) if kind == "formula"
+                       else Message("io.header_error_value", cell=_cell(row, col), value=value))
+            raise SchemaError(name, None, problem, expected=Message("io.expected_header"), source=source)
         if column in declared:
-            at.setdefault((column, kind), []).append((row - 1, _cell(row, col), value))
+            at.setdefault((column, kind), []).append((row, _cell(row, col), value))
     if not at:
         return
     (column, kind), found = next(iter(at.items()))
     refs = ", ".join(ref for _, ref, _ in found[:5]) + (", ..." if len(found) > 5 else "")
-    where = f"(sheet '{sheet}', cell{'s' if len(found) > 1 else ''} {refs})"
     if kind == "formula":
-        problem = f"formula without a computed value: open and save the file in Excel, or paste values {where}"
-        expected = "a value in each cell (a formula is read as the value the spreadsheet last computed)"
+        problem = Message("io.formula_cells", n=len(found), cells=refs)
+        expected = Message("io.expected_formula_value")
     else:
         values = ", ".join(dict.fromkeys(repr(v) for _, _, v in found[:20]))
-        problem = f"Excel error value(s) {values} {where}"
-        expected = "a value in each cell: correct the formula or its input, or leave the cell empty for missing"
-    rows = [r for r, _, _ in found]
-    raise SchemaError(name, column, problem, rows[:20], expected, n_rows=len(rows))
+        problem = Message("io.error_value_cells", n=len(found), values=values, cells=refs)
+        expected = Message("io.expected_error_value")
+    sheet_rows = [r for r, _, _ in found]
+    raise SchemaError(name, column, problem, [r - 1 for r in sheet_rows[:20]], expected, n_rows=len(sheet_rows),
+                      source=source, file_rows=sheet_rows[:20])
 
 
 def _cell(row: int, col: int) -> str:
@@ -473,7 +492,7 @@ def write_cohort(cohort: Cohort, path: str | os.PathLike, fmt: Format = "parquet
         Another process is writing ``path`` (:class:`~verzuimmodel.outputs.OutputLockedError`).
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
+        raise InputError(Message("io.unknown_format", fmt=fmt, formats=", ".join(FORMATS)))
     path = check_target(path, overwrite)
     tables = validate_cohort(cohort.tables, copy=False)
     if fmt == "xlsx":
@@ -503,8 +522,7 @@ _WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "xlsx": _write_excel}
 def _check_excel_size(tables: dict[str, pd.DataFrame]) -> None:
     for name, df in tables.items():
         if len(df) > _EXCEL_MAX_ROWS:
-            raise ValueError(f"table '{name}' has {len(df):,} rows, more than fit on an Excel sheet "
-                             f"({_EXCEL_MAX_ROWS:,}); write parquet or csv instead")
+            raise InputError(Message("io.too_many_rows_for_excel", table=name, n=len(df), max=_EXCEL_MAX_ROWS))
 
 
 def _write_extras(cohort: Cohort, folder: Path) -> None:

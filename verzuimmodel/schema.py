@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
+from .i18n import Message, get_language
+
 if TYPE_CHECKING:  # at run time they are looked up on first use (__getattr__ below)
     from .validation import validate_cohort, validate_table
 
@@ -46,6 +48,7 @@ __all__ = [
     "MISSING_TEXT",
     "FIRST_DATE",
     "LAST_DATE",
+    "FileSource",
     "SchemaError",
     "empty_table",
     "validate_table",
@@ -341,41 +344,131 @@ TABLES: dict[str, Table] = {
 """The five tables of a cohort, in dependency order."""
 
 
+@dataclass(frozen=True)
+class FileSource:
+    """Where a table was read from, for messages: the file's name, the sheet (Excel) and what its rows
+    are called: ``"line"`` for the lines of a CSV file (as a text editor numbers them), ``"row"`` for the
+    rows of a sheet (as a spreadsheet numbers them; the header is row 1) or of a Parquet file."""
+
+    file: str
+    sheet: str | None = None
+    unit: Literal["line", "row"] = "row"
+
+    @property
+    def label(self) -> Message:
+        """``absence.csv`` or ``sheet 'absence' of cohort.xlsx``, as a message."""
+        if self.sheet is None:
+            return Message("frame.source_file", file=self.file)
+        return Message("frame.source_sheet", file=self.file, sheet=self.sheet)
+
+
 class SchemaError(ValueError):
     """A cohort table does not match its declaration.
 
-    The message names the table, the column, the first offending rows and what was expected.
+    The message names the table, the column, the first offending rows and what was expected, in the
+    language in force (:mod:`verzuimmodel.i18n`): ``str(err)``; ``err.message("nl")`` in Dutch.
+    When the table was read from a file, it names the file (and sheet) and the rows as the user
+    sees them there: CSV lines (data row k is line k + 1 after the header, blank lines counted) or
+    spreadsheet rows.
 
     Parameters
     ----------
     table : name of the table.
     column : the column concerned; several columns (a composite key, a rule over columns) are
         joined with ``", "``; None when the problem concerns the whole table.
-    problem : what is wrong.
+    problem : what is wrong: a :class:`~verzuimmodel.i18n.Message` of the catalogue (translated),
+        or plain text (written as it is in every language).
     rows : 1-based data row numbers of the offending rows in the table as read (data row 1 is
         the first row under the header). Only the first few need be given.
-    expected : what was expected instead.
+    expected : what was expected instead (a message or text).
     n_rows : how many rows offend in total, when ``rows`` holds only the first of them.
+    values : the offending values, quoted as in the data, written after ``problem``.
+    source : the file the table was read from (:class:`FileSource`), if any.
+    file_rows : the line or row numbers in ``source`` of ``rows`` (same order).
+
+    Attributes
+    ----------
+    table, column, rows, n_rows, source, file_rows
+        As given (``rows`` and ``file_rows`` lists of int).
+    problem, expected : str
+        The English text (a :class:`~verzuimmodel.i18n.Message` when it comes from the catalogue;
+        ``problem`` includes the quoted values).
+    message_key : str or None
+        The catalogue key of the problem (``"schema.invalid_values"``); None for plain text.
+    params : dict
+        The parameters: those of the problem, and ``table``, ``column``, ``rows``, ``n_rows``,
+        ``values``, ``expected``, ``file``, ``sheet``, ``file_rows``.
     """
 
     def __init__(self, table: str, column: str | None, problem: str, rows: list | None = None,
-                 expected: str | None = None, n_rows: int | None = None):
-        self.table, self.column, self.problem = table, column, problem
+                 expected: str | None = None, n_rows: int | None = None, *, values: str | None = None,
+                 source: FileSource | None = None, file_rows: list | None = None):
+        self.table, self.column = table, column
+        self.problem = problem if values is None else Message("frame.with_values", problem=problem, values=values)
         self.rows = [int(r) for r in (rows if rows is not None else [])]
         self.n_rows = len(self.rows) if n_rows is None else int(n_rows)
         self.expected = expected
-        where = f"table '{table}'" + (f", column '{column}'" if column else "")
-        msg = f"{where}: {problem}"
+        self.source = source
+        self.file_rows = [int(r) for r in (file_rows if file_rows is not None else [])]
+        super().__init__(self.message("en"))
+
+    @property
+    def message_key(self) -> str | None:
+        problem = self.problem
+        if isinstance(problem, Message) and problem.key == "frame.with_values":
+            problem = problem.params["problem"]
+        return problem.key if isinstance(problem, Message) else None
+
+    @property
+    def params(self) -> dict:
+        problem = self.problem
+        out = {}
+        if isinstance(problem, Message) and problem.key == "frame.with_values":
+            out["values"] = problem.params["values"]
+            problem = problem.params["problem"]
+        if isinstance(problem, Message):
+            out.update(problem.params)
+        out.update(table=self.table, column=self.column, rows=self.rows, n_rows=self.n_rows, expected=self.expected,
+                   file=self.source.file if self.source else None, sheet=self.source.sheet if self.source else None,
+                   file_rows=self.file_rows)
+        return out
+
+    def located(self, source: FileSource, file_rows: list | None) -> "SchemaError":
+        """This error, naming the file it was read from and the rows there (``file_rows`` for ``rows``)."""
+        return type(self)(self.table, self.column, self.problem, self.rows, self.expected, self.n_rows,
+                          source=source, file_rows=file_rows)
+
+    def message(self, lang: str | None = None) -> str:
+        """The message in ``lang`` (``"nl"`` or ``"en"``; default: the language in force)."""
+        lang = lang or get_language()
+        where = (Message("frame.table_in", table=self.table, source=self.source.label) if self.source
+                 else Message("frame.table", table=self.table))
+        parts = [where.render(lang)]
+        if self.column:
+            parts.append(Message("frame.column", column=self.column).render(lang))
+        parts.append(Message("frame.problem", problem=self.problem).render(lang))
         if self.rows:
-            shown = ", ".join(str(r) for r in self.rows[:5])
+            located = bool(self.source and len(self.file_rows) == len(self.rows))
+            numbers = self.file_rows if located else self.rows
+            unit = f"frame.{self.source.unit}s" if located else "frame.data_rows"
+            parts.append(Message(unit, n=self.n_rows, rows=", ".join(str(r) for r in numbers[:5])).render(lang))
             more = self.n_rows - min(len(self.rows), 5)
-            msg += f" at data row(s) {shown}" + (f" (and {more} more)" if more > 0 else "")
-        if expected:
-            msg += f"; expected {expected}"
-        super().__init__(msg)
+            if more > 0:
+                parts.append(Message("frame.more", more=more).render(lang))
+        if self.expected:
+            parts.append(Message("frame.expected", expected=self.expected).render(lang))
+        return "".join(parts)
+
+    def __str__(self) -> str:
+        return self.message()
 
     def __reduce__(self):
-        return type(self), (self.table, self.column, self.problem, self.rows, self.expected, self.n_rows)
+        return _rebuild_schema_error, (self.table, self.column, self.problem, self.rows, self.expected, self.n_rows,
+                                       self.source, self.file_rows)
+
+
+def _rebuild_schema_error(table, column, problem, rows, expected, n_rows, source=None, file_rows=None) -> SchemaError:
+    return SchemaError(table, column, problem, rows, expected, n_rows, source=source, file_rows=file_rows)
 
 
 def empty_table(name: str) -> pd.DataFrame:

@@ -8,10 +8,13 @@ turned into a :class:`~verzuimmodel.schema.SchemaError` by ``_check``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
 from .column_types import _CONVERTERS, _clean_object, _is_missing_text, _missing
+from .i18n import Message
 from .schema import CODE_LISTS, FIRST_DATE, LAST_DATE, TABLES, Column, SchemaError, Table
 
 __all__ = ["validate_table"]
@@ -25,14 +28,14 @@ _SCHOOL_TYPE_LEVEL = {"bo": "po", "sbo": "po", "vo": "vo"}
 _MAX_VO_GRADE = 6
 
 
-def _check(bad, table: str, column: str | None, problem: str, expected: str | None = None,
+def _check(bad, table: str, column: str | None, problem: Message, expected: Message | None = None,
            values: pd.Series | pd.DataFrame | None = None, show: list[str] | None = None) -> None:
     """Raise a :class:`SchemaError` if any element of the boolean mask ``bad`` is set.
 
     Parameters
     ----------
     bad : array-like of bool, one element per row of the table.
-    table, column, problem, expected : as in :class:`SchemaError`.
+    table, column, problem, expected : as in :class:`SchemaError` (messages of the catalogue).
     values : the column or table whose offending values are quoted after ``problem``.
     show : the columns of ``values`` (a table) to quote.
     """
@@ -41,10 +44,11 @@ def _check(bad, table: str, column: str | None, problem: str, expected: str | No
         return
     pos = np.flatnonzero(bad)
     shown = pos[:_REPORTED_ROWS]
+    quoted = None
     if values is not None:
         offending = values.iloc[shown]
-        problem = f"{problem}: {_examples(offending if show is None else offending[show])}"
-    raise SchemaError(table, column, problem, (shown + 1).tolist(), expected, n_rows=len(pos))
+        quoted = _examples(offending if show is None else offending[show])
+    raise SchemaError(table, column, problem, (shown + 1).tolist(), expected, n_rows=len(pos), values=quoted)
 
 
 def _examples(values: pd.Series | pd.DataFrame, n: int = 3) -> str:
@@ -66,28 +70,28 @@ def _quote(value) -> str:
     return str(value)
 
 
-def _expected(col: Column) -> str:
-    """What a column holds, for messages."""
+@lru_cache(maxsize=None)
+def _fixed(key: str) -> Message:
+    """The message ``key`` without parameters, made once (validation checks many columns)."""
+    return Message(key)
+
+
+@lru_cache(maxsize=None)
+def _expected(col: Column) -> Message:
+    """What a column holds, for messages (made once per column)."""
     if col.kind == "code":
-        return "one of " + ", ".join(repr(c) for c in CODE_LISTS[col.codes])
-    kinds = {
-        "id": "integer or non-empty text identifiers",
-        "int": "whole numbers",
-        "float": "numbers",
-        "bool": "true/false, 1/0, ja/nee or yes/no",
-        "str": "text",
-        "date": "dates (ISO 'YYYY-MM-DD' text or Excel dates)",
-    }
-    text = kinds[col.kind]
+        return Message("expected.one_of", choices=", ".join(repr(c) for c in CODE_LISTS[col.codes]))
+    what = _fixed(f"expected.kind_{col.kind}")
     if col.kind == "date":
-        text += f" from {FIRST_DATE.date().isoformat()} to {LAST_DATE.date().isoformat()}"
+        what = Message("expected.dates_from_to", what=what, low=FIRST_DATE.date().isoformat(),
+                       high=LAST_DATE.date().isoformat())
     if col.min is not None and col.max is not None:
-        text += f" from {col.min:g} to {col.max:g}"
-    elif col.min is not None:
-        text += f" of at least {col.min:g}"
-    elif col.max is not None:
-        text += f" of at most {col.max:g}"
-    return text
+        return Message("expected.from_to", what=what, low=col.min, high=col.max)
+    if col.min is not None:
+        return Message("expected.at_least", what=what, low=col.min)
+    if col.max is not None:
+        return Message("expected.at_most", what=what, high=col.max)
+    return what
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
@@ -102,13 +106,14 @@ def _validate_column(table: str, col: Column, s: pd.Series) -> pd.Series:
     values, bad = _CONVERTERS[col.kind](s, col)
     if col.kind == "id" and bad.any():
         _check(bad & _is_missing_text(_clean_object(s)[0]), table, col.name,
-               "text that means missing is not an identifier",
-               "an identifier, or an empty cell where there is none" if col.nullable
-               else "an identifier in every row (the column may not be empty)", s)
-    _check(bad, table, col.name, "invalid value(s)", _expected(col), s)
+               _fixed("schema.missing_text_identifier"),
+               _fixed("expected.identifier_or_empty" if col.nullable else "expected.identifier_every_row"), s)
+    _check(bad, table, col.name, _fixed("schema.invalid_values"), _expected(col), s)
     if not col.nullable:
-        _check(_missing(values), table, col.name, "missing value(s)",
-               _expected(col) + " in every row (the column may not be empty)")
+        missing = _missing(values)
+        if missing.any():
+            _check(missing, table, col.name, _fixed("schema.missing_values"),
+                   Message("expected.every_row", what=_expected(col)))
     if col.min is not None or col.max is not None:
         x = _numbers(values)
         out = np.zeros(len(x), dtype=bool)
@@ -116,35 +121,37 @@ def _validate_column(table: str, col: Column, s: pd.Series) -> pd.Series:
             out |= x < col.min
         if col.max is not None:
             out |= x > col.max
-        _check(out, table, col.name, "value(s) out of range", _expected(col), values)
+        _check(out, table, col.name, _fixed("schema.out_of_range"), _expected(col), values)
     if col.kind == "date":
         x = values.to_numpy()
         _check((x < FIRST_DATE.to_datetime64()) | (x > LAST_DATE.to_datetime64()),  # NaT compares False
-               table, col.name, "date(s) out of range", _expected(col), values)
+               table, col.name, _fixed("schema.dates_out_of_range"), _expected(col), values)
     return values
 
 
 def _table(name: str) -> Table:
     if name not in TABLES:
-        raise SchemaError(name, None, "unknown table", expected="one of " + ", ".join(TABLES))
+        raise SchemaError(name, None, Message("schema.unknown_table"),
+                          expected=Message("expected.one_of", choices=", ".join(TABLES)))
     return TABLES[name]
 
 
 def _check_columns(table: Table, df: pd.DataFrame) -> None:
     """The frame is a DataFrame with unique column names and every required column."""
     if not isinstance(df, pd.DataFrame):
-        raise SchemaError(table.name, None, f"not a table but a {type(df).__name__}",
-                          expected="a pandas DataFrame")
+        raise SchemaError(table.name, None, Message("schema.not_a_table", type=type(df).__name__),
+                          expected=Message("expected.dataframe"))
     twice = df.columns[df.columns.duplicated()]
     if len(twice):
-        raise SchemaError(table.name, ", ".join(map(str, twice.unique())), "column name(s) occur more than once",
-                          expected="each column once")
+        raise SchemaError(table.name, ", ".join(map(str, twice.unique())), Message("schema.duplicate_columns"),
+                          expected=Message("expected.each_column_once"))
     missing = [c for c in table.required_columns if c not in df.columns]
     if missing:
-        raise SchemaError(table.name, ", ".join(missing), "missing required column(s) " + ", ".join(missing),
-                          expected="columns " + ", ".join(table.required_columns)
-                          + " (optional: " + (", ".join(c.name for c in table.columns if not c.required)
-                                              or "none") + ")")
+        optional = ", ".join(c.name for c in table.columns if not c.required)
+        raise SchemaError(table.name, ", ".join(missing),
+                          Message("schema.missing_columns", n=len(missing), columns=", ".join(missing)),
+                          expected=Message("expected.columns", columns=", ".join(table.required_columns),
+                                           optional=optional or Message("expected.none")))
 
 
 # -- row rules: checks across the columns of one (already converted) table --------------------
@@ -153,36 +160,34 @@ def _check_columns(table: Table, df: pd.DataFrame) -> None:
 def _school_type_matches_level(df: pd.DataFrame) -> None:
     level = df["school_type"].astype(object).map(_SCHOOL_TYPE_LEVEL)
     _check((level != df["level"].astype(object)).to_numpy(), "schools", "school_type",
-           "school type does not belong to the school's level", "bo or sbo at level po, vo at level vo",
-           df, ["school_type", "level"])
+           Message("schema.school_type_level"), Message("expected.school_type_level"), df, ["school_type", "level"])
 
 
 def _absence_within_enrolment(df: pd.DataFrame) -> None:
     days = df["sick_days"].to_numpy() + df["luxury_days"].to_numpy() + df["long_absence_days"].to_numpy()
     _check(days > df["enrolled_days"].to_numpy(), "absence", "enrolled_days",
-           "sick_days + luxury_days + long_absence_days exceed enrolled_days",
-           "at most enrolled_days days of sick, luxury and long-term absence together",
+           Message("schema.absence_exceeds_enrolment"), Message("expected.absence_within_enrolment"),
            df, ["sick_days", "luxury_days", "long_absence_days", "enrolled_days"])
 
 
 def _long_spells_are_reports(df: pd.DataFrame) -> None:
     _check(df["sick_long_spells"].to_numpy() > df["sick_reports"].to_numpy(), "absence", "sick_long_spells",
-           "more long sick spells than sick reports", "sick_long_spells <= sick_reports (a long spell is a report)",
+           Message("schema.long_spells_exceed_reports"), Message("expected.long_spells_within_reports"),
            df, ["sick_long_spells", "sick_reports"])
 
 
 def _vo_grades(df: pd.DataFrame) -> None:
     bad = (df["level"] == "vo").to_numpy() & (df["grade"].to_numpy() > _MAX_VO_GRADE)
-    _check(bad, "absence", "grade", "VO year out of range", f"VO years 1 to {_MAX_VO_GRADE} (PO groups 1 to 8)",
+    _check(bad, "absence", "grade", Message("schema.vo_grade"), Message("expected.vo_grade", max=_MAX_VO_GRADE),
            df["grade"])
 
 
 def _episode_ends(df: pd.DataFrame) -> None:
-    _check((df["end_date"] < df["start_date"]).to_numpy(), "episodes", "end_date", "end_date before start_date",
-           "end_date on or after start_date", df, ["start_date", "end_date"])
+    _check((df["end_date"] < df["start_date"]).to_numpy(), "episodes", "end_date",
+           Message("schema.end_before_start"), Message("expected.end_after_start"), df, ["start_date", "end_date"])
     open_ended = _missing(df["end_date"]) & (df["outcome"] != "censored").to_numpy()
-    _check(open_ended, "episodes", "end_date", "missing end_date for an observed outcome",
-           "an end_date unless the outcome is 'censored'", df["outcome"])
+    _check(open_ended, "episodes", "end_date", Message("schema.missing_end_date"),
+           Message("expected.end_date_unless_censored"), df["outcome"])
 
 
 _ROW_RULES = {
@@ -277,8 +282,8 @@ def validate_table(name: str, df: pd.DataFrame, *, copy: bool = True) -> pd.Data
         columns[c] = _validate_column(name, declared[c], s) if c in declared else s
     out = pd.DataFrame(columns, copy=False)
     key = list(table.key)
-    _check(_duplicated(out, key), name, ", ".join(key),
-           "duplicate key value(s)", "each value of " + " + ".join(key) + " once", out, key)
+    _check(_duplicated(out, key), name, ", ".join(key), Message("schema.duplicate_key"),
+           Message("expected.key_once", key=" + ".join(key)), out, key)
     for rule in _ROW_RULES.get(name, ()):
         rule(out)
     return out

@@ -13,7 +13,9 @@ another ``--warned`` it recomputes the measures from the stored replicates). Whe
 prints a note saying how many, of which types, and whether the measures include them.
 ``power`` writes ``power.csv`` and ``power.png`` (replicates under ``replicates/<point>/``).
 Bad input (a bad design file, option or output directory) is one line ``error: ...`` on stderr
-and exit code 2; result files are written to a temporary name and then renamed.
+and exit code 2; result files are written to a temporary name and then renamed. The command's own
+messages are in the language chosen with ``--lang`` (:mod:`verzuimmodel.i18n`); messages of the
+design file's checks are English.
 
 ``--out`` is a run directory (:func:`verzuimmodel.outputs.run_directory`): new or empty, or the
 directory of an earlier run, which is resumed (the same design and seed) or, with ``--overwrite``,
@@ -37,6 +39,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._cli_errors import bad_input
+from ..i18n import InputError, Message, format_number, text
 from ..outputs import run_directory, to_csv, write_file
 
 __all__ = ["diagnose_command", "power_command"]
@@ -110,25 +113,25 @@ def _table(df: pd.DataFrame, title: str) -> Table:
     for c in df.columns:
         table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
     for row in df.itertuples(index=False, name=None):
-        table.add_row(*("" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
+        table.add_row(*("" if pd.isna(v) else format_number(v, ".4g") if isinstance(v, float) else escape(str(v))
+                        for v in row))
     return table
 
 
 def _check_run(sims: int, seed: int, backend: BackendChoice, scheduler: str | None, workers: int | None) -> None:
     """The run options, checked before any output directory is made."""
     if sims < 1:
-        raise ValueError(f"--sims: got {sims}; expected a positive integer (n_sims)")
+        raise InputError(Message("evaluate.bad_sims", got=sims))
     if seed < 0:
-        raise ValueError(f"--seed: got {seed}; expected a non-negative integer (seed)")
+        raise InputError(Message("evaluate.bad_seed", got=seed))
     if scheduler is not None and backend is not BackendChoice.dask:
-        raise ValueError("--scheduler: only used with --backend dask")
+        raise InputError(Message("evaluate.scheduler_without_dask"))
     if workers is not None and workers < 1:
-        raise ValueError(f"--workers: got {workers}; expected a positive number of workers")
+        raise InputError(Message("evaluate.bad_workers", got=workers))
     if workers is not None and backend is BackendChoice.serial:
-        raise ValueError("--workers: the serial backend runs in this process; use --backend processes or dask")
+        raise InputError(Message("evaluate.workers_serial"))
     if workers is not None and scheduler is not None:
-        raise ValueError("--workers: with --scheduler the replicates run on the scheduler's workers; --workers sets "
-                         "the size of a local cluster only")
+        raise InputError(Message("evaluate.workers_scheduler"))
 
 
 def _parse_vary(specs: list[str]) -> dict[str, list[Any]]:
@@ -138,12 +141,12 @@ def _parse_vary(specs: list[str]) -> dict[str, list[Any]]:
         name = name.strip()
         items = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not name or not items:
-            raise ValueError(f"--vary '{spec}': expected NAME=VALUE1,VALUE2,... (e.g. n_clusters=6,8,10)")
+            raise InputError(Message("evaluate.bad_vary", spec=spec))
         if name in vary:
-            raise ValueError(f"--vary: '{name}' given twice")
+            raise InputError(Message("evaluate.vary_twice", name=name))
         vary[name] = [_value(v) for v in items]
     if not vary:
-        raise ValueError("--vary: expected at least one NAME=VALUE1,VALUE2,...")
+        raise InputError(Message("evaluate.no_vary"))
     return vary
 
 
@@ -185,13 +188,15 @@ def diagnose_command(
         write_file(out / "warnings.csv", lambda p: to_csv(by_type, p))
         _save_figure(plot_diagnosis(tidy, level=1 - design.alpha), out / "diagnosis.png")
     keys = list(dict.fromkeys(design.targets.values()))
-    console.print(_table(tidy[SHOWN], f"{design.name}: {sims} replicates, "
-                                      f"estimand{'s' if len(keys) > 1 else ''} {', '.join(keys)}"))
+    console.print(_table(tidy[SHOWN], text("evaluate.diagnosis_title", name=design.name, sims=sims, n=len(keys),
+                                           estimands=", ".join(keys))))
     for line in _warned_note(tidy, by_type, warned.value):
         console.print(escape(line))
     if len(diag.failures):
-        typer.echo(f"{int(tidy['n_failed'].sum())} failed fit(s); first: {diag.failures['error'].iloc[0]}", err=True)
-    console.print(f"written: {out / 'diagnosis.csv'}, {out / 'warnings.csv'}, {out / 'diagnosis.png'}")
+        typer.echo(text("evaluate.failed_fits", n=int(tidy["n_failed"].sum()),
+                        error=str(diag.failures["error"].iloc[0])), err=True)
+    console.print(escape(text("evaluate.written", files=", ".join(
+        str(out / name) for name in ("diagnosis.csv", "warnings.csv", "diagnosis.png")))))
 
 
 def _warned_note(tidy: pd.DataFrame, by_type: pd.DataFrame, warned: str) -> list[str]:
@@ -202,17 +207,11 @@ def _warned_note(tidy: pd.DataFrame, by_type: pd.DataFrame, warned: str) -> list
         types = by_type[by_type["estimator"] == row.estimator]
         kinds = ", ".join(f"{t} {n}" for t, n in zip(types["warning_type"], types["n_warned"]))
         ok = row.n_sims - row.n_failed
-        lines.append(f"note: {row.estimator}: {row.n_warned} of {ok} successful fits warned ({kinds})")
+        lines.append(text("evaluate.warned_note", estimator=row.estimator, n=int(row.n_warned), ok=int(ok),
+                          kinds=kinds))
     if not lines:
         return []
-    if warned == "include":
-        lines.append("The measures include these fits (their estimates, SEs and intervals may be unreliable: "
-                     "e.g. a separated fit's huge log odds ratio). --warned exclude leaves them out, which "
-                     "conditions the measures on a fit not warning and can itself bias them; per type: warnings.csv.")
-    else:
-        lines.append("The measures leave these fits out (--warned exclude; n_used counts the fits measured): they "
-                     "describe only studies whose fit did not warn, which can itself bias them; per type: "
-                     "warnings.csv.")
+    lines.append(text("evaluate.warned_included" if warned == "include" else "evaluate.warned_excluded"))
     return lines
 
 
@@ -240,7 +239,7 @@ def power_command(
         grid = _parse_vary(vary)
         _check_run(sims, seed, backend, scheduler, workers)
         if not 0 < target < 1:
-            raise ValueError(f"--target: got {target}; expected a power in (0, 1)")
+            raise InputError(Message("evaluate.bad_target", got=target))
         for combo in _points(grid):  # every point valid before any runs
             design.with_parameters(combo)
     with ExitStack() as locked:
@@ -252,8 +251,8 @@ def power_command(
         write_file(out / "power.csv", lambda p: to_csv(table, p))
         _save_figure(plot_power_curve(table, target_power=target), out / "power.png")
     shown = [*grid, "estimator", "power", "power_mcse", "formula_power", "n_failed", "n_warned"]
-    console.print(_table(table[shown], f"{design.name}: power ({sims} replicates per point)"))
-    console.print(f"written: {out / 'power.csv'}, {out / 'power.png'}")
+    console.print(_table(table[shown], text("evaluate.power_title", name=design.name, sims=sims)))
+    console.print(escape(text("evaluate.written", files=f"{out / 'power.csv'}, {out / 'power.png'}")))
 
 
 def _points(grid: dict[str, list]) -> Iterator[dict]:

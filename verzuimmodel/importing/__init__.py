@@ -22,6 +22,7 @@ import os
 import uuid
 from pathlib import Path
 
+from ..i18n import LocalizedFileExistsError, Message
 from .convert import LOG_COLUMNS, LOG_FILE, as_mapping, identifier_kind, import_export, read_export, write_import
 from .mapping import TEMPLATES, ImportMapping, MappingError, template_text
 
@@ -43,7 +44,7 @@ def write_template(path: str | os.PathLike, name: str = "nl_template") -> Path:
     path = Path(path)
     text = template_text(name)
     if path.exists() or path.is_symlink():
-        raise FileExistsError(f"'{path}' exists; not replacing it: choose another file name")
+        raise LocalizedFileExistsError(Message("mapping.template_exists", path=str(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
@@ -51,7 +52,7 @@ def write_template(path: str | os.PathLike, name: str = "nl_template") -> Path:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            raise FileExistsError(f"'{path}' exists; not replacing it: choose another file name") from None
+            raise LocalizedFileExistsError(Message("mapping.template_exists", path=str(path))) from None
         except OSError:  # a file system without hard links
             with open(path, "x", encoding="utf-8") as f:
                 f.write(text)

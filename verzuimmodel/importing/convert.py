@@ -4,7 +4,8 @@
 refuses columns that look like direct identifiers (unless the mapping drops them), converts each
 mapped column (:mod:`~verzuimmodel.importing.values`) and validates the cohort
 (:func:`verzuimmodel.validation.validate_cohort`); a validation error is reported with the mapping
-key and the rows of the user's file. :func:`import_export` also writes the cohort and its log
+key and the rows of the user's file (its lines for a CSV file, its rows for a sheet), also after empty
+rows were dropped. :func:`import_export` also writes the cohort and its log
 (``import_log.csv``) through the output-directory rules of :mod:`verzuimmodel.outputs`.
 
 The log counts, per table and column, what was mapped, coerced (decimal commas, date formats,
@@ -26,6 +27,7 @@ import pandas as pd
 
 from .. import io as cohort_io
 from ..cohort import Cohort
+from ..i18n import InputError, Message
 from ..outputs import output_directory, to_csv
 from ..schema import TABLES, SchemaError, empty_table, validate_cohort
 from .mapping import TEMPLATES, ImportMapping, MappingError, TableMap
@@ -44,16 +46,18 @@ LOG_COLUMNS = ("table", "column", "source", "action", "detail", "count")
 how many values (rows for ``read`` and empty rows)."""
 
 _IDENTIFIERS = {
-    "a citizen service number (BSN)": r"bsn|burgerservicenummer|sofinummer|sofi",
-    "a name": r"(?:voor|achter|roep|leerling|volledige|geboorte|meisjes)?na(?:am|men)|voorletters?|"
-              r"tussenvoegsels?|(?:first|last|sur|full)?name",
-    "an address": r"(?:woon|huis|post|thuis)?adres(?:sen)?|straat(?:naam)?|huisnummer|address|street",
-    "a postcode": r"postcode|zipcode|zip",
-    "an e-mail address": r"e?mail(?:adres)?",
-    "a telephone number": r"telefoon(?:nummer|nr)?|tel(?:nr)?|mobiel(?:nummer)?|gsm|phone",
-    "a date of birth": r"geboortedatum|geb(?:oorte)?dat(?:um)?|birthdate|dateofbirth|dob",
+    "bsn": r"bsn|burgerservicenummer|sofinummer|sofi",
+    "name": r"(?:voor|achter|roep|leerling|volledige|geboorte|meisjes)?na(?:am|men)|voorletters?|"
+            r"tussenvoegsels?|(?:first|last|sur|full)?name",
+    "address": r"(?:woon|huis|post|thuis)?adres(?:sen)?|straat(?:naam)?|huisnummer|address|street",
+    "postcode": r"postcode|zipcode|zip",
+    "email": r"e?mail(?:adres)?",
+    "telephone": r"telefoon(?:nummer|nr)?|tel(?:nr)?|mobiel(?:nummer)?|gsm|phone",
+    "birth": r"geboortedatum|geb(?:oorte)?dat(?:um)?|birthdate|dateofbirth|dob",
 }
-_BIRTH = "a date of birth"
+"""Kinds of direct identifiers (``mapping.identifier.<kind>`` in the message catalogue) and the column
+names that give them away."""
+_BIRTH = "mapping.identifier.birth"
 
 
 def identifier_kind(name: str) -> str | None:
@@ -61,13 +65,14 @@ def identifier_kind(name: str) -> str | None:
 
     The name is matched word by word (split at anything but letters and digits) and as a whole without
     separators: ``Achternaam``, ``naam leerling``, ``e-mail``, ``Tel.nr`` are identifiers;
-    ``schoolnaam`` and ``geboortejaar`` are not.
+    ``schoolnaam`` and ``geboortejaar`` are not. The kind is a :class:`~verzuimmodel.i18n.Message`:
+    as text the English words (``"a citizen service number (BSN)"``), ``.render("nl")`` the Dutch.
     """
     folded = str(name).casefold()
     words = [w for w in re.split(r"[^0-9a-z]+", folded) if w] + [re.sub(r"[^0-9a-z]", "", folded)]
     for kind, pattern in _IDENTIFIERS.items():
         if any(re.fullmatch(pattern, w) for w in words):
-            return kind
+            return Message(f"mapping.identifier.{kind}")
     return None
 
 
@@ -76,8 +81,9 @@ class _Log:
         self.rows: list[tuple] = []
 
     def add(self, table: str, column: str, source: str, action: str, detail: str, count) -> None:
+        """A line of the log; ``source`` may be a message (the log holds its English text)."""
         if int(count) or action in ("read", "skipped"):
-            self.rows.append((table, column, source, action, detail, int(count)))
+            self.rows.append((table, column, str.__str__(source), action, detail, int(count)))
 
     def frame(self) -> pd.DataFrame:
         log = pd.DataFrame(self.rows, columns=list(LOG_COLUMNS))
@@ -117,8 +123,10 @@ def read_export(path: str | os.PathLike, mapping: ImportMapping | Mapping | str 
     Raises
     ------
     MappingError
-        A ValueError in one line naming the mapping key and the rows of the user's file (a spreadsheet's
-        numbering: the header is row 1): a column or file not found, a column that looks like a direct
+        A ValueError in one line naming the mapping key and the rows of the user's file (the lines of a
+        CSV file as a text editor numbers them, the rows of a sheet as a spreadsheet does: the header is
+        line or row 1), in the language in force (:mod:`verzuimmodel.i18n`): a column or file not found, a
+        column that looks like a direct
         identifier and is not dropped, an unmapped code, an unparsable or ambiguous date, a value that
         is not a number, an Excel formula without a computed value or an error value, or a value that
         fails validation.
@@ -129,7 +137,7 @@ def read_export(path: str | os.PathLike, mapping: ImportMapping | Mapping | str 
     log = _Log()
     tables: dict[str, pd.DataFrame] = {}
     rows: dict[str, np.ndarray] = {}
-    labels: dict[str, str] = {}
+    raws: dict[str, RawTable] = {}
     with Export(path) as export:
         for name in TABLES:
             tmap = mapping.tables.get(name)
@@ -140,11 +148,11 @@ def read_export(path: str | os.PathLike, mapping: ImportMapping | Mapping | str 
             raw = export.read(tmap)
             log.add(name, "", raw.label, "read", raw.details, len(raw.frame))
             tables[name], rows[name] = _table(raw, tmap, mapping, log)
-            labels[name] = raw.label
+            raws[name] = raw
     try:
         valid = validate_cohort(tables, copy=False)
     except SchemaError as e:
-        raise _translate(e, mapping, rows, labels) from None
+        raise _translate(e, mapping, rows, raws) from None
     return Cohort(**valid), log.frame()
 
 
@@ -157,10 +165,11 @@ def _table(raw: RawTable, tmap: TableMap, mapping: ImportMapping, log: _Log) -> 
             continue
         found = raw.positions(cm.source)
         if len(found) != 1:
-            problem = (f"column '{cm.source}' not found in the header" if not found
-                       else f"column '{cm.source}' occurs {len(found)} times in the header")
-            raise MappingError(cm.key, problem, source=raw.label, rows=[1],
-                               hint="columns: " + ", ".join(f"'{h}'" for h in raw.header[:30] if h))
+            problem = (Message("mapping.column_not_found", column=cm.source) if not found
+                       else Message("mapping.column_twice", column=cm.source, n=len(found)))
+            raise MappingError(cm.key, problem, source=raw.label, rows=[1], unit=raw.unit,
+                               hint=Message("mapping.hint_columns",
+                                            columns=", ".join(f"'{h}'" for h in raw.header[:30] if h)))
         used[cm.name] = found[0]
     dropped = {p for d in tmap.drop for p in raw.positions(d)}
     _refuse_identifiers(raw, tmap, dropped)
@@ -184,11 +193,12 @@ def _table(raw: RawTable, tmap: TableMap, mapping: ImportMapping, log: _Log) -> 
 
         if cm.source is None:
             values = pd.Series(cm.value, index=frame.index, dtype=object)
-            ctx = Context(cm, f"constant value in {cm.key}", note, with_rows=False)
+            ctx = Context(cm, Message("mapping.source_constant", key=cm.key), note, with_rows=False)
             note("constant", f"constant value {cm.value!r}", len(frame))
         else:
             values = frame[used[cm.name]]
-            ctx = Context(cm, f"column '{cm.source}' in {raw.label}", note)
+            ctx = Context(cm, Message("mapping.source_column", column=cm.source, source=raw.label), note,
+                          unit=raw.unit)
         c = cells(values, tmap.format, note)
         out[cm.name] = convert(c, column, ctx, tmap.format, mapping).reset_index(drop=True)
         if cm.source is not None:
@@ -206,16 +216,15 @@ def _refuse_identifiers(raw: RawTable, tmap: TableMap, dropped: set[int]) -> Non
         kind = identifier_kind(header) if header else None
         if kind is None or pos in dropped:
             continue
-        if kind == _BIRTH:
+        if kind.key == _BIRTH:
             c = cells(raw.frame[pos], tmap.format, lambda *args: None)
             day = (c.text.str.count(r"\d+") >= 3) | (c.number > 9999) | c.datetime.notna()
             if not day.any():
                 continue
-            kind = "a date of birth with the day"
-        raise MappingError(f"{tmap.key}.drop", f"column '{header}' looks like a direct identifier ({kind}) and is "
-                           "refused", source=raw.label, rows=[1],
-                           hint=f"leave it out of the export, or drop it explicitly: add \"{header}\" to "
-                                f"{tmap.key}.drop")
+            kind = Message("mapping.identifier.birth_day")
+        raise MappingError(f"{tmap.key}.drop", Message("mapping.identifier_refused", column=header, kind=kind),
+                           source=raw.label, rows=[1], unit=raw.unit,
+                           hint=Message("mapping.hint_drop", column=header, key=f"{tmap.key}.drop"))
 
 
 def _refuse_cells(raw: RawTable, tmap: TableMap, used: dict[str, int]) -> None:
@@ -225,30 +234,35 @@ def _refuse_cells(raw: RawTable, tmap: TableMap, used: dict[str, int]) -> None:
         if pos not in by_pos:
             continue
         key = next(cm.key for cm in tmap.columns if cm.name == by_pos[pos])
+        source = Message("mapping.source_column", column=raw.header[pos], source=raw.label)
         if kind == "formula":
-            raise MappingError(key, f"formula without a computed value (cell {ref})",
-                               source=f"column '{raw.header[pos]}' in {raw.label}", rows=[row],
-                               hint="open and save the file in Excel, or paste values")
-        raise MappingError(key, f"Excel error value '{value}' (cell {ref})",
-                           source=f"column '{raw.header[pos]}' in {raw.label}", rows=[row],
-                           hint="correct the formula or its input, or leave the cell empty for missing")
+            raise MappingError(key, Message("mapping.formula_cell", cell=ref), source=source, rows=[row],
+                               hint=Message("mapping.hint_formula"), unit=raw.unit)
+        raise MappingError(key, Message("mapping.error_value_cell", value=value, cell=ref), source=source,
+                           rows=[row], hint=Message("mapping.hint_error_value"), unit=raw.unit)
 
 
 def _translate(e: SchemaError, mapping: ImportMapping, rows: dict[str, np.ndarray],
-               labels: dict[str, str]) -> MappingError:
-    """A validation error, with the mapping key and the rows of the user's file."""
+               raws: dict[str, RawTable]) -> MappingError:
+    """A validation error, with the mapping key and the rows of the user's file (also after empty rows
+    were dropped: ``rows`` holds the file's number of each row of the converted table)."""
     tmap = mapping.tables.get(e.table)
     names = e.column.split(", ") if e.column else []
     mapped = {cm.name: cm for cm in tmap.columns} if tmap is not None else {}
     found = [mapped[n] for n in names if n in mapped]
     key = found[0].key if found else f"tables.{e.table}"
-    sources = [f"'{cm.source}'" if cm.source else "(constant)" for cm in found]
-    source = (f"column{'s' if len(sources) > 1 else ''} {', '.join(sources)} in " if sources else "") \
-        + labels.get(e.table, f"table '{e.table}'")
+    raw = raws.get(e.table)
+    where = raw.label if raw is not None else Message("frame.table", table=e.table)
+    if found:
+        sources = [f"'{cm.source}'" if cm.source else Message("mapping.constant") for cm in found]
+        source = Message("mapping.source_columns", n=len(sources), columns=sources, source=where)
+    else:
+        source = where
     file_rows = rows.get(e.table)
     user_rows = [int(file_rows[r - 1]) for r in e.rows if file_rows is not None and 0 < r <= len(file_rows)]
     return MappingError(key, e.problem, source=source, rows=user_rows, n_rows=e.n_rows if user_rows else None,
-                        hint=f"expected {e.expected}" if e.expected else None)
+                        hint=Message("mapping.hint_expected", expected=e.expected) if e.expected else None,
+                        unit=raw.unit if raw is not None else "row")
 
 
 def write_import(cohort: Cohort, log: pd.DataFrame, path: str | os.PathLike, *, fmt: str = "parquet",
@@ -259,7 +273,7 @@ def write_import(cohort: Cohort, log: pd.DataFrame, path: str | os.PathLike, *, 
     or, with ``overwrite``, over an earlier output of the package), with the log beside the tables.
     """
     if fmt not in cohort_io.FORMATS:
-        raise ValueError(f"unknown format '{fmt}': use one of {', '.join(cohort_io.FORMATS)}")
+        raise InputError(Message("io.unknown_format", fmt=fmt, formats=", ".join(cohort_io.FORMATS)))
     cohort_io.check_target(path, overwrite)
     tables = validate_cohort(cohort.tables, copy=False)
     if fmt == "xlsx":

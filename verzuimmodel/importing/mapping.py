@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..i18n import InputError, LocalizedFileNotFoundError, Message
 from ..schema import CODE_LISTS, TABLES
 from .errors import MappingError, normalise
 
@@ -72,8 +73,8 @@ class DateFormat:
 
     @classmethod
     def parse(cls, spec: Any, key: str, source: str | None = None) -> "DateFormat":
-        bad = MappingError(key, f"unknown date format {spec!r}", source=source,
-                           hint="use e.g. 'dd-mm-jjjj', 'd-m-jj', 'jjjj-mm-dd' or 'excel'")
+        bad = MappingError(key, Message("mapping.unknown_date_format", spec=repr(spec)), source=source,
+                           hint=Message("mapping.hint_date_formats"))
         if not isinstance(spec, str):
             raise bad
         text = _DATE_ALIASES.get(spec.strip().lower(), spec.strip().lower())
@@ -169,7 +170,7 @@ class ImportMapping:
         """Read a mapping file (TOML)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"mapping file '{path}' does not exist")
+            raise LocalizedFileNotFoundError(Message("mapping.file_not_found", path=str(path)))
         return cls.from_toml(path.read_text(encoding="utf-8-sig"), name=path.name)
 
     @classmethod
@@ -182,7 +183,7 @@ class ImportMapping:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise MappingError("(syntax)", f"not valid TOML: {e}", source=name) from None
+            raise MappingError("(syntax)", Message("mapping.invalid_toml", error=str(e)), source=name) from None
         return cls.from_dict(data, name=name)
 
     @classmethod
@@ -203,7 +204,7 @@ class ImportMapping:
 def template_text(name: str = "nl_template") -> str:
     """The text of a shipped mapping template (:data:`TEMPLATES`)."""
     if name not in TEMPLATES:
-        raise ValueError(f"unknown mapping template {name!r}: expected one of {', '.join(TEMPLATES)}")
+        raise InputError(Message("mapping.unknown_template_name", name=repr(name), choices=", ".join(TEMPLATES)))
     return resources.files("verzuimmodel").joinpath("mappings", f"{name}.toml").read_text(encoding="utf-8")
 
 
@@ -213,8 +214,8 @@ def _resolve(data: dict, name: str, depth: int = 0) -> dict:
     if base is None:
         return data
     if not isinstance(base, str) or base not in TEMPLATES or depth > 3:
-        raise MappingError("extends", f"unknown template {base!r}", source=name,
-                           hint="expected one of " + ", ".join(repr(t) for t in TEMPLATES))
+        raise MappingError("extends", Message("mapping.unknown_template", name=repr(base)), source=name,
+                           hint=_one_of(repr(t) for t in TEMPLATES))
     return _merge(_resolve(tomllib.loads(template_text(base)), f"{base}.toml", depth + 1), data)
 
 
@@ -225,16 +226,25 @@ def _merge(base: dict, over: Mapping) -> dict:
     return out
 
 
-def _unknown(given: Mapping, allowed, prefix: str, name: str, what: str) -> None:
+def _one_of(choices) -> Message:
+    return Message("mapping.hint_one_of", choices=", ".join(choices))
+
+
+def _unknown(given: Mapping, allowed, prefix: str, name: str, what: Message) -> None:
+    """A MappingError for the first key of ``given`` not in ``allowed``; ``what`` says what it is
+    (``mapping.unknown.*``)."""
     for k in given:
         if k not in allowed:
-            raise MappingError(f"{prefix}{k}", f"unknown {what}", source=name,
-                               hint="expected one of " + ", ".join(sorted(map(str, allowed))))
+            raise MappingError(f"{prefix}{k}", what, source=name, hint=_one_of(sorted(map(str, allowed))))
+
+
+def _got(value: Any) -> Message:
+    return Message("mapping.got", got=repr(value))
 
 
 def _table_of(value: Any, key: str, name: str) -> Mapping:
     if not isinstance(value, Mapping):
-        raise MappingError(key, f"expected a table ([{key}]), got {value!r}", source=name)
+        raise MappingError(key, Message("mapping.expected_table", key=key, got=repr(value)), source=name)
     return value
 
 
@@ -252,37 +262,36 @@ def _format(raw: Mapping, parent: Format | None, prefix: str, name: str) -> Form
         elif field in ("separator", "decimal", "thousands"):
             allowed = {"separator": SEPARATORS, "decimal": DECIMALS, "thousands": THOUSANDS}[field]
             if v not in allowed:
-                raise MappingError(key, f"got {v!r}", source=name,
-                                   hint="expected one of " + ", ".join(repr(a) for a in allowed))
+                raise MappingError(key, _got(v), source=name, hint=_one_of(repr(a) for a in allowed))
         elif field == "date_formats":
             v = (v,) if isinstance(v, str) else v
             if not isinstance(v, (list, tuple)) or not v:
-                raise MappingError(key, f"expected a list of date formats, got {v!r}", source=name)
+                raise MappingError(key, Message("mapping.expected_date_formats", got=repr(v)), source=name)
             v = tuple(DateFormat.parse(s, key, name).spec for s in v)
         elif field == "two_digit_year_from":
             if not isinstance(v, int) or isinstance(v, bool) or not 1900 <= v <= 2100:
-                raise MappingError(key, f"got {v!r}", source=name, hint="expected a year from 1900 to 2100")
+                raise MappingError(key, _got(v), source=name, hint=Message("mapping.hint_year"))
         elif field == "missing":
             if not isinstance(v, (list, tuple)) or not all(isinstance(s, str) for s in v):
-                raise MappingError(key, f"expected a list of texts, got {v!r}", source=name)
+                raise MappingError(key, Message("mapping.expected_texts", got=repr(v)), source=name)
             v = tuple(v)
         values[field] = v
     if values["thousands"] and values["thousands"] == values["decimal"]:
-        raise MappingError(keys.get("thousands", f"{prefix}thousands"), "the thousands mark equals the decimal mark",
+        raise MappingError(keys.get("thousands", f"{prefix}thousands"), Message("mapping.thousands_is_decimal"),
                            source=name)
     return Format(**values, keys=MappingProxyType(keys))
 
 
 def _encoding(v: Any, key: str, name: str) -> str:
     if not isinstance(v, str):
-        raise MappingError(key, f"got {v!r}", source=name, hint="expected 'auto', 'utf-8', 'cp1252' or 'latin-1'")
+        raise MappingError(key, _got(v), source=name, hint=Message("mapping.hint_encoding"))
     if v.lower() == "auto":
         return "auto"
     try:
         codec = codecs.lookup(v).name
     except LookupError:
-        raise MappingError(key, f"unknown encoding {v!r}", source=name,
-                           hint="expected 'auto', 'utf-8', 'cp1252' or 'latin-1'") from None
+        raise MappingError(key, Message("mapping.unknown_encoding", encoding=repr(v)), source=name,
+                           hint=Message("mapping.hint_encoding")) from None
     return "utf-8-sig" if codec == "utf-8" else codec
 
 
@@ -294,14 +303,14 @@ def _codes(raw: Any, key: str, codes: str, name: str) -> dict[str, Any]:
         k = f"{key}.{label}" if re.fullmatch(r"[A-Za-z0-9_-]+", label) else f'{key}."{label}"'
         if codes == BOOLEAN:
             if not isinstance(code, bool):
-                raise MappingError(k, f"got {code!r}", source=name, hint="expected true or false")
+                raise MappingError(k, _got(code), source=name, hint=Message("mapping.hint_true_false"))
         elif code not in CODE_LISTS[codes]:
-            raise MappingError(k, f"{code!r} is not a code of '{codes}'", source=name,
-                               hint="expected one of " + ", ".join(repr(c) for c in CODE_LISTS[codes]))
+            raise MappingError(k, Message("mapping.not_a_code", code=repr(code), codes=codes), source=name,
+                               hint=_one_of(repr(c) for c in CODE_LISTS[codes]))
         norm = normalise(label)
         if norm in seen and seen[norm] != code:
-            raise MappingError(k, f"label {label!r} is mapped to both {seen[norm]!r} and {code!r} "
-                               "(labels are matched without regard to case and blanks)", source=name)
+            raise MappingError(k, Message("mapping.label_twice", label=repr(label), first=repr(seen[norm]),
+                                          second=repr(code)), source=name)
         seen[norm] = code
     return dict(table)
 
@@ -312,22 +321,22 @@ def _column(table: str, column: str, raw: Any, fmt: Format, name: str) -> Column
     if isinstance(raw, str):
         raw = {"column": raw}
     raw = _table_of(raw, key, name)
-    _unknown(raw, _COLUMN_KEYS, f"{key}.", name, "key of a column")
+    _unknown(raw, _COLUMN_KEYS, f"{key}.", name, Message("mapping.unknown.column_key"))
     if ("column" in raw) == ("value" in raw):
-        raise MappingError(key, "give either the export's column name (column = \"...\") or a constant "
-                           "(value = ...)", source=name)
+        raise MappingError(key, Message("mapping.column_or_value"), source=name)
     source = raw.get("column")
     if source is not None and (not isinstance(source, str) or not source.strip()):
-        raise MappingError(key, f"expected the name of a column of the export, got {source!r}", source=name)
+        raise MappingError(key, Message("mapping.expected_column_name", got=repr(source)), source=name)
     formats = None
     if "date_formats" in raw:
         if declared.kind != "date":
-            raise MappingError(f"{key}.date_formats", f"'{column}' is not a date column", source=name)
+            raise MappingError(f"{key}.date_formats", Message("mapping.not_a_date_column", column=column),
+                               source=name)
         formats = _format({"date_formats": raw["date_formats"]}, fmt, f"{key}.", name).date_formats
     codes = None
     if "codes" in raw:
         if declared.kind not in ("code", "bool"):
-            raise MappingError(f"{key}.codes", f"'{column}' is not a code or true/false column", source=name)
+            raise MappingError(f"{key}.codes", Message("mapping.not_a_code_column", column=column), source=name)
         codes = MappingProxyType(_codes(raw["codes"], f"{key}.codes", declared.codes or BOOLEAN, name))
     return ColumnMap(column, key, source.strip() if source else None, raw.get("value"), formats, codes)
 
@@ -335,48 +344,50 @@ def _column(table: str, column: str, raw: Any, fmt: Format, name: str) -> Column
 def _table(table: str, raw: Any, parent: Format, name: str) -> TableMap:
     key = f"tables.{table}"
     raw = _table_of(raw, key, name)
-    _unknown(raw, _TABLE_KEYS, f"{key}.", name, "key of a table")
+    _unknown(raw, _TABLE_KEYS, f"{key}.", name, Message("mapping.unknown.table_key"))
     fmt = _format(raw, parent, f"{key}.", name)
     for k in ("file", "sheet"):
         if k in raw and (not isinstance(raw[k], str) or not raw[k].strip()):
-            raise MappingError(f"{key}.{k}", f"expected a {k} name, got {raw[k]!r}", source=name)
+            raise MappingError(f"{key}.{k}", Message(f"mapping.expected_{k}_name", got=repr(raw[k])), source=name)
     skip = raw.get("skip", False)
     if not isinstance(skip, bool):
-        raise MappingError(f"{key}.skip", f"got {skip!r}", source=name, hint="expected true or false")
+        raise MappingError(f"{key}.skip", _got(skip), source=name, hint=Message("mapping.hint_true_false"))
     if skip and table in REQUIRED_TABLES:
-        raise MappingError(f"{key}.skip", f"table '{table}' is required", source=name)
+        raise MappingError(f"{key}.skip", Message("mapping.table_required", table=table), source=name)
     columns_raw = _table_of(raw.get("columns", {}), f"{key}.columns", name)
-    _unknown(columns_raw, TABLES[table].column_names, f"{key}.columns.", name, f"column of table '{table}'")
+    _unknown(columns_raw, TABLES[table].column_names, f"{key}.columns.", name,
+             Message("mapping.unknown.column", table=table))
     columns = tuple(_column(table, c, v, fmt, name) for c, v in columns_raw.items() if v is not False)
     drop = raw.get("drop", [])
     if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
-        raise MappingError(f"{key}.drop", f"expected a list of column names, got {drop!r}", source=name)
+        raise MappingError(f"{key}.drop", Message("mapping.expected_column_names", got=repr(drop)), source=name)
     if not skip:
         mapped = {c.name for c in columns}
         for c in TABLES[table].columns:
             if c.required and c.name not in mapped:
-                raise MappingError(f"{key}.columns.{c.name}", "required column not mapped", source=name,
-                                   hint="give the name of the export's column, or a constant: { value = ... }")
+                raise MappingError(f"{key}.columns.{c.name}", Message("mapping.required_column"), source=name,
+                                   hint=Message("mapping.hint_required_column"))
         sources = {normalise(c.source) for c in columns if c.source}
         for d in drop:
             if normalise(d) in sources:
-                raise MappingError(f"{key}.drop", f"column {d!r} is both mapped and dropped", source=name)
+                raise MappingError(f"{key}.drop", Message("mapping.mapped_and_dropped", column=repr(d)),
+                                   source=name)
     return TableMap(table, raw.get("file", "").strip() or None, raw.get("sheet", "").strip() or None, columns,
                     tuple(d.strip() for d in drop), fmt, skip)
 
 
 def _build(data: dict, name: str) -> ImportMapping:
-    _unknown(data, _TOP_KEYS, "", name, "key")
+    _unknown(data, _TOP_KEYS, "", name, Message("mapping.unknown.key"))
     fmt_raw = _table_of(data.get("format", {}), "format", name)
-    _unknown(fmt_raw, _FORMAT_DEFAULTS, "format.", name, "format key")
+    _unknown(fmt_raw, _FORMAT_DEFAULTS, "format.", name, Message("mapping.unknown.format_key"))
     fmt = _format(fmt_raw, None, "format.", name)
     codes_raw = _table_of(data.get("codes", {}), "codes", name)
-    _unknown(codes_raw, [*CODE_LISTS, BOOLEAN], "codes.", name, "code list")
+    _unknown(codes_raw, [*CODE_LISTS, BOOLEAN], "codes.", name, Message("mapping.unknown.code_list"))
     codes = {c: MappingProxyType(_codes(v, f"codes.{c}", c, name)) for c, v in codes_raw.items()}
     tables_raw = _table_of(data.get("tables", {}), "tables", name)
-    _unknown(tables_raw, TABLES, "tables.", name, "table")
+    _unknown(tables_raw, TABLES, "tables.", name, Message("mapping.unknown.table"))
     for t in REQUIRED_TABLES:
         if t not in tables_raw:
-            raise MappingError(f"tables.{t}", "required table not mapped", source=name)
+            raise MappingError(f"tables.{t}", Message("mapping.required_table"), source=name)
     tables = {t: _table(t, tables_raw[t], fmt, name) for t in TABLES if t in tables_raw}
     return ImportMapping(MappingProxyType(tables), MappingProxyType(codes), fmt, name)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..i18n import Message
 from ..schema import Column
 from .mapping import BOOLEAN, ColumnMap, DateFormat, Format, ImportMapping, MappingError, normalise
 
@@ -74,20 +75,21 @@ class Context:
     """What a converter needs to report on one column: its mapping, where it comes from, the log."""
 
     column: ColumnMap
-    source: str
+    source: Message
     note: Callable[[str, str, int], None]
     with_rows: bool = True
+    unit: str = "row"
 
-    def fail(self, c: Cells, bad, problem: str, hint: str | None = None) -> None:
-        """Raise a MappingError for the distinct cells in mask ``bad`` (if any), naming their rows and
-        quoting the first offending cell."""
+    def fail(self, c: Cells, bad, problem: Message, hint: Message | None = None) -> None:
+        """Raise a MappingError for the distinct cells in mask ``bad`` (if any), naming their rows (lines of
+        a CSV file, rows of a sheet) and quoting the first offending cell."""
         rows = c.rows(bad)
         if not rows.any():
             return
-        problem = f"{problem} {c.raw[rows].iloc[0]!r}"
+        problem = Message("mapping.with_value", problem=problem, value=repr(c.raw[rows].iloc[0]))
         raise MappingError(self.column.key, problem, source=self.source,
                            rows=c.raw.index[rows][:20] if self.with_rows else (),
-                           n_rows=int(rows.sum()) if self.with_rows else None, hint=hint)
+                           n_rows=int(rows.sum()) if self.with_rows else None, hint=hint, unit=self.unit)
 
 
 def _mask(values: pd.Series) -> np.ndarray:
@@ -140,14 +142,14 @@ def cells(raw: pd.Series, fmt: Format, note) -> Cells:
 
 def convert(c: Cells, column: Column, ctx: Context, fmt: Format, mapping: ImportMapping) -> pd.Series:
     """The values of package column ``column`` (one per row) from the cells ``c``."""
-    ctx.fail(c, c.unreadable, "unreadable cell")
+    ctx.fail(c, c.unreadable, Message("mapping.unreadable_cell"))
     if column.kind in ("int", "float"):
         return c.spread(_numbers(c, column, ctx, fmt), np.nan)
     if column.kind in ("code", "bool"):
         return _labels(c, column, ctx, mapping)
     if column.kind == "date":
         return c.spread(_dates(c, ctx, fmt, ctx.column.date_formats or fmt.date_formats), pd.NaT)
-    ctx.fail(c, c.boolean.notna() | c.datetime.notna(), "not an identifier or text:")
+    ctx.fail(c, c.boolean.notna() | c.datetime.notna(), Message("mapping.not_text"))
     values = c.text.astype(object)
     numbers = c.number.notna().to_numpy()
     values[numbers] = c.number[numbers]
@@ -155,7 +157,7 @@ def convert(c: Cells, column: Column, ctx: Context, fmt: Format, mapping: Import
 
 
 def _numbers(c: Cells, column: Column, ctx: Context, fmt: Format) -> pd.Series:
-    ctx.fail(c, c.boolean.notna() | c.datetime.notna(), "not a number:")
+    ctx.fail(c, c.boolean.notna() | c.datetime.notna(), Message("mapping.not_a_number"))
     values = c.number.copy()
     text = c.text
     if column.name in YEAR_COLUMNS and text.notna().any():
@@ -163,7 +165,7 @@ def _numbers(c: Cells, column: Column, ctx: Context, fmt: Format) -> pd.Series:
         found = parts[0].notna().to_numpy()
         first, second = parts[0].astype(float), parts[1].astype(float)
         consecutive = (second == first + 1) | ((parts[1].str.len() == 2) & (second == (first + 1) % 100))
-        ctx.fail(c, found & ~consecutive.to_numpy(), "not a school year of two consecutive years:")
+        ctx.fail(c, found & ~consecutive.to_numpy(), Message("mapping.not_a_school_year"))
         values[found] = first[found]
         ctx.note("coerced", "school year 'jjjj-jjjj' -> its first year", c.count(found))
         text = text.where(~found)
@@ -171,28 +173,29 @@ def _numbers(c: Cells, column: Column, ctx: Context, fmt: Format) -> pd.Series:
         mark, dec = re.escape(fmt.thousands), re.escape(fmt.decimal)
         has = _mask(text.str.contains(mark, regex=True))
         grouped = _mask(text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{mark}\d{{3}})+(?:{dec}\d*)?"))
-        ctx.fail(c, has & ~grouped, f"number with a misplaced thousands mark '{fmt.thousands}':",
-                 hint=f"check {fmt.key('thousands')}")
+        ctx.fail(c, has & ~grouped, Message("mapping.misplaced_thousands", mark=fmt.thousands),
+                 hint=Message("mapping.hint_check", key=fmt.key("thousands")))
         text = text.where(~has, text.str.replace(fmt.thousands, "", regex=False))
         ctx.note("coerced", f"thousands mark '{fmt.thousands}' removed", c.count(has))
     if text.notna().any():
         other = "." if fmt.decimal == "," else ","
+        hint = (Message("mapping.hint_decimal_or_thousands", key=fmt.key("decimal"), mark=other,
+                        thousands=fmt.key("thousands")) if other == "."
+                else Message("mapping.hint_decimal", key=fmt.key("decimal"), mark=other))
         ctx.fail(c, _mask(text.str.contains(other, regex=False)),
-                 f"number with '{other}' where the decimal mark is '{fmt.decimal}':",
-                 hint=f"set {fmt.key('decimal')} = '{other}'"
-                 + (f" (or {fmt.key('thousands')} = '.')" if other == "." else ""))
+                 Message("mapping.wrong_decimal", mark=other, decimal=fmt.decimal), hint=hint)
         if fmt.decimal == ",":
             ctx.note("coerced", "decimal comma -> number", c.count(_mask(text.str.contains(",", regex=False))))
             text = text.str.replace(",", ".", regex=False)
         valid = _mask(text.str.fullmatch(_NUMBER))
-        ctx.fail(c, text.notna().to_numpy() & ~valid, "not a number:")
+        ctx.fail(c, text.notna().to_numpy() & ~valid, Message("mapping.not_a_number"))
         values[valid] = text[valid].astype(float)  # float() is exact; pandas' own parser is not always
     return values
 
 
 def _labels(c: Cells, column: Column, ctx: Context, mapping: ImportMapping) -> pd.Series:
     codes = column.codes or BOOLEAN
-    ctx.fail(c, c.datetime.notna(), "a date, not a code:")
+    ctx.fail(c, c.datetime.notna(), Message("mapping.date_not_code"))
     label = c.text.astype(object)
     numbers = c.number.notna().to_numpy()
     if numbers.any():
@@ -202,10 +205,10 @@ def _labels(c: Cells, column: Column, ctx: Context, mapping: ImportMapping) -> p
         label[booleans] = c.boolean[booleans].map({True: "true", False: "false"})
     folded = label.str.casefold().str.replace(r"\s+", " ", regex=True) if label.notna().any() else label
     values = folded.map(mapping.labels(codes, ctx.column))
-    where = f"[codes.{codes}]" + (f" or {ctx.column.key}.codes" if ctx.column.codes else "")
-    ctx.fail(c, label.notna().to_numpy() & values.isna().to_numpy(), "unmapped code",
-             hint=f"add it to {where} as \"label\" = " + ("true or false" if codes == BOOLEAN else "a code of "
-                                                             f"'{codes}'") + ", or correct the file")
+    what = Message("mapping.true_or_false") if codes == BOOLEAN else Message("mapping.a_code_of", codes=codes)
+    hint = (Message("mapping.hint_unmapped_own", codes=codes, key=ctx.column.key, what=what) if ctx.column.codes
+            else Message("mapping.hint_unmapped", codes=codes, what=what))
+    ctx.fail(c, label.notna().to_numpy() & values.isna().to_numpy(), Message("mapping.unmapped_code"), hint=hint)
     shown = values.map({True: "true", False: "false"}) if codes == BOOLEAN else values
     changed = (label.notna() & (label != shown)).to_numpy()
     if changed.any():
@@ -228,17 +231,16 @@ def _serial(x: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def _dates(c: Cells, ctx: Context, fmt: Format, formats: tuple[str, ...]) -> pd.Series:
     specs = [DateFormat.parse(f, ctx.column.key) for f in formats]
-    ctx.fail(c, c.boolean.notna(), "not a date:")
+    ctx.fail(c, c.boolean.notna(), Message("mapping.not_a_date"))
     values = c.datetime.dt.normalize().copy()
     timed = (c.datetime.notna() & (c.datetime != values)).to_numpy()
     ctx.note("coerced", "Excel date cell -> date", c.count(c.datetime.notna()))
     numbers = c.number.notna().to_numpy()
     if numbers.any():
-        ctx.fail(c, numbers & (not any(f.excel for f in specs)), "a number in a date column:",
-                 hint=f"add 'excel' to {ctx.column.key}.date_formats or {fmt.key('date_formats')} if these are "
-                      "Excel serial numbers")
+        ctx.fail(c, numbers & (not any(f.excel for f in specs)), Message("mapping.number_in_date_column"),
+                 hint=Message("mapping.hint_excel_dates", key=ctx.column.key, format_key=fmt.key("date_formats")))
         dates, fraction = _serial(c.number.where(numbers))
-        ctx.fail(c, numbers & dates.isna().to_numpy(), "not an Excel serial date:")
+        ctx.fail(c, numbers & dates.isna().to_numpy(), Message("mapping.not_an_excel_date"))
         values[numbers] = dates[numbers]
         timed |= fraction
         ctx.note("coerced", "Excel serial number -> date", c.count(numbers))
@@ -260,12 +262,12 @@ def _dates(c: Cells, ctx: Context, fmt: Format, formats: tuple[str, ...]) -> pd.
             times[f.spec] = (parts["t"].notna() & parsed[f.spec].notna()).to_numpy()
         table = pd.DataFrame(parsed)
         first = table.bfill(axis=1).iloc[:, 0]
-        ctx.fail(c, (table.notna() & table.ne(first, axis=0)).any(axis=1), "ambiguous date",
-                 hint="it reads as different dates in the date formats " + ", ".join(f.spec for f in specs)
-                      + f"; keep only the right one in {fmt.key('date_formats')}")
-        ctx.fail(c, text.notna().to_numpy() & first.isna().to_numpy(), "unparsable date",
-                 hint="expected a date as " + " or ".join(f.spec for f in specs)
-                      + f" ({ctx.column.key}.date_formats or {fmt.key('date_formats')})")
+        listed = [f.spec for f in specs]
+        ctx.fail(c, (table.notna() & table.ne(first, axis=0)).any(axis=1), Message("mapping.ambiguous_date"),
+                 hint=Message("mapping.hint_ambiguous_date", formats=listed, key=fmt.key("date_formats")))
+        ctx.fail(c, text.notna().to_numpy() & first.isna().to_numpy(), Message("mapping.unparsable_date"),
+                 hint=Message("mapping.hint_unparsable_date", n=len(listed), formats=listed[:-1], last=listed[-1],
+                              key=ctx.column.key, format_key=fmt.key("date_formats")))
         which = table.notna().idxmax(axis=1).where(first.notna())
         for spec in table.columns:
             hit = (which == spec).to_numpy()

@@ -82,3 +82,20 @@ def test_invalid_toml_and_missing_file(tmp_path):
 def test_scenario_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Scenario.default().name = "x"
+
+
+def test_one_region_divides_the_population_and_keeps_the_rest():
+    national = Scenario.national()
+    p = national.population
+    region = national.one_region()
+    q = region.population
+    assert q.n_regions == 1
+    assert q.n_po_schools == round(p.n_po_schools / p.n_regions)
+    assert q.n_vo_schools == round(p.n_vo_schools / p.n_regions)
+    assert q.n_po_pupils == round(p.n_po_pupils / p.n_regions)
+    # everything but the counts is the national scenario's
+    assert dataclasses.replace(q, n_regions=p.n_regions, n_po_schools=p.n_po_schools, n_vo_schools=p.n_vo_schools,
+                               n_po_pupils=p.n_po_pupils) == p
+    assert region.approach == national.approach and region.absence == national.absence
+    one = Scenario.default()
+    assert one.population.n_regions == 1 and one.one_region() is one

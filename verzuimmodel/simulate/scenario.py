@@ -15,7 +15,7 @@ parameters are per day. Effects are on the log scale unless the name says ``_rat
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -533,6 +533,25 @@ class Scenario:
         except tomllib.TOMLDecodeError as e:
             raise ValueError(f"scenario file {path.name}: invalid TOML: {e}") from None
         return cls.from_dict(data)
+
+    def one_region(self) -> "Scenario":
+        """One average region of this scenario: the same parameters with ``n_regions = 1`` and the
+        numbers of PO schools, VO schools and PO pupils divided by ``n_regions`` (rounded; at least
+        one school of each level). The scenario itself when it has one region.
+
+        What a design diagnosis of a large scenario simulates (e.g. the national one: 39 regions of
+        about 169 PO and 37 VO schools): the regions are drawn independently from the same
+        parameters, so one region's replicates show an estimator's bias and coverage at a region's
+        size, in a fraction of the time a national replicate takes.
+        """
+        p = self.population
+        k = p.n_regions
+        if k == 1:
+            return self
+        pupils = None if p.n_po_pupils is None else max(int(round(p.n_po_pupils / k)), 1)
+        population = replace(p, n_regions=1, n_po_schools=max(int(round(p.n_po_schools / k)), 1),
+                             n_vo_schools=max(int(round(p.n_vo_schools / k)), 1), n_po_pupils=pupils)
+        return replace(self, name=f"{self.name} (one region of {k})", population=population)
 
     def to_dict(self) -> dict:
         """Nested dict of all parameters (TOML-ready: no ``None`` values)."""

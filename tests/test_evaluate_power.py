@@ -228,3 +228,61 @@ def test_sample_size_arguments():
         vm.sample_size(design, parameter="icc", estimator="gee", n_sims=2, progress=False)
     with pytest.raises(ValueError, match="not reached"):
         vm.sample_size(vm.Design(P(effect=0.01), ["cluster_means"]), low=4, high=6, n_sims=20, progress=False)
+
+
+def test_pooled_power_is_the_power_of_the_mean_of_k_regions():
+    """The formula: averaging k independent normal region estimates, the Wald test's rejection rate
+    (simulated, 200,000 studies) equals pooled_power within Monte Carlo error."""
+    from scipy.stats import norm
+
+    from verzuimmodel.evaluate.measures import pooled_power
+
+    rng = np.random.default_rng(7)
+    m, s, k, n = -0.12, 0.30, 9, 200_000
+    pooled = rng.normal(m, s, size=(n, k)).mean(axis=1)
+    rejects = np.abs(pooled) / (s / np.sqrt(k)) > norm.ppf(0.975)
+    value, mcse = pooled_power(m, s, n_sims=10**9, k=k)       # n_sims huge: the formula's own MCSE ~ 0
+    assert abs(rejects.mean() - value) < 4 * np.sqrt(value * (1 - value) / n)
+    one, _ = pooled_power(m, s, n_sims=100, k=1)
+    assert one < value                                         # more regions, more power
+    assert np.isnan(pooled_power(m, 0.0, 100, 4)[0]) and np.isnan(pooled_power(m, s, 1, 4)[0])
+    # the delta-method MCSE shrinks as 1/sqrt(n_sims)
+    assert pooled_power(m, s, 400, k)[1] == pytest.approx(pooled_power(m, s, 100, k)[1] / 2, rel=0.01)
+
+
+@pytest.mark.slow
+def test_pooled_power_from_one_region_predicts_the_power_of_three():
+    """Outside the formula's own model: the real estimator on simulated regions. The power of a
+    3-region design (diagnosed whole) against pooled_power from replicates of one of its regions."""
+    import dataclasses
+
+    from verzuimmodel.evaluate.measures import pooled_power
+
+    base = vm.Scenario.default()
+    p = base.population
+    three = dataclasses.replace(base, population=dataclasses.replace(
+        p, n_regions=3, n_po_schools=3 * p.n_po_schools, n_vo_schools=3 * p.n_vo_schools))
+    n = 150
+    whole = vm.diagnose(vm.Design(three, ["vo_episode_rate"]), n_sims=n, seed=21, backend="processes",
+                        progress=False).tidy().iloc[0]
+    region = vm.diagnose(vm.Design(three.one_region(), ["vo_episode_rate"]), n_sims=n, seed=22,
+                         backend="processes", progress=False).tidy().iloc[0]
+    value, mcse = pooled_power(region["mean_estimate"], region["emp_se"], n, 3)
+    assert abs(value - whole["power"]) < 3 * np.hypot(mcse, whole["power_mcse"])
+
+
+def test_the_report_diagnoses_a_national_design_on_one_region():
+    from verzuimmodel.report.results import REGIONAL_DIAGNOSIS, pool_regions, regional_design
+
+    national = vm.Scenario.national()
+    simulated, k = regional_design(national)
+    assert k == national.population.n_regions and simulated == national.one_region()
+    assert simulated.population.n_po_schools <= REGIONAL_DIAGNOSIS
+    default = vm.Scenario.default()
+    assert regional_design(default) == (default, 1)
+    dg = pd.DataFrame({"estimator": ["a", "b"], "mean_estimate": [-0.16, 0.0], "emp_se": [0.15, 0.2],
+                       "n_used": [60, 60], "power": [0.2, 0.05], "power_mcse": [0.05, 0.03]})
+    pooled = pool_regions(dg, 39)
+    assert list(pooled["power_region"]) == [0.2, 0.05]
+    assert pooled["power"].iloc[0] > 0.99 and pooled["power"].iloc[1] == pytest.approx(0.05)
+    assert pool_regions(dg, 1) is dg

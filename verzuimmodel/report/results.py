@@ -67,6 +67,13 @@ MAIN_ESTIMANDS = (MAIN_ESTIMAND, "po_approach_vo_rate_ratio_exposed")
 """The effect on VO unexcused absence: for all pupils (ATE) and for the pupils of adopting schools
 (ATT, what ``vo_did`` targets). The primary estimator is one of these; they are one quantity when
 the effect is the same for every pupil."""
+REGIONAL_DIAGNOSIS = 400
+"""A design scenario of more than one region with more PO schools than this (the national one:
+6,582 in 39 regions) is diagnosed on replicates of one average region
+(:meth:`Scenario.one_region <verzuimmodel.simulate.scenario.Scenario.one_region>`), which take a
+39th of a national replicate's time: bias and coverage are those of a region's analysis, and the
+power is pooled over the regions (:func:`verzuimmodel.evaluate.measures.pooled_power`): the chance
+that the whole design shows the effect."""
 APPROACH_PREFIX = "po_approach"
 INTERVENTION_PREFIX = "intervention_hr."
 
@@ -104,6 +111,9 @@ class Results:
         cohort: regions like the user's); None when there was no diagnosis to run.
     design_region : the size of the first simulated region of the diagnosis (``n_po_schools``,
         ``n_vo_schools``, and ``n_pupils`` rounded to tens, as it mirrors the data's count), when it ran.
+    design_regions : how many such regions the design has (1 unless the design scenario was too
+        large to simulate whole: see :data:`REGIONAL_DIAGNOSIS`); above 1, ``diagnosis``'s
+        ``power`` is pooled over them and ``power_region`` is the simulated region's own.
     calibration, monitor, schools : see :func:`collect`.
     audit : :func:`verzuimmodel.disclosure.audit` of the hidden counts of overview, outcome counts,
         curve points, effects and estimates (protected together); the monitor's is ``monitor_audit``.
@@ -129,6 +139,7 @@ class Results:
     design_scenario: Any = None
     design_source: str | None = None
     design_region: dict = field(default_factory=dict)
+    design_regions: int = 1
     n_sims: int = 0
     calibration: pd.DataFrame | None = None
     monitor: pd.DataFrame | None = None
@@ -494,11 +505,12 @@ def _diagnosis(res: Results, scenario: Any, n_sims: int, seed: int, backend: str
             kwargs["progress"] = False
         if "on_chunk" in accepts:
             kwargs["on_chunk"] = lambda frame: advance(frame["replicate"].nunique())
-        design = Design(scenario=scenario, estimators=list(names))
+        simulated, k = regional_design(scenario)
+        design = Design(scenario=simulated, estimators=list(names))
         diag = diagnose(design, **kwargs)
         if "on_chunk" not in accepts:
             advance(n_sims)
-        dg = diag.tidy()
+        dg = pool_regions(diag.tidy(), k)
     except Exception as e:  # the report still shows what the data say; the section says why it is missing
         res.diagnosis_status = "failed"
         res.diagnosis_error = _message(e, frozenset())      # simulated replicates: no real identifiers
@@ -506,8 +518,34 @@ def _diagnosis(res: Results, scenario: Any, n_sims: int, seed: int, backend: str
     dg["cautionary"] = dg["estimator"].isin(CAUTIONARY) | dg["estimator"].str.startswith(NAIVE_PREFIX)
     res.diagnosis = dg
     res.diagnosis_status = "done"
+    res.design_regions = k
     if isinstance(scenario, Scenario):
         _region(res, design, seed)
+
+
+def regional_design(scenario: Any) -> tuple[Any, int]:
+    """The scenario a design diagnosis simulates and how many of its regions the design holds:
+    ``(scenario, 1)``, or ``(scenario.one_region(), n_regions)`` above :data:`REGIONAL_DIAGNOSIS`."""
+    p = getattr(scenario, "population", None)
+    if p is None or p.n_regions <= 1 or p.n_po_schools <= REGIONAL_DIAGNOSIS:
+        return scenario, 1
+    return scenario.one_region(), int(p.n_regions)
+
+
+def pool_regions(dg: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``Diagnosis.tidy()`` rows of a one-region diagnosis with ``power`` (and its MCSE) pooled over
+    ``k`` regions (:func:`~verzuimmodel.evaluate.measures.pooled_power`); the region's own in
+    ``power_region``. Unchanged when ``k`` is 1."""
+    if k <= 1 or dg.empty:
+        return dg
+    from ..evaluate.measures import pooled_power
+
+    dg = dg.copy()
+    dg["power_region"], dg["power_region_mcse"] = dg["power"], dg["power_mcse"]
+    pooled = [pooled_power(m, s, int(n), k) for m, s, n in zip(dg["mean_estimate"], dg["emp_se"], dg["n_used"])]
+    dg["power"] = [v for v, _ in pooled]
+    dg["power_mcse"] = [e for _, e in pooled]
+    return dg
 
 
 # -- calibration, monitor, schools ---------------------------------------------------------------

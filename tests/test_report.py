@@ -1,7 +1,10 @@
 """The effect report: self-contained HTML checked in real headless Chromium, the PDF, the numbers,
 disclosure control and bad input.
 
-The report is built once per module (a small diagnosis, serial backend). Chromium is Debian's
+The report is built once per module (a small diagnosis, serial backend); its summary is checked for
+what a policymaker needs (answers first, ratios in words, "niet aangetoond" with the design's power,
+no jargon, a reading level, Dutch numbers, "afgeschermd" with a legend, a glossary of the technical
+words), and so is the summary of the report on one's own data (``data/example``). Chromium is Debian's
 ``chromium`` and poppler-utils gives ``pdftoppm``/``pdftotext`` (``make test`` installs them).
 Chromium runs with every host name unresolvable and a NetLog; the page's console messages are
 read from Chromium's log (``--enable-logging=stderr --v=1``: one ``CONSOLE`` line per message).
@@ -34,14 +37,13 @@ from verzuimmodel.disclosure import MIN_COUNT
 
 N_SIMS = 3
 HIDDEN = report.sections.messages("nl")["meta"]["suppressed"]
-"""The label of a hidden cell (the same in every language): a count under 10, or a cell it could be
-worked out from."""
-assert HIDDEN == report.sections.messages("en")["meta"]["suppressed"]
+"""The label of a hidden cell ("afgeschermd"): a count under 10, or a cell it could be worked out from."""
+HIDDEN_EN = report.sections.messages("en")["meta"]["suppressed"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NEEDS = ("headless Chromium and poppler-utils are needed "
          "(make test installs them: apt-get install chromium poppler-utils)")
 DUTCH_SECTIONS = ("Samenvatting", "Terugkeer naar school", "De PO-aanpak en later verzuim in het VO",
-                  "Kwaliteit van het bewijs", "Gegevens en methoden")
+                  "Kwaliteit van het bewijs", "Gegevens en methoden", "Begrippen")
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +58,36 @@ def cohort():
     return vm.simulate(vm.Scenario.default(), seed=1)
 
 
+def _spy(mp: pytest.MonkeyPatch) -> dict:
+    """Keep the Results that the next report build collects (``seen["results"]``)."""
+    import importlib
+
+    build = importlib.import_module("verzuimmodel.report.build")
+    collect, seen = build.collect, {}
+
+    def spy(*args, **kwargs):
+        seen["results"] = collect(*args, **kwargs)
+        return seen["results"]
+
+    mp.setattr(build, "collect", spy)
+    return seen
+
+
 @pytest.fixture(scope="module")
-def built(cohort, tmp_path_factory, tools):
+def built(cohort, tmp_path_factory, tools, results_of):
     out = tmp_path_factory.mktemp("report") / "reports"
-    path = report.build(cohort, seed=1, out=out, n_sims=N_SIMS, backend="serial", progress=False)
-    assert path == out
+    with pytest.MonkeyPatch.context() as mp:
+        seen = _spy(mp)
+        path = report.build(cohort, seed=1, out=out, n_sims=N_SIMS, backend="serial", progress=False)
+    assert path == out / report.HTML_NAME
+    results_of["default"] = seen["results"]
     return out
+
+
+@pytest.fixture(scope="module")
+def results_of() -> dict:
+    """The Results behind the module's reports, by name."""
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +130,13 @@ def _parse(text: str) -> _Page:
     return page
 
 
-def _count_cells_ok(page: _Page) -> list[dict]:
+def _count_cells_ok(page: _Page, hidden: str = HIDDEN) -> list[dict]:
     """The count cells breaking disclosure control (a count from 1 to 9 shown)."""
     bad = []
     for c in page.cells:
         if c["tag"] != "td" or "count" not in c["class"]:
             continue
-        if c["text"] == HIDDEN:
+        if c["text"] == hidden:
             if c["value"] != "" or "suppressed" not in c["class"]:
                 bad.append(c)
             continue
@@ -305,24 +331,31 @@ def test_intervention_effects_are_the_fitted_ones(html, cohort):
             cell = f"{_nl(r['estimate'])} ({_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])})"
             assert cell in html, (iv, method, cell)
     r = eff.loc[("kernpartnerteam", "time_varying")]
-    assert f"hazard ratio {_nl(r['estimate'])}, 95%-BI {_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}" in html
+    assert f"hazard ratio {_nl(r['estimate'])}; 95%-BI {_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}" in html
 
 
 def test_estimators_are_the_fitted_ones(html, cohort):
+    from verzuimmodel.report.text import Fmt
+    from verzuimmodel.report.words import ratio_words
+
     for name in ("vo_did", "vo_nb_glm", "po_recorded_naive"):
         r = vm.effects.estimate(cohort, name).iloc[0]
         assert f"{_nl(r['estimate'])} ({_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])})" in html, name
-    # the summary gives the estimator that suits the default (staggered) design: difference in differences
+    # the summary gives the estimator that suits the default (staggered) design, difference in
+    # differences, in words with its ratio and interval beside them ("ongeveer 17% minder ... (verhouding 0,83; ...)")
     r = vm.effects.estimate(cohort, "vo_did").iloc[0]
     summary = html[html.index('id="summary"'):html.index('id="return"')]
-    assert "Verschil-in-verschillen" in summary
-    assert re.search(rf"{_nl(r['estimate'])}[ ,(]+95%-BI {_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}", summary)
-    # with the E-value of that estimate, in a sentence and in the table
+    words = ratio_words(Fmt(report.messages("nl")), r["estimate"])
+    change = round(100 * abs(1 - r["estimate"]))
+    assert words == f"ongeveer {change}% {'minder' if r['estimate'] < 1 else 'meer'}"
+    assert (f"{words} ongeoorloofd verzuim (verhouding {_nl(r['estimate'])}; 95%-BI {_nl(r['conf_low'])}\u2013"
+            f"{_nl(r['conf_high'])})") in summary
+    # with the E-value of that estimate, in a sentence and in the table of the approach's section
     e = vm.effects.evalue(r["estimate"], r["conf_low"], r["conf_high"], measure="rate")
     sentence = vm.effects.evalue_sentence(float(e.point), float(e.ci), "ongeoorloofd verzuim in het VO",
                                           exposure_label="de aanpak op de basisschool")
-    assert str(markupsafe.escape(sentence)) in summary
     section = html[html.index('id="approach"'):html.index('id="quality"')]
+    assert str(markupsafe.escape(sentence)) in section
     evalues = f"{vm.effects.evalue_text(e.point, 1, ',')} ({vm.effects.evalue_text(e.ci, 1, ',')})"
     assert evalues in section
 
@@ -337,7 +370,10 @@ def test_return_to_school_per_100_is_the_fitted_curve(html, cohort):
     n3 = round(100 * (cif("own_school", 91) + cif("other_school", 91)))
     n6 = round(100 * (cif("own_school", 182) + cif("other_school", 182)))
     summary = html[html.index('id="summary"'):html.index('id="return"')]
-    assert re.search(rf"3 maanden na de eerste verzuimdag {n3} weer op school .* en na 6 maanden {n6} ", summary)
+    answer = re.search(r'<div class="question" id="q-return">\s*<h3>[^<]*</h3>\s*<p class="answer">([^<]*)</p>',
+                       summary).group(1)
+    assert answer.startswith(f"Van elke 100 thuiszitters zitten er na 3 maanden {n3} weer op school")
+    assert re.search(rf"na 3 maanden {n3} \(95%-BI \d+–\d+\)(,| en) na 6 maanden {n6} \(95%-BI", summary)
     own3 = f"{100 * cif('own_school', 91):.0f}%"
     assert own3 in html[html.index('id="return"'):]
 
@@ -398,9 +434,9 @@ def small(tmp_path_factory):
                                                                     n_vo_schools=2, n_cohorts=3))
     cohort = _with_text_ids(vm.simulate(scen, seed=3))
     out = tmp_path_factory.mktemp("small") / "report"
-    report.build(cohort, out=out, n_sims=2, backend="serial", pdf=False, progress=False,
-                 sections=[*report.DEFAULT_SECTIONS, "monitor"])
-    return cohort, (out / report.HTML_NAME).read_text(encoding="utf-8")
+    html = report.build(cohort, out=out, n_sims=2, backend="serial", pdf=False, progress=False,
+                        sections=[*report.DEFAULT_SECTIONS, "monitor"])
+    return cohort, html.read_text(encoding="utf-8")
 
 
 def test_small_groups_never_show_a_count_under_10(small):
@@ -423,7 +459,7 @@ def test_schools_only_on_request_and_with_at_least_10_pupils(small, tmp_path):
     cohort, _ = small
     out = report.build(cohort, out=tmp_path / "schools", n_sims=0, pdf=False, progress=False,
                        sections=["schools"])
-    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
     shown = set(re.findall(r"SCHOOLID\d+", text))
     assert shown
     sizes = (cohort.pupils["po_school_id"].value_counts()
@@ -440,7 +476,7 @@ def test_schools_only_on_request_and_with_at_least_10_pupils(small, tmp_path):
 def test_english_report(cohort, tmp_path):
     out = report.build(cohort, out=tmp_path / "en", lang="en", n_sims=0, pdf=False, progress=False,
                        sections=[*report.DEFAULT_SECTIONS, "monitor"])
-    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
     assert '<html lang="en">' in text
     for title in ("Summary", "Return to school", "Quality of the evidence", "Data and methods",
                   "Quarterly monitor of long-term absence", "The immortal-time trap"):
@@ -450,7 +486,13 @@ def test_english_report(cohort, tmp_path):
     assert f"{r['estimate']:.2f} ({r['conf_low']:.2f}\u2013{r['conf_high']:.2f})" in text
     assert "switched off" in text            # n_sims=0: the quality section says so
     assert "Samenvatting" not in text
-    assert _count_cells_ok(_parse(text)) == []
+    assert _count_cells_ok(_parse(text), HIDDEN_EN) == []
+    _check_summary(text, "en")
+    # no design check here (n_sims=0): every "not shown" says that the chance is unknown, and why
+    assert re.search(r"not shown; the chance of seeing one is unknown, because the study was not replayed", text)
+    assert _number_problems(text, "en", cohort) == []
+    assert _suppression_problems(text, HIDDEN_EN) == []
+    assert _glossary_problems(text, "en") == []
 
 
 def _keys(d: dict, prefix: str = "") -> dict[str, set]:
@@ -527,6 +569,253 @@ def test_failure_while_writing_leaves_no_half_written_report(cohort, tmp_path, m
 
 
 # =============================================================================================
+# the text for a policymaker: answers first, ratios in words, "not shown" with the power, no
+# jargon, a reading level, Dutch numbers, suppressed cells with a legend, a glossary
+# =============================================================================================
+
+JARGON = ("schatter", "estimator", "NB-mixed", "NB mixed", "mixed model", "power", "RMSE", "seed", "scenario",
+          "default", "Cox", "bootstrap", "log-schaal", "log scale", "target trial", "Monte Carlo")
+"""Words that must not appear in a summary (case-insensitive, at the start of a word)."""
+READING_EASE = {"nl": 55.0, "en": 60.0}
+"""Minimum Flesch–Douma (nl) / Flesch Reading Ease (en) of a summary: "fairly easy" text. The
+summary of the default report scores about 62 (nl) and 71 (en); the summary's long sentences
+before issue 14 score about 38 and 30 (tests/test_report_text.py holds them)."""
+MAX_WORDS = 30
+"""No sentence of a summary is longer than this many tokens (numbers and intervals included)."""
+TECHNICAL = {
+    "nl": ("hazard ratio", "betrouwbaarheidsinterval", "95%-BI", "verhouding", "schatter", "power", "afgeschermd",
+           "thuiszitter", "cumulatieve incidentie", "E-waarde", "nagebootste proef", "onsterfelijke tijd",
+           "vertekening", "dekking", "RMSE", "bootstrap", "Cox", "NB-mixed", "verschil-in-verschillen",
+           "gecensureerd", "scenario", "seed", "log-schaal", "tijdsafhankelijk", "Monte Carlo", "kalibratie",
+           "Aalen-Johansen", "niet aangetoond", "PO", "VO", "M@ZL", "kernpartnerteam", "verzuimcoach"),
+    "en": ("hazard ratio", "confidence interval", "95% CI", "ratio", "estimator", "power", "suppressed",
+           "cumulative incidence", "E-value", "emulated trial", "immortal time", "bias", "coverage", "RMSE",
+           "bootstrap", "Cox", "NB mixed", "difference in differences", "censored", "scenario", "seed", "log scale",
+           "time-varying", "Monte Carlo", "calibration", "Aalen", "not shown", "PO", "VO", "M@ZL",
+           "core partner team", "absence coach"),
+}
+"""Technical words of the report, chosen here (not from the glossary itself): wherever one is used
+outside the glossary, the glossary must have an entry whose term contains it."""
+IN_WORDS = {"nl": r"ongeveer|\d+% (minder|meer|lager|hoger)|even (veel|groot)|keer zo",
+            "en": r"about|\d+% (less|more|lower|higher)|as much|the same|times as"}
+"""A ratio in words ("ongeveer 15% minder", in a range "13% minder")."""
+NOT_SHOWN = {"nl": ("niet aangetoond", r"de kans daarop was \d+%|\(kans \d+%\)|de kans om het te zien is onbekend"),
+             "en": ("not shown", r"the chance was \d+%|\(chance \d+%\)|the chance of seeing one is unknown")}
+
+
+def _section(page: str, name: str) -> str:
+    start = page.index(f'<section id="{name}"')
+    return page[start:page.index("</section>", start)]
+
+
+class _Blocks(HTMLParser):
+    """The text of every paragraph, list item, heading and glossary entry (one string each)."""
+
+    TAGS = ("p", "li", "h2", "h3", "h4", "dt", "dd", "figcaption", "caption", "th", "td")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self._stack: list[list[str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.TAGS:
+            self._stack.append([])
+
+    def handle_data(self, data):
+        if self._stack:
+            self._stack[-1].append(data)
+
+    def handle_endtag(self, tag):
+        if tag in self.TAGS and self._stack:
+            text = " ".join("".join(self._stack.pop()).split())
+            if text:
+                self.blocks.append(text)
+
+
+def _blocks(fragment: str) -> list[str]:
+    parser = _Blocks()
+    parser.feed(fragment)
+    return parser.blocks
+
+
+def _check_summary(page: str, lang: str) -> None:
+    """The summary answers each question first, in plain words, readable, with ratios in words."""
+    from verzuimmodel.report import readability as rd
+
+    summary = _section(page, "summary")
+    questions = re.findall(r'<div class="question" id="q-(\w+)">\s*<h3>([^<]*)</h3>\s*<p class="answer">([^<]*)</p>'
+                           r'((?:\s*<p class="detail">[^<]*</p>)*)', summary)
+    assert [q[0] for q in questions] == ["return", "interventions", "approach"]
+    for key, question, answer, details in questions:
+        assert question.endswith("?"), key
+        first = rd.sentences(answer)[0]
+        assert "95%" not in first and "(" not in first, (key, first)        # the plain answer, then the detail
+        assert len(rd.sentences(answer)) <= 2, (key, answer)
+    blocks = _blocks(summary)
+    text = " ".join(blocks)
+    found = [w for w in JARGON if re.search(rf"(?<!\w){re.escape(w)}", text, re.IGNORECASE)]
+    assert found == [], found
+    ease = rd.reading_ease(blocks, lang)
+    assert ease >= READING_EASE[lang], (ease, lang)
+    longest = max(rd.sentence_lengths(blocks))
+    assert longest[0] <= MAX_WORDS, longest
+    for sentence in rd.sentences(blocks):           # a ratio is never given without its meaning in words
+        if re.search(r"\((verhouding|hazard ratio|ratio) \d", sentence):
+            assert re.search(IN_WORDS[lang], sentence), sentence
+    # every "not shown" (anywhere but the glossary) says in the same sentence what chance the study had
+    word, chance = NOT_SHOWN[lang]
+    body = page[:page.index('<section id="glossary"')]
+    for sentence in rd.sentences(_blocks(body)):
+        if word in sentence.lower():
+            assert re.search(chance, sentence), sentence
+
+
+def _check_power(page: str, res, lang: str) -> None:
+    """The summary's "not shown" about the approach uses the design check's power for its estimator."""
+    from verzuimmodel.report.text import Fmt, _direction
+    from verzuimmodel.report.words import ratio_words
+
+    r = res.estimates.set_index("estimator").loc[res.primary]
+    if _direction(r["conf_low"], r["conf_high"]) != "unclear":
+        return
+    m = report.messages(lang)
+    f = Fmt(m)
+    dg = res.diagnosis.set_index("estimator").loc[res.primary]
+    truth = float(np.exp(dg["true_value"]))
+    key = "power.high" if dg["power"] >= 0.8 else "power.low"
+    sentence = m.fmt(key, what=m["power"]["what_approach"], size=ratio_words(f, truth, style="size"),
+                     power=f.pct(dg["power"]))
+    assert str(markupsafe.escape(sentence)) in _section(page, "summary")
+
+
+def _years(cohort) -> set[str]:
+    """Years a report may print without grouping: the data's school years (and quarters) and the
+    years quoted in the message files."""
+    years = cohort.absence["school_year"]
+    found = {str(y) for y in range(int(years.min()) - 1, int(years.max()) + 2)}
+    folder = Path(report.__file__).parent / "messages"
+    for lang in ("nl", "en"):
+        found |= set(re.findall(r"(?<!\d)(?:19|20)\d\d(?!\d)", (folder / f"{lang}.toml").read_text(encoding="utf-8")))
+    return found
+
+
+def _number_problems(page: str, lang: str, cohort) -> list[str]:
+    """Numbers not in the language's style in the visible text and alt texts: a decimal point in
+    Dutch (a decimal comma in English), or a number of at least 1,000 without group separators."""
+    from verzuimmodel import __version__
+
+    page = re.sub(r"<(style|samp|code)\b.*?</\1>", " ", page, flags=re.S)
+    alts = " ".join(re.findall(r'\balt="([^"]*)"', page))
+    text = " ".join(_blocks(page)) + " " + alts
+    text = markupsafe.Markup(text).unescape().replace(f"verzuimmodel {__version__}", "")
+    bad = re.findall(r"\d+\.\d+" if lang == "nl" else r"\d+,\d{1,2}(?!\d)", text)
+    years = _years(cohort)
+    bad += [n for n in re.findall(r"(?<![\d.,\u00a0])\d{4,}(?![\d])", text) if n not in years]
+    return bad
+
+
+def _suppression_problems(page: str, hidden: str) -> list[str]:
+    """Tables with a suppressed cell that is not "afgeschermd", a "< 10" or "x", or a missing legend."""
+    bad = []
+    for table in re.findall(r'<figure class="table">.*?</figure>', page, flags=re.S):
+        cells = [c for c in _parse(table).cells if c["tag"] == "td"]
+        for c in cells:
+            if re.match(r"<\s*\d|^x$", c["text"]) or ("suppressed" in c["class"]) != (c["text"] == hidden):
+                bad.append(c["text"])
+        legend = 'class="legend"' in table
+        if legend != any("suppressed" in c["class"] for c in cells):
+            bad.append(f"legend {legend}: {table[:80]}")
+    return bad
+
+
+def _glossary_problems(page: str, lang: str) -> list[str]:
+    """Technical words used outside the glossary without an entry, and entries for words not used."""
+    from verzuimmodel.report.glossary import _pattern
+
+    glossary = _section(page, "glossary")
+    body = page.replace(glossary, "")
+    text = " ".join(_blocks(body)) + " " + " ".join(re.findall(r'\balt="([^"]*)"', body))
+    terms = re.findall(r"<dt[^>]*>([^<]*)</dt>", glossary)
+    bad = [w for w in TECHNICAL[lang] if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE)
+           and not any(w.lower() in markupsafe.Markup(t).unescape().lower() for t in terms)]
+    entries = report.messages(lang)["glossary"]["terms"]
+    for key in re.findall(r'<dt id="term-([\w-]+)"', glossary):
+        if not any(_pattern(w).search(text) for w in entries[key.replace("-", "_")]["match"]):
+            bad.append(f"unused entry {key}")
+    return bad
+
+
+def test_summary_of_the_default_report(html, built, results_of, cohort):
+    """Answers first, plain, readable; ratios in words; the approach's "niet aangetoond" with the power
+    of its estimator in the design check."""
+    _check_summary(html, "nl")
+    _check_power(html, results_of["default"], "nl")
+    res = results_of["default"]
+    r = res.estimates.set_index("estimator").loc[res.primary]
+    assert r["conf_low"] < 1 < r["conf_high"]                 # this report's estimate is one of "niet aangetoond"
+    assert "Een effect van de aanpak is niet aangetoond" in _section(html, "summary")
+
+
+def test_hazard_ratios_in_words_in_the_summary(html, cohort):
+    from verzuimmodel.report.text import Fmt
+    from verzuimmodel.report.words import ratio_words
+
+    f = Fmt(report.messages("nl"))
+    eff = vm.survival.time_to_return(cohort).effects.set_index(["intervention", "method"])
+    r = eff.loc[("kernpartnerteam", "time_varying")]
+    words = ratio_words(f, r["estimate"], "hazard")
+    assert words == f"ongeveer {round(100 * (r['estimate'] - 1))}% hoger"
+    assert (f"Met een kernpartnerteam is die kans {words} (hazard ratio {_nl(r['estimate'])}; 95%-BI "
+            f"{_nl(r['conf_low'])}\u2013{_nl(r['conf_high'])}).") in _section(html, "summary")
+
+
+def test_numbers_are_in_dutch_style_everywhere(html, cohort):
+    assert _number_problems(html, "nl", cohort) == []
+    # the check would see a number written the other way
+    assert _number_problems("<p>3167 leerlingen, verhouding 0.85, in 2019</p>", "nl", cohort) == ["0.85", "3167"]
+    assert _number_problems("<p>3\u00a0167 leerlingen, verhouding 0,85, in 2019</p>", "nl", cohort) == []
+
+
+def test_suppressed_cells_read_afgeschermd_with_a_legend(html, small):
+    assert _suppression_problems(html, HIDDEN) == []
+    _, text = small
+    assert text.count('class="legend"') >= 2 and _suppression_problems(text, HIDDEN) == []
+    legend = report.messages("nl").fmt("meta.suppressed_legend", min=MIN_COUNT)
+    assert "geen nul" in legend and str(markupsafe.escape(legend)) in text
+    assert _suppression_problems('<figure class="table"><table><tr><td class="num">&lt; 10</td></tr></table>'
+                                 '</figure>', HIDDEN) != []
+
+
+def test_glossary_explains_the_technical_words_used(html, small):
+    assert _glossary_problems(html, "nl") == []
+    assert _glossary_problems(small[1], "nl") == []
+    glossary = _section(html, "glossary")
+    assert "<dt" in glossary and "Begrippen" in glossary
+    # the methods may keep technical names, and point to the glossary
+    assert 'href="#glossary"' in _section(html, "methods") and "Aalen-Johansen" in _section(html, "methods")
+
+
+def test_alt_texts_say_what_each_figure_shows(html, results_of):
+    from verzuimmodel.report.text import Fmt
+
+    res = results_of["default"]
+    f = Fmt(report.messages("nl"))
+    alts = dict(zip(("return", "interventions", "estimators"), re.findall(r'\balt="([^"]*)"', html)))
+    drawn = set(res.curves["outcome"])
+    m = report.messages("nl")
+    for o in ("own_school", "other_school", "work", "specialist_care", "exemption"):
+        label = m.label("outcomes", o)
+        if o in drawn:
+            assert label in alts["return"].split("Niet getekend")[0], o
+        else:
+            assert label not in alts["return"].split("Niet getekend")[0], o
+    for _, r in res.estimates.dropna(subset=["estimate"]).iterrows():
+        label = markupsafe.escape(m.label("estimators", r["estimator"]))
+        assert f"{label} {f.ratio(r['estimate'])}" in alts["estimators"]
+
+
+# =============================================================================================
 # the command line
 # =============================================================================================
 
@@ -586,7 +875,7 @@ def test_signal_section_shows_the_signal_evaluation(tmp_path):
 
     cohort = vm.simulate(vm.Scenario.default(), seed=1)
     out = vm.report.build(cohort, out=tmp_path / "rep", sections=["signal"], n_sims=0, pdf=False, progress=False)
-    html = (out / "report.html").read_text(encoding="utf-8")
+    html = out.read_text(encoding="utf-8")
     assert 'id="signal"' in html and "niets in dit onderdeel beslist over een leerling" in html
     t = vm.signal.evaluate(cohort, n_boot=SIGNAL_BOOTSTRAP)
     auc = t[(t["signal"] == "logistic_spline") & (t["metric"] == "auc") & (t["group"] == "all")
@@ -601,7 +890,7 @@ def test_signal_section_shows_the_signal_evaluation(tmp_path):
 def test_an_earlier_report_is_replaced_only_with_overwrite(cohort, tmp_path):
     from verzuimmodel.outputs import OutputExistsError
 
-    out = report.build(cohort, out=tmp_path / "r", n_sims=0, pdf=False, progress=False, sections=["monitor"])
+    out = report.build(cohort, out=tmp_path / "r", n_sims=0, pdf=False, progress=False, sections=["monitor"]).parent
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(OutputExistsError, match="overwrite"):
         report.build(cohort, out=out, n_sims=0, pdf=False, progress=False, sections=["monitor"], lang="en")
@@ -642,7 +931,7 @@ def test_report_without_episodes_or_interventions(cohort, tmp_path, lang):
     empty = dataclasses.replace(cohort, episodes=empty_table("episodes"), interventions=empty_table("interventions"))
     out = report.build(empty, out=tmp_path / "r", lang=lang, n_sims=0, pdf=False, progress=False,
                        sections=["return", "monitor"])
-    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
     m = report.messages(lang)
     assert m["return"]["no_episodes"] in text and m["monitor"]["no_episodes"] in text
     for raw in ("Error", "NaTType", "to_period", m.fmt("monitor.none", error="").strip()):
@@ -673,10 +962,19 @@ def test_emulated_trial_is_the_primary_intervention_analysis(html, cohort):
     e = vm.effects.evalue(rr["estimate"], rr["conf_low"], rr["conf_high"], measure="RR")
     sentence = str(markupsafe.escape(vm.effects.evalue_sentence(float(e.point), float(e.ci),
                                                                 "een passende plek binnen 3 maanden")))
-    assert sentence in summary and sentence in section
-    assert "nagebootste proef (target trial)" in summary                     # one line why
+    assert sentence in section
+    # the summary: a short E-value sentence for a clear effect; for an unclear one "niet aangetoond",
+    # with why the chance to show it is unknown (the design check does not replay the trial)
+    rd3 = r.loc["rd_3m"]
+    clear = rd3["conf_low"] > 0 or rd3["conf_high"] < 0
+    short = f"minstens een factor {vm.effects.evalue_text(e.point, 1, ',')} moeten zijn om dit weg te verklaren"
+    assert (short in summary) == clear
+    unknown = re.search(r"Een effect van [^.]*een kernpartnerteam[^.]* is niet aangetoond; de kans om het te zien "
+                        r"is onbekend, omdat de nagebootste proef niet is nagespeeld\.", summary)
+    assert bool(unknown) == (not clear)
+    assert "Deze cijfers komen uit een nagebootste proef." in summary                    # one line why
     # the time-varying Cox model stays, as the secondary analysis, after the trial
-    assert summary.index("Secundaire analyse") > summary.index("tweede verzuimmaand")
+    assert summary.index("Een tweede berekening kijkt") > summary.index("tweede verzuimmaand")
     assert "Secundaire analyse: kans op terugkeer per dag" in section
 
 
@@ -773,8 +1071,7 @@ def test_own_data_report_diagnoses_regions_like_the_data(tmp_path, monkeypatch):
         return seen["results"]
 
     monkeypatch.setattr(build, "collect", spy)
-    out = report.build(EXAMPLE, out=tmp_path / "r", n_sims=2, backend="serial", pdf=False, progress=False,
-                       sections=["quality"])
+    out = report.build(EXAMPLE, out=tmp_path / "r", n_sims=2, backend="serial", pdf=False, progress=False)
     res = seen["results"]
     example = vm.read_cohort(EXAMPLE)
     n_po, n_vo = int((example.schools["level"] == "po").sum()), int((example.schools["level"] == "vo").sum())
@@ -790,15 +1087,23 @@ def test_own_data_report_diagnoses_regions_like_the_data(tmp_path, monkeypatch):
         vm.Scenario.default().approach, design="staggered", start_year=2016, pilot_schools=5, wave_size=2,
         share_treated=0.5)                                   # the example's roll-out; default true effects
     # the text says the regions are like the user's, in both languages
-    text = (out / report.HTML_NAME).read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
     m = report.messages("nl")
     design = m.label("designs", "staggered")              # the roll-out found in the data
     intro = m.fmt("quality.intro_fitted", n_sims=2, design=design, n_po=n_po, n_vo=n_vo)
     assert str(markupsafe.escape(intro)) in text and "regio’s zoals de uwe" in text
     for label in (design, m.label("designs", "unknown")):
         assert str(markupsafe.escape(m.fmt("quality.intro_done", n_sims=2, design=label))) not in text
-    en = report.render_html(res, lang="en", sections=["quality"])
+    en = report.render_html(res, lang="en")
     assert "regions like yours" in en and f"{n_po} primary and {n_vo} secondary schools" in en
+    # the summary of one's own report passes the same checks as that of a simulated one
+    for page, lang in ((text, "nl"), (en, "en")):
+        _check_summary(page, lang)
+        _check_power(page, res, lang)
+        assert _number_problems(page, lang, example) == []
+        assert _suppression_problems(page, report.messages(lang)["meta"]["suppressed"]) == []
+        assert _glossary_problems(page, lang) == []
+    assert "regio’s zoals de uwe" in _section(text, "summary")                # the summary says so too
 
 
 def test_a_given_scenario_wins_over_the_fitted_one(tmp_path, monkeypatch):

@@ -1,14 +1,17 @@
-"""A missing or failing Chromium: a clear message, never a traceback.
+"""A missing or failing Chromium: the HTML all the same, and a clear message, never a traceback.
 
-Without Chromium nothing is written (exit 2, before any work). A Chromium that is there but does
-not print leaves report.html (without report.pdf) and says what failed (exit 1). The browser is
-found through ``VERZUIM_CHROMIUM``, pointed here at small fake executables.
+Without Chromium, or with one that does not print, the report is written as report.html (with its
+figures) and without report.pdf; ``build`` returns the HTML's path and warns
+(:class:`~verzuimmodel.report.PdfNotMadeWarning`) why the PDF is missing and how to get it; the
+command says so on stderr (exit 1). The browser is found through ``VERZUIM_CHROMIUM``, pointed
+here at a missing path and at small fake executables.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import stat
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from typer.testing import CliRunner
 
 from verzuimmodel import report
 from verzuimmodel.cli import app
+from verzuimmodel.report import PdfNotMadeWarning, pdf_not_made
 from verzuimmodel.report.pdf import ChromiumNotFound, PdfError, print_pdf
 
 from degenerate_data import base_cohort
@@ -66,9 +70,17 @@ def test_print_pdf_with_a_browser_that_cannot_start(tmp_path, html, monkeypatch)
         print_pdf(html, tmp_path / "out.pdf")
 
 
-def test_print_pdf_without_chromium(tmp_path, html, monkeypatch):
-    monkeypatch.setenv("VERZUIM_CHROMIUM", str(tmp_path / "nowhere" / "chromium"))
-    with pytest.raises(ChromiumNotFound, match="chromium not found"):
+@pytest.fixture
+def no_chromium(tmp_path, monkeypatch) -> Path:
+    """The browser lookup pointed at an executable that does not exist."""
+    missing = tmp_path / "nowhere" / "chromium"
+    monkeypatch.setenv("VERZUIM_CHROMIUM", str(missing))
+    return missing
+
+
+def test_print_pdf_without_chromium(tmp_path, html, no_chromium):
+    where = re.escape(str(no_chromium))
+    with pytest.raises(ChromiumNotFound, match=rf"chromium not found: .*VERZUIM_CHROMIUM names '{where}'"):
         print_pdf(html, tmp_path / "out.pdf")
 
 
@@ -77,12 +89,41 @@ def cohort():
     return base_cohort()
 
 
-def test_build_keeps_the_html_when_chromium_fails(cohort, failing_chromium, tmp_path):
+HOW_TO_GET_IT = ("install Chromium (Debian: apt-get install chromium",
+                 "open report.html in a browser and print it to PDF")
+
+
+def _html_with_figures(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', text)) >= 1
+
+
+@pytest.mark.parametrize("browser", ["failing_chromium", "no_chromium"])
+def test_build_writes_the_html_and_warns_when_the_pdf_cannot_be_made(cohort, tmp_path, browser, request):
+    request.getfixturevalue(browser)
     out = tmp_path / "r"
-    with pytest.raises(PdfError, match=r"report\.html written, report\.pdf not: chromium .* \(exit code 3\): start"):
-        report.build(cohort, out=out, n_sims=0, progress=False, sections=["methods"])
-    assert (out / report.HTML_NAME).is_file() and not (out / report.PDF_NAME).exists()
-    assert "<html" in (out / report.HTML_NAME).read_text(encoding="utf-8")
+    with pytest.warns(PdfNotMadeWarning) as caught:
+        html = report.build(cohort, out=out, n_sims=0, progress=False, sections=["monitor"])
+    assert html == out / report.HTML_NAME and not (out / report.PDF_NAME).exists()
+    _html_with_figures(html)                                   # the stock-and-flow chart is in it
+    message = " ".join(str(caught[0].message).split())
+    why = r"chromium \(.*\) could not print the PDF \(exit code 3\): start" if browser == "failing_chromium" \
+        else "chromium not found"
+    assert re.search(rf"report\.html written, report\.pdf not: {why}", message), message
+    assert all(h in message for h in HOW_TO_GET_IT), message
+    assert sorted(p.name for p in out.iterdir()) == [".verzuimmodel-output", report.HTML_NAME]
+
+
+def test_pdf_not_made_collects_only_its_warning(cohort, tmp_path, no_chromium):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pdf_not_made() as missing:
+            warnings.warn("an unrelated warning", UserWarning)
+            report.build(cohort, out=tmp_path / "r", n_sims=0, progress=False, sections=["monitor"])
+    assert len(missing) == 1 and "chromium not found" in missing[0]
+    assert [str(w.message) for w in seen] == ["an unrelated warning"]            # passed on, not swallowed
+    assert not list(tmp_path.glob("r/*.pdf"))
 
 
 def _stderr_lines(result) -> list[str]:
@@ -99,19 +140,23 @@ def test_cli_failing_chromium_writes_the_html_and_says_why(cohort, failing_chrom
     assert "Traceback" not in result.output
     errors = [line for line in _stderr_lines(result) if line.startswith("error: ")]
     assert len(errors) == 1 and "report.pdf not" in errors[0] and "exit code 3" in errors[0], result.stderr
+    assert all(h in errors[0] for h in HOW_TO_GET_IT) and "--no-pdf" in errors[0]
     stdout = "".join(result.stdout.split())          # rich wraps long paths
     assert stdout.startswith("Reportwritten:") and stdout.endswith(report.HTML_NAME)
     assert (out / report.HTML_NAME).is_file() and not (out / report.PDF_NAME).exists()
 
 
-def test_cli_without_chromium_writes_nothing(tmp_path, monkeypatch, cohort):
-    monkeypatch.setenv("VERZUIM_CHROMIUM", os.fspath(tmp_path / "nowhere" / "chromium"))
+def test_cli_without_chromium_writes_the_html_and_says_how_to_get_the_pdf(tmp_path, no_chromium, cohort):
     data = tmp_path / "cohort"
     cohort.to_parquet(data)
     out = tmp_path / "reports"
-    result = runner.invoke(app, ["report", "--data", str(data), "--out", str(out), "--n-sims", "0"])
-    assert result.exit_code == 2, result.output
-    lines = _stderr_lines(result)
-    assert len(lines) == 1 and lines[0].startswith("error: chromium not found"), result.stderr
-    assert "--no-pdf" in lines[0]
-    assert not out.exists()
+    result = runner.invoke(app, ["report", "--data", str(data), "--out", str(out), "--n-sims", "0",
+                                 "--section", "monitor"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in _stderr_lines(result) if line.startswith("error: ")]
+    assert len(errors) == 1 and "report.pdf not: chromium not found" in errors[0], result.stderr
+    assert all(h in errors[0] for h in HOW_TO_GET_IT) and "--no-pdf" in errors[0]
+    assert not [line for line in _stderr_lines(result) if "pdf not made" in line.lower()]     # said once
+    _html_with_figures(out / report.HTML_NAME)
+    assert not (out / report.PDF_NAME).exists()

@@ -17,9 +17,9 @@
 
 Exit codes: 0 success; 1 ``calibrate`` found a solid calibration target out of range (in a simulated
 cohort or in one's own, ``--data``), or
-``report`` wrote report.html but Chromium failed to print report.pdf; 2 bad input (invalid cohort,
-missing file, bad scenario, bad option, an output directory that may not be written, no Chromium
-for the PDF: nothing is written), reported as one line ``error: ...`` on stderr.
+``report`` wrote report.html but not report.pdf (no Chromium, or it failed to print); 2 bad input
+(invalid cohort, missing file, bad scenario, bad option, an output directory that may not be
+written: nothing is written), reported as one line ``error: ...`` on stderr.
 
 Messages are in Dutch or English (:mod:`verzuimmodel.i18n`): ``--lang nl|en`` before or after the
 subcommand (``verzuim --lang nl validate DIR``, ``verzuim validate DIR --lang nl``), by default the
@@ -411,8 +411,8 @@ def report(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write the effect report (HTML and PDF): return to school, the PO approach's effect, the quality of
-    the evidence; counts under 10 hidden. Without Chromium nothing is written (exit 2; use --no-pdf); if
-    Chromium fails to print, report.html is written and the error said (exit 1)."""
+    the evidence; counts under 10 hidden. Without Chromium, or if it fails to print, report.html is
+    written all the same and the error says how to get the PDF (exit 1; --no-pdf leaves the PDF out)."""
     from . import report as _report
 
     lang = _cli_app.chosen_language(ctx) or "nl"     # checked by the command; the report is Dutch by default
@@ -429,18 +429,13 @@ def report(
                                      expected=", ".join(repr(s) for s in _report.OPTIONAL_SECTIONS)))
         if data is not None and not data.exists():
             raise LocalizedFileNotFoundError(Message("cli.data_not_found", path=str(data)))
-        from .report.pdf import PdfError
-
-        pdf_error = None
-        try:
-            path = _report.build(data, scenario=scenario, seed=seed, lang=lang, out=out,
+        with _report.pdf_not_made() as missing:      # no Chromium, or it failed: the HTML is written all the same
+            html = _report.build(data, scenario=scenario, seed=seed, lang=lang, out=out,
                                  n_sims=_report.DEFAULT_N_SIMS if n_sims is None else n_sims,
                                  sections=[*_report.DEFAULT_SECTIONS, *extra], pdf=pdf, backend=backend,
                                  progress=True, overwrite=overwrite)
-        except PdfError as e:                 # Chromium failed: the HTML was written all the same
-            path, pdf_error = out, e
-    files = ", ".join(str(path / name) for name in (_report.HTML_NAME, _report.PDF_NAME) if (path / name).exists())
+    files = ", ".join(str(p) for p in (html, html.with_name(_report.PDF_NAME)) if p.exists())
     console.print(escape(text("cli.report_written", files=files)))
-    if pdf_error is not None:
-        typer.echo(error_line(pdf_error), err=True)
+    if missing:
+        typer.echo(error_line(missing[0]), err=True)
         raise typer.Exit(code=1)

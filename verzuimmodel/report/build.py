@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -16,17 +17,56 @@ from .results import DEFAULT_N_SIMS, Results, collect
 from .sections import context, messages
 
 __all__ = ["build", "render_html", "SECTIONS", "DEFAULT_SECTIONS", "OPTIONAL_SECTIONS", "DEFAULT_N_SIMS",
-           "HTML_NAME", "PDF_NAME"]
+           "HTML_NAME", "PDF_NAME", "PdfNotMadeWarning", "pdf_not_made"]
 
-DEFAULT_SECTIONS = ("summary", "return", "approach", "quality", "methods")
+DEFAULT_SECTIONS = ("summary", "return", "approach", "quality", "methods", "glossary")
 OPTIONAL_SECTIONS = ("monitor", "signal", "schools")
-SECTIONS = DEFAULT_SECTIONS + OPTIONAL_SECTIONS
+SECTIONS = ("summary", "return", "approach", "quality", "methods", *OPTIONAL_SECTIONS, "glossary")
 """Report sections in the order they appear. ``schools`` shows school identifiers (schools of at least
-10 pupils only) and is therefore never included unless asked for."""
+10 pupils only) and is therefore never included unless asked for. The glossary (``glossary``,
+"Begrippen") comes last and is always included: it explains the technical words the other
+sections use."""
 
 HTML_NAME = "report.html"
 PDF_NAME = "report.pdf"
+PDF_MISSING = ("{html} written, " + PDF_NAME + " not: {reason}. To get the PDF, install Chromium (Debian: apt-get "
+               "install chromium; or set VERZUIM_CHROMIUM to a Chromium or Chrome program) and build the report "
+               "again, or open " + HTML_NAME + " in a browser and print it to PDF (A4). To leave the PDF out: "
+               "pdf=False (verzuim report --no-pdf).")
+"""The message of :class:`PdfNotMadeWarning`: what was written, why the PDF was not, how to get it."""
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class PdfNotMadeWarning(UserWarning):
+    """``report.pdf`` was not made (no Chromium, or Chromium did not print); ``report.html`` was.
+
+    The message says why and how to get the PDF. :func:`build` issues it once per report.
+    """
+
+
+@contextmanager
+def pdf_not_made() -> Iterator[list[str]]:
+    """Collect the :class:`PdfNotMadeWarning` messages issued in the block (other warnings go on as before).
+
+    For a caller that says itself that the PDF is missing (the ``verzuim report`` command)::
+
+        with pdf_not_made() as missing:
+            html = build(...)
+        if missing: ...          # missing[0]: why, and how to get the PDF
+    """
+    missing: list[str] = []
+    show = warnings.showwarning
+
+    def catch(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PdfNotMadeWarning):
+            missing.append(str(message))
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", PdfNotMadeWarning)
+        warnings.showwarning = catch
+        yield missing
 
 
 def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = None, seed: int = 1,
@@ -51,10 +91,11 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         (:func:`verzuimmodel.outputs.output_directory`): on any error it is left as it was (a new
         directory is not created), and a second build into it at the same time is refused.
     n_sims : replicates of the design diagnosis (``0`` leaves the diagnosis out).
-    sections : the sections to include, from :data:`SECTIONS` (default :data:`DEFAULT_SECTIONS`).
-    pdf : also print ``report.pdf`` with headless Chromium. Without Chromium nothing is written
-        (``FileNotFoundError``, before any work); a Chromium that fails to print leaves the report
-        without ``report.pdf`` and raises :class:`~verzuimmodel.report.pdf.PdfError` afterwards.
+    sections : the sections to include, from :data:`SECTIONS` (default :data:`DEFAULT_SECTIONS`);
+        the glossary is always added.
+    pdf : also print ``report.pdf`` with headless Chromium (``VERZUIM_CHROMIUM`` or ``chromium`` on
+        PATH: :mod:`.pdf`). When Chromium is missing or does not print, the report is written all
+        the same, without ``report.pdf``: see Returns.
     backend : where the diagnosis replicates run (``serial``, ``processes``, ``dask``).
     progress : show a progress bar on stderr.
     overwrite : replace an earlier report in ``out``. A directory verzuimmodel did not write, or
@@ -63,17 +104,20 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
     Returns
     -------
     pathlib.Path
-        ``out``.
+        The path of ``report.html`` in ``out`` (with its figures inside it). ``report.pdf`` is
+        beside it (``path.with_name(PDF_NAME)``) when it was made. When ``pdf=True`` and it could
+        not be made (no Chromium; Chromium failed, timed out or wrote nothing), the HTML is written
+        all the same and a :class:`PdfNotMadeWarning` says that the PDF is missing, why, and how to
+        get it (install Chromium and build again, or open the HTML in a browser and print it to
+        PDF). A caller learns that the PDF is missing from that warning (:func:`pdf_not_made`
+        collects it) or from ``path.with_name(PDF_NAME)`` not existing.
 
     Raises
     ------
     ValueError
         Unknown language or section, negative ``n_sims``, an invalid cohort (``SchemaError``) or scenario.
     FileNotFoundError
-        The cohort path does not exist; Chromium is missing (with ``pdf=True``).
-    verzuimmodel.report.pdf.PdfError
-        Chromium did not print the PDF (it could not be started, failed or timed out): ``report.html``
-        is written to ``out`` all the same, without ``report.pdf``; the message says what failed.
+        The cohort path does not exist.
     FileExistsError
         ``out`` holds files that verzuimmodel did not write, or an earlier report and ``overwrite``
         is false (:class:`~verzuimmodel.outputs.OutputExistsError`).
@@ -86,12 +130,8 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         raise ValueError(f"n_sims: got {n_sims!r}; expected a whole number >= 0")
     out = Path(out)
     check_output(out, overwrite)
-    if pdf:
-        from .pdf import require_chromium
-
-        require_chromium()
     data, design_scenario = _load(cohort, scenario, seed)     # bad input fails here, before any output
-    pdf_error = None
+    missing = None
     with output_directory(out, overwrite) as tmp, \
             _progress(progress, m, n_sims if n_sims and set(chosen) & {"summary", "quality"} else 0) as bar:
         # out is locked while the analyses run: a second build into it fails at once
@@ -103,32 +143,47 @@ def build(cohort: Cohort | str | os.PathLike | None = None, *, scenario: Any = N
         (tmp / HTML_NAME).write_text(html, encoding="utf-8")
         if pdf:
             bar.step("pdf")
-            from .pdf import PdfError, print_pdf
-
-            try:
-                print_pdf(tmp / HTML_NAME, tmp / PDF_NAME)
-            except PdfError as e:            # the browser failed: the HTML is the report all the same
-                (tmp / PDF_NAME).unlink(missing_ok=True)
-                pdf_error = e
+            missing = _print(tmp / HTML_NAME, tmp / PDF_NAME)
         bar.step("done")
-    if pdf_error is not None:
-        raise PdfError(f"{out / HTML_NAME} written, {PDF_NAME} not: {pdf_error}") from pdf_error
-    return out
+    if missing is not None:               # the HTML is the report all the same
+        warnings.warn(PDF_MISSING.format(html=out / HTML_NAME, reason=missing), PdfNotMadeWarning, stacklevel=2)
+    return out / HTML_NAME
+
+
+def _print(html: Path, pdf: Path) -> str | None:
+    """Print ``html`` to ``pdf``; None when printed, else why not (the PDF is then removed)."""
+    from . import pdf as _pdf
+
+    try:
+        _pdf.print_pdf(html, pdf)
+    except (_pdf.ChromiumNotFound, _pdf.PdfError) as e:
+        pdf.unlink(missing_ok=True)
+        return " ".join(str(e).split())
+    return None
 
 
 def render_html(results: Results, lang: str = "nl", sections: Sequence[str] = DEFAULT_SECTIONS) -> str:
-    """The self-contained HTML of a report from its results (figures inline, no external resources)."""
+    """The self-contained HTML of a report from its results (figures inline, no external resources).
+
+    The glossary lists the terms the rest of the report uses: the page is rendered once without
+    it, the terms are found in that text, and the page is rendered again with them.
+    """
     from .. import __version__
     from .figures import figures
+    from .glossary import glossary, visible_text
 
     m = messages(lang)
-    chosen = list(sections)
+    chosen = _sections(sections)
     figs = figures(results, m, chosen)
     ctx = context(results, m, chosen, figs, __version__)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
-    return env.get_template("report.html.j2").render(**ctx)
+    template = env.get_template("report.html.j2")
+    ctx["sec"]["glossary"] = {"terms": []}
+    page = template.render(**ctx)
+    ctx["sec"]["glossary"] = glossary(m, visible_text(page))
+    return template.render(**ctx)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -143,7 +198,7 @@ def _sections(sections: Sequence[str] | None) -> list[str]:
         raise ValueError(f"unknown report section {unknown[0]!r}; expected some of {', '.join(SECTIONS)}")
     if not sections:
         raise ValueError(f"sections: expected at least one of {', '.join(SECTIONS)}")
-    return [s for s in SECTIONS if s in set(sections)]
+    return [s for s in SECTIONS if s in {*sections, "glossary"}]
 
 
 def _scenario(spec: Any):

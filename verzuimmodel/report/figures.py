@@ -2,7 +2,10 @@
 results and embedded as ``data:image/png;base64`` URIs, so the HTML needs no other file.
 
 Every label comes from the message catalogue; each function returns ``{"src", "alt", "caption"}``
-or None when there is nothing to draw.
+or None when there is nothing to draw. The alt text says what the figure actually shows, built
+from the data it is drawn from (or read back from what was drawn): which lines, points or bars,
+their values in the report's number style, and what was left out because it rests on fewer than
+10 pupils; a suppressed outcome or estimate is never named as drawn.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..disclosure import MIN_COUNT
-from .results import RETURN_TO_SCHOOL, Results
+from ..schema import OUTCOMES, RETURN_OUTCOMES
+from .results import MONTHS, RETURN_TO_SCHOOL, Results
 from .text import Fmt, Messages
 
 __all__ = ["figures", "png_data_uri"]
@@ -67,10 +71,9 @@ def _legend_below(fig, ax) -> None:
         fig.legend(handles, labels, loc="outside lower center", frameon=False, ncol=len(handles))
 
 
-def _figure(fig, m: Messages, key: str, **values) -> dict[str, str]:
+def _figure(fig, m: Messages, key: str, alt: str, **values) -> dict[str, str]:
     values.setdefault("min", MIN_COUNT)
-    return {"src": png_data_uri(fig), "alt": m.fmt(f"figures.{key}_alt", **values),
-            "caption": m.fmt(f"figures.{key}_caption", **values)}
+    return {"src": png_data_uri(fig), "alt": alt, "caption": m.fmt(f"figures.{key}_caption", **values)}
 
 
 def figures(res: Results, m: Messages, sections: list[str]) -> dict[str, dict[str, str]]:
@@ -89,13 +92,23 @@ def figures(res: Results, m: Messages, sections: list[str]) -> dict[str, dict[st
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _left_out(m: Messages, f: Fmt, key: str, names: list[str]) -> str:
+    """" Niet getekend ...: a, b." for what the figure leaves out (suppressed), or ""."""
+    return " " + m.fmt(f"figures.{key}", names=f.names(names), min=MIN_COUNT) if names else ""
+
+
+# -- return to school ---------------------------------------------------------------------------
+
 def return_curves(res: Results, m: Messages):
     """Cumulative incidence of each outcome (outcomes with fewer than 10 events are not drawn)."""
+    from matplotlib.ticker import FuncFormatter
+
     from .. import plotting
 
     c = res.curves
     if c is None or c.empty:
         return None
+    f = Fmt(m)
     if (c["outcome"] != RETURN_TO_SCHOOL).any() and not res.collapsed:
         c = c[c["outcome"] != RETURN_TO_SCHOOL]          # its parts are drawn instead
     labels = {o: m.label("outcomes", o) for o in c["outcome"].unique()}
@@ -103,11 +116,35 @@ def return_curves(res: Results, m: Messages):
     ax = fig.axes[0]
     ax.set_xlabel(m["figures"]["return_xlabel"])
     ax.set_ylabel(m["figures"]["return_ylabel"])
-    for months, day in ((3, 91), (6, 182), (12, 365)):
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f.pct(y)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f.fixed(x, 0)))
+    for months, day in MONTHS.items():
         ax.axvline(day, color="grey", lw=0.6, ls=":")
     ax.set_xlim(left=0)
-    return _figure(fig, m, "return")
+    return _figure(fig, m, "return", return_alt(c, res, m, f))
 
+
+def return_alt(drawn, res: Results, m: Messages, f: Fmt) -> str:
+    """The alt text of the return curves from the curves drawn (``drawn``): each line with its level at
+    12 months (or where it stops), and the outcomes left out because fewer than 10 pupils had them."""
+    year = MONTHS[12]
+    lines = []
+    for outcome, c in drawn.groupby("outcome", sort=False):          # the order plotting draws them in
+        label = m.label("outcomes", outcome)
+        upto = c[c["time"] <= year]
+        if c["time"].max() >= year:
+            lines.append(m.fmt("figures.return_alt_line", outcome=label, pct=f.pct(upto["estimate"].iloc[-1])))
+        else:
+            lines.append(m.fmt("figures.return_alt_line_stops", outcome=label, pct=f.pct(c["estimate"].iloc[-1]),
+                               day=f.fixed(c["time"].iloc[-1], 0)))
+    parts = [RETURN_TO_SCHOOL] if res.collapsed else list(RETURN_OUTCOMES)
+    expected = parts + [o for o in OUTCOMES if o not in RETURN_OUTCOMES and o != "censored"]
+    present = set(res.outcome_counts["outcome"]) if res.outcome_counts is not None else set()
+    left = [m.label("outcomes", o) for o in expected if o in present and o not in set(drawn["outcome"])]
+    return m.fmt("figures.return_alt", lines="; ".join(lines)) + _left_out(m, f, "return_alt_left_out", left)
+
+
+# -- in-episode interventions -------------------------------------------------------------------
 
 def interventions(res: Results, m: Messages):
     """Hazard ratios of each intervention: time-varying (right) next to naive (the immortal-time trap)."""
@@ -116,6 +153,9 @@ def interventions(res: Results, m: Messages):
     e = res.effects
     if e is None or e.empty:
         return None
+    f = Fmt(m)
+    left = [m.label("interventions", iv) for iv, g in e.groupby("intervention", sort=False)
+            if g[["estimate", "conf_low", "conf_high"]].isna().any(axis=None)]
     e = e.dropna(subset=["estimate", "conf_low", "conf_high"])
     if e.empty:
         return None
@@ -130,10 +170,21 @@ def interventions(res: Results, m: Messages):
     if np.isfinite(truth).any():
         y = np.arange(len(e))[::-1]
         ax.scatter(truth, y, marker="D", s=28, color=PRIMARY, zorder=3, label=m["figures"]["truth_legend"])
-    _ratio_axis(ax, Fmt(m))
+    _ratio_axis(ax, f)
     _legend_below(fig, ax)
-    return _figure(fig, m, "interventions")
+    items = [f"{label} {f.ratio(x)}" for label, x in zip(e["label"], e["estimate"])]
+    alt = m.fmt("figures.interventions_alt", items="; ".join(items))
+    wide = e.pivot(index="intervention", columns="method", values="estimate")
+    if {"naive", "time_varying"} <= set(wide.columns):
+        both = wide.dropna(subset=["naive", "time_varying"])
+        if len(both) and (both["naive"] < both["time_varying"]).all():
+            alt += " " + m["figures"]["interventions_alt_naive_lower"]
+    if np.isfinite(truth).any():
+        alt += " " + m["figures"]["alt_truth"]
+    return _figure(fig, m, "interventions", alt + _left_out(m, f, "interventions_alt_left_out", left))
 
+
+# -- the PO approach ----------------------------------------------------------------------------
 
 def estimators(res: Results, m: Messages):
     """The PO approach's estimators side by side (forest plot), the cautionary one in red."""
@@ -142,10 +193,12 @@ def estimators(res: Results, m: Messages):
     est = res.estimates
     if est is None or est.empty:
         return None
+    f = Fmt(m)
+    left = [m.label("estimators", n) for n in est.loc[est[["estimate", "conf_low", "conf_high"]].isna().any(axis=1),
+                                                       "estimator"]]
     est = est.dropna(subset=["estimate", "conf_low", "conf_high"]).reset_index(drop=True)
     if est.empty:
         return None
-    f = Fmt(m)
     est = est.assign(label=[m.label("estimators", n) for n in est["estimator"]])
     fig = plotting.forest(est, label="label", xlabel=m["figures"]["rr_xlabel"])
     ax = fig.axes[0]
@@ -163,24 +216,61 @@ def estimators(res: Results, m: Messages):
         ax.scatter(truth, y, marker="D", s=28, color=PRIMARY, zorder=3, label=m["figures"]["truth_legend"])
     _ratio_axis(ax, f)
     _legend_below(fig, ax)
-    return _figure(fig, m, "estimators", design=m.label("designs", res.overview["design"] or "unknown"),
-                   n=len(est), value=f.ratio(1.0))
+    items = []
+    for label, x, primary, caution_ in zip(est["label"], est["estimate"], est["primary"], est["cautionary"]):
+        mark = m["figures"]["estimators_alt_primary"] if primary else \
+            m["figures"]["estimators_alt_cautionary"] if caution_ else ""
+        items.append(f"{label} {f.ratio(x)}{mark}")
+    alt = m.fmt("figures.estimators_alt", n=f.count(len(est)), items="; ".join(items))
+    if np.isfinite(truth).any():
+        alt += " " + m["figures"]["alt_truth"]
+    return _figure(fig, m, "estimators", alt + _left_out(m, f, "estimators_alt_left_out", left),
+                   design=m.label("designs", res.overview["design"] or "unknown"), value=f.ratio(1.0))
 
+
+# -- the quarterly monitor ----------------------------------------------------------------------
 
 def stock_flow(res: Results, m: Messages, case_type: str = "LRV"):
-    """Stock and flow of long-term absence per quarter (suppressed counts are gaps)."""
+    """Stock and flow of long-term absence per quarter (a suppressed value is a grey cross, never a bar)."""
+    from matplotlib.ticker import FuncFormatter
+
     from .. import plotting
 
     t = res.monitor
     if t is None or t.empty or not (t["case_type"] == case_type).any():
         return None
-    fig = plotting.stock_flow(t, case_type, title=m.fmt("figures.stock_flow_title",
-                                                         case=m.label("case_types", case_type)))
+    f = Fmt(m)
+    case = m.label("case_types", case_type)
+    fig = plotting.stock_flow(t, case_type, title=m.fmt("figures.stock_flow_title", case=case))
     ax = fig.axes[0]
     ax.set_ylabel(m["figures"]["stock_flow_ylabel"])
-    # relabel the legend: the two bar series (inflow, outflow, in drawing order) and the stock line
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f.fixed(v, 0)))
+    # relabel the legend: the two bar series (inflow, outflow, in drawing order), the stock line, the hidden marks
     bars = list(ax.containers)
     handles = [*bars[:2], *ax.lines[:1]]
     names = [m["figures"]["stock_flow_inflow"], m["figures"]["stock_flow_outflow"], m["figures"]["stock_flow_stock"]]
-    ax.legend(handles, names[:len(handles)], frameon=False)
-    return _figure(fig, m, "stock_flow", case=m.label("case_types", case_type))
+    names = names[:len(handles)]
+    hidden_marks = [c for c in ax.collections if c.get_label() and not c.get_label().startswith("_")]
+    if hidden_marks:
+        handles.append(hidden_marks[0])
+        names.append(m["meta"]["suppressed"])
+    ax.legend(handles, names, frameon=False)
+    return _figure(fig, m, "stock_flow", stock_flow_alt(t, case_type, ax, m, f), case=case)
+
+
+def stock_flow_alt(t, case_type: str, ax, m: Messages, f: Fmt) -> str:
+    """The alt text of the stock-and-flow chart, read from what it draws: the quarters, the range of
+    the stock line, and how many quarters have a suppressed value (drawn as a grey cross)."""
+    quarters = sorted(t.loc[t["case_type"] == case_type, "quarter"].unique())
+    stock = np.asarray(ax.lines[0].get_ydata(), dtype=float)
+    inflow = np.array([b.get_height() for b in ax.containers[0]], dtype=float)
+    outflow = np.array([b.get_height() for b in ax.containers[1]], dtype=float)
+    hidden = int((np.isnan(stock) | np.isnan(inflow) | np.isnan(outflow)).sum())
+    shown = stock[np.isfinite(stock)]
+    alt = m.fmt("figures.stock_flow_alt", case=m.label("case_types", case_type), first=quarters[0],
+                last=quarters[-1], n=f.count(len(quarters)))
+    if len(shown):
+        alt += " " + m.fmt("figures.stock_flow_alt_range", low=f.count(shown.min()), high=f.count(shown.max()))
+    if hidden:
+        alt += " " + m.fmt("figures.stock_flow_alt_hidden", n=f.count(hidden))
+    return alt

@@ -6,10 +6,10 @@ fresh profile in a temporary directory, and with every host name resolving to no
 Debian's ``chromium`` (``apt-get install chromium``); ``VERZUIM_CHROMIUM`` names another binary.
 
 Two failures are told apart: no Chromium at all (:class:`ChromiumNotFound`, a
-``FileNotFoundError``: found before any work, so nothing is written) and a Chromium that is there
-but does not print (:class:`PdfError`: it cannot be started, exits with an error, times out or
-writes no PDF); :func:`verzuimmodel.report.build` then keeps the HTML and raises ``PdfError``
-saying so.
+``FileNotFoundError``) and a Chromium that is there but does not print (:class:`PdfError`: it
+cannot be started, exits with an error, times out or writes no PDF). In both cases
+:func:`verzuimmodel.report.build` writes the HTML all the same, without the PDF, and says so with
+a :class:`~verzuimmodel.report.build.PdfNotMadeWarning` (why, and how to get the PDF).
 """
 
 from __future__ import annotations
@@ -51,10 +51,13 @@ def find_chromium() -> str | None:
 
 
 def require_chromium() -> str:
+    """The Chromium binary, or :class:`ChromiumNotFound` saying where it was looked for."""
     found = find_chromium()
     if found is None:
-        raise ChromiumNotFound("chromium not found: the PDF is printed with headless Chromium; install it "
-                               "(Debian: apt-get install chromium) or build without the PDF (--no-pdf / pdf=False)")
+        env = os.environ.get("VERZUIM_CHROMIUM")
+        where = (f"VERZUIM_CHROMIUM names '{env}', which is not a program" if env else
+                 f"none of {', '.join(CHROMIUM_NAMES)} is on PATH")
+        raise ChromiumNotFound(f"chromium not found: the PDF is printed with headless Chromium, and {where}")
     return found
 
 

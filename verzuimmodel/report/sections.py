@@ -1,9 +1,11 @@
 """Turn :class:`~verzuimmodel.report.results.Results` into the template context of each section.
 
 Code here only chooses *which* message to show and formats numbers (:mod:`.text`); every word
-comes from the message files (``messages/<lang>.toml``) and the templates. Tables are handed to the templates as
-:class:`Table` objects whose cells know their kind: ``count`` cells (pupils or episodes) carry
-their value in ``data-value`` and are already disclosure-controlled ("< 10").
+comes from the message files (``messages/<lang>.toml``) and the templates. Tables are handed to the
+templates as :class:`Table` objects whose cells know their kind: ``count`` cells (pupils or
+episodes) carry their value in ``data-value`` and are already disclosure-controlled; a suppressed
+cell reads "afgeschermd" and its table gets a legend saying what that means. The summary is built
+in :mod:`.summary`, the glossary in :mod:`.glossary`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..disclosure import MIN_COUNT
-from ..effects.sensitivity import evalue, evalue_sentence, evalue_text
+from ..effects.sensitivity import evalue_sentence, evalue_text
 from ..schema import OUTCOMES
-from .results import APPROACH_PREFIX, MONTHS, RETURN_TO_SCHOOL, Results, same_quantity
-from .trial_text import trial_findings, trial_section
-from .text import (LANGUAGES, Cell, Fmt, Messages, Table, _count, _direction, _est, _missing, _num, _text,
+from .results import APPROACH_PREFIX, MONTHS, RETURN_TO_SCHOOL, Results
+from .summary import summary
+from .trial_text import trial_section
+from .text import (LANGUAGES, Cell, Fmt, Messages, Table, _count, _est, _missing, _num, _suppressed, _text,
                    messages)
+from .words import approach_evalue
 
 __all__ = ["Messages", "messages", "Fmt", "Table", "Cell", "context", "LANGUAGES"]
 
@@ -33,8 +37,7 @@ def context(res: Results, m: Messages, sections: list[str], figures: dict[str, d
     ov = res.overview
     meta = m["meta"]
     if ov["simulated"]:
-        source = m.fmt("meta.source_simulated", scenario=ov["scenario"] or "", seed=ov["seed"],
-                       first=f.year(ov["first_year"]), last=f.year(ov["last_year"]))
+        source = m.fmt("meta.source_simulated", first=f.year(ov["first_year"]), last=f.year(ov["last_year"]))
     else:
         source = m.fmt("meta.source_data", first=f.year(ov["first_year"]), last=f.year(ov["last_year"]))
     ctx: dict[str, Any] = {
@@ -43,106 +46,11 @@ def context(res: Results, m: Messages, sections: list[str], figures: dict[str, d
         "sections": [(name, m["sections"][name]) for name in sections],
         "figures": figures, "msg": m.fmt, "min_count": MIN_COUNT,
     }
-    builders = {"summary": _summary, "return": _return, "approach": _approach, "quality": _quality,
-                "methods": _methods, "monitor": _monitor, "signal": _signal, "schools": _schools}
+    builders = {"summary": summary, "glossary": lambda *_: {}, "return": _return, "approach": _approach,
+                "quality": _quality, "methods": _methods, "monitor": _monitor, "signal": _signal,
+                "schools": _schools}     # the glossary is filled in by render_html, from the rendered text
     ctx["sec"] = {name: builders[name](res, m, f) for name in sections}
     return ctx
-
-
-# -- summary ------------------------------------------------------------------------------------
-
-def _summary(res: Results, m: Messages, f: Fmt) -> dict:
-    findings: list[str] = []
-    ci = m["meta"]["ci"]
-    # 1. return to school
-    pts = res.curve_points
-    if pts is not None:
-        p = pts[pts["outcome"] == RETURN_TO_SCHOOL].set_index("months")
-        if not p.empty and not _missing(p.loc[3, "estimate"]) and not _missing(p.loc[6, "estimate"]):
-            text = m.fmt("summary.return", n3=f.per100(p.loc[3, "estimate"]), lo3=f.per100(p.loc[3, "conf_low"]),
-                         hi3=f.per100(p.loc[3, "conf_high"]), n6=f.per100(p.loc[6, "estimate"]),
-                         lo6=f.per100(p.loc[6, "conf_low"]), hi6=f.per100(p.loc[6, "conf_high"]), ci=ci)
-            if not _missing(p.loc[12, "estimate"]):
-                text += " " + m.fmt("summary.return_12m", n12=f.per100(p.loc[12, "estimate"]),
-                                    lo12=f.per100(p.loc[12, "conf_low"]), hi12=f.per100(p.loc[12, "conf_high"]), ci=ci)
-            findings.append(text)
-        else:
-            findings.append(m.fmt("summary.return_none"))
-    elif "return" in res.errors:
-        findings.append(m.fmt("return.no_episodes") if res.errors["return"] == "no_episodes"
-                        else m.fmt("summary.return_none"))
-    # 2. in-episode interventions: the emulated trial (primary), the time-varying Cox model
-    # (secondary) with the naive contrast
-    findings.extend(trial_findings(res, m, f))
-    eff = res.effects
-    if eff is not None and not eff.empty:
-        tv = eff[eff["method"] == "time_varying"].set_index("intervention")
-        naive = eff[eff["method"] == "naive"].set_index("intervention")
-        parts = [m["trials"]["secondary"]]
-        for iv, r in tv.iterrows():
-            name = m.label("interventions", iv)
-            if _missing(r["estimate"]):
-                parts.append(m.fmt("summary.intervention_small", name=name, min=MIN_COUNT))
-                continue
-            d = _direction(r["conf_low"], r["conf_high"])
-            parts.append(m.fmt(f"summary.intervention_{d}", name=name, pct=f.change(r["estimate"]),
-                               hr=f.ratio(r["estimate"]), lo=f.ratio(r["conf_low"]), hi=f.ratio(r["conf_high"]), ci=ci))
-        shown = tv[tv["estimate"].notna()]
-        if not shown.empty:
-            gap = (np.log(shown["estimate"]) - np.log(naive["estimate"].reindex(shown.index))).abs()
-            if gap.notna().any():
-                iv = gap.idxmax()
-                parts.append(m.fmt("summary.intervention_naive", name=m.label("interventions", iv),
-                                   naive=f.ratio(naive.loc[iv, "estimate"]), hr=f.ratio(tv.loc[iv, "estimate"])))
-        findings.append(" ".join(parts))
-    # 3. the PO approach (the estimator that suits the design) and 4. recorded PO absence
-    est = res.estimates
-    if est is not None and res.primary is not None:
-        r = est.set_index("estimator").loc[res.primary]
-        d = _direction(r["conf_low"], r["conf_high"])
-        text = m.fmt(f"summary.approach_{d}", pct=f.change(r["estimate"]), rr=f.ratio(r["estimate"]),
-                     lo=f.ratio(r["conf_low"]), hi=f.ratio(r["conf_high"]), ci=ci,
-                     estimator=m.label("estimators", res.primary),
-                     design=m.label("designs", res.overview["design"] or "unknown"))
-        others = est[(est["estimator"] != res.primary) & ~est["cautionary"] & est["estimate"].notna()
-                     & same_quantity(est["estimand"], r["estimand"])]
-        if len(others):
-            text += " " + m.fmt("summary.approach_range", low=f.ratio(others["estimate"].min()),
-                                high=f.ratio(others["estimate"].max()), n=len(others))
-        findings.append(f"{text} {_approach_sentence(r, m)}".strip())
-    else:
-        findings.append(m.fmt("summary.approach_none"))
-    if est is not None and (est["cautionary"]).any():
-        r = est[est["cautionary"]].iloc[0]
-        if not _missing(r["estimate"]):
-            d = _direction(r["conf_low"], r["conf_high"])
-            text = m.fmt(f"summary.recorded_{d}", pct=f.change(r["estimate"]), rr=f.ratio(r["estimate"]),
-                         lo=f.ratio(r["conf_low"]), hi=f.ratio(r["conf_high"]), ci=ci)
-            if not _missing(r["true_value"]):
-                text += " " + m.fmt("summary.recorded_truth", true=f.ratio(r["true_value"]))
-            findings.append(text)
-    # 5. quality of the evidence
-    dg = res.diagnosis
-    if dg is not None and res.primary is not None and res.primary in set(dg["estimator"]):
-        r = dg.set_index("estimator").loc[res.primary]
-        # bias on the log scale, told as a percentage: exp(mean log estimate - log truth) - 1
-        bias = np.exp(r["bias"]) - 1 if r["scale"] == "log" else r["bias"]
-        key = "summary.quality_fitted" if res.design_source == "fitted" else "summary.quality"
-        findings.append(m.fmt(key, n_sims=int(r["n_sims"]), estimator=m.label("estimators", res.primary),
-                              bias=f.signed_pct(bias), coverage=f.pct(r["coverage"]), power=f.pct(r["power"])))
-    else:
-        findings.append(m.fmt(f"summary.quality_{res.diagnosis_status}" if f"quality_{res.diagnosis_status}"
-                              in m["summary"] else "summary.quality_none"))
-    cannot = []
-    if res.overview["simulated"]:
-        cannot.append(m.fmt("summary.cannot_simulated"))
-    design = res.overview["design"]
-    if design in (None, "observational", "staggered"):
-        cannot.append(m.fmt("summary.cannot_observational"))
-    cannot.append(m.fmt("summary.cannot_recorded"))
-    cannot.append(m.fmt("summary.cannot_causal_interventions"))
-    cannot.append(m.fmt("summary.cannot_disclosure", min=MIN_COUNT))
-    return {"findings": findings, "can": list(m["summary"]["can"]), "cannot": cannot}
 
 
 # -- time to return -----------------------------------------------------------------------------
@@ -239,15 +147,17 @@ def _approach(res: Results, m: Messages, f: Fmt) -> dict:
                  _est(f, r["estimate"], r["conf_low"], r["conf_high"], suppressed=suppressed)]
         if has_truth:
             cells.append(_num(f.ratio(r["true_value"])))
-        e = None if r["cautionary"] else _approach_evalue(r)
+        e = None if r["cautionary"] else approach_evalue(r)
         cells += [_num(f.missing if e is None else f"{evalue_text(e.point, 1, f.decimal)} "
                                                    f"({evalue_text(e.ci, 1, f.decimal)})"),
                   _count(f, r["n_obs"]), _count(f, r["n_clusters"])]
         t.add(cells, "cautionary" if r["cautionary"] else ("primary" if r["primary"] else ""))
     out["table"] = t
     first = est.iloc[0]
-    out["exposure"] = m.fmt("approach.exposure", n_exposed=f.count(first["n_exposed"]),
-                            n_unexposed=f.count(first["n_unexposed"]))
+    out["exposure"] = m.fmt("approach.exposure", n_exposed=f.count_text(first["n_exposed"]),
+                            n_unexposed=f.count_text(first["n_unexposed"]))
+    if res.primary is not None:
+        out["evalue"] = _approach_sentence(est.set_index("estimator").loc[res.primary], m)
     names = [*est["estimator"], *(res.skipped["estimator"] if res.skipped is not None else [])]
     estimand = dict(zip(est["estimator"], est["estimand"]))
     out["models"] = [(m.label("estimators", n), known[n]["model"] if n in known else a["model_unknown"],
@@ -259,17 +169,9 @@ def _approach(res: Results, m: Messages, f: Fmt) -> dict:
     return out
 
 
-def _approach_evalue(r):
-    """The E-values of a shown rate ratio (estimate and interval), or None."""
-    if any(_missing(r[k]) for k in ("estimate", "conf_low", "conf_high")) or r["estimate"] <= 0 or \
-            r.get("scale", "log") != "log":
-        return None
-    return evalue(r["estimate"], r["conf_low"], r["conf_high"], measure="rate")
-
-
 def _approach_sentence(r, m: Messages) -> str:
-    """The summary's E-value sentence of the PO approach's primary estimate ("" when it has none)."""
-    e = _approach_evalue(r)
+    """The E-value sentence of the PO approach's primary estimate ("" when it has none)."""
+    e = approach_evalue(r)
     if e is None:
         return ""
     a = m["approach"]
@@ -292,7 +194,7 @@ def _quality(res: Results, m: Messages, f: Fmt) -> dict:
             continue
         cols = [(q["col_estimator"], "text"), (q["col_true"], "num"), (q["col_mean"], "num"),
                 (q["col_bias"], "num"), (q["col_coverage"], "num"), (q["col_power"], "num"), (q["col_rmse"], "num")]
-        t = Table(m.fmt(f"quality.table_caption_{part}", n_sims=res.n_sims), cols, note=q["table_note"])
+        t = Table(m.fmt(f"quality.table_caption_{part}", n_sims=f.count(res.n_sims)), cols, note=q["table_note"])
         for _, r in rows.iterrows():
             back = np.exp if r["scale"] == "log" else (lambda x: x)
             name = r["estimator"]
@@ -306,16 +208,16 @@ def _quality(res: Results, m: Messages, f: Fmt) -> dict:
                    _num(f.number(r["rmse"], 3))], "cautionary" if r["cautionary"] else "")
             if r["n_failed"]:
                 out["failed"].append(m.fmt("quality.failed", estimator=m.label("estimators", name),
-                                           failed=int(r["n_failed"]), n=int(r["n_sims"])))
+                                           failed=f.count(int(r["n_failed"])), n=f.count(int(r["n_sims"]))))
         out["tables"].append(t)
     design = m.label("designs", res.overview["design"] or "unknown")
     if res.design_source == "fitted":            # regions like the user's: as many schools (not pupils: a count)
         scen = res.design_scenario
         design = m.label("designs", res.overview["design"] or scen.approach.design)     # the roll-out it found
-        out["intro"] = m.fmt("quality.intro_fitted", n_sims=res.n_sims, design=design,
-                             n_po=scen.population.n_po_schools, n_vo=scen.population.n_vo_schools)
+        out["intro"] = m.fmt("quality.intro_fitted", n_sims=f.count(res.n_sims), design=design,
+                             n_po=f.count(scen.population.n_po_schools), n_vo=f.count(scen.population.n_vo_schools))
     else:
-        out["intro"] = m.fmt("quality.intro_done", n_sims=res.n_sims, design=design)
+        out["intro"] = m.fmt("quality.intro_done", n_sims=f.count(res.n_sims), design=design)
     return out
 
 
@@ -323,10 +225,12 @@ def _quality(res: Results, m: Messages, f: Fmt) -> dict:
 
 def _methods(res: Results, m: Messages, f: Fmt) -> dict:
     ov = res.overview
-    data = m.fmt("methods.data", n_po=ov["n_po_schools"], n_vo=ov["n_vo_schools"], n_pupils=f.count(ov["n_pupils"]),
-                 n_pupils_vo=f.count(ov["n_pupils_vo"]), n_episodes=f.count(ov["n_episodes"]),
-                 n_interventions=f.count(ov["n_interventions"]), first=f.year(ov["first_year"]),
-                 last=f.year(ov["last_year"]))
+    data = m.fmt("methods.data", n_po=f.count(ov["n_po_schools"]), n_vo=f.count(ov["n_vo_schools"]),
+                 n_pupils=f.count_text(ov["n_pupils"]), n_pupils_vo=f.count_text(ov["n_pupils_vo"]),
+                 n_episodes=f.count_text(ov["n_episodes"]), n_interventions=f.count_text(ov["n_interventions"]),
+                 first=f.year(ov["first_year"]), last=f.year(ov["last_year"]))
+    if ov["simulated"]:          # the technical source: here, not in the summary or the header
+        data += " " + m.fmt("methods.data_simulated", scenario=ov["scenario"] or "", seed=ov["seed"])
     out: dict[str, Any] = {"data": data, "simulated": ov["simulated"]}
     cal = res.calibration
     if cal is not None and not cal.empty:
@@ -373,7 +277,7 @@ def _monitor(res: Results, m: Messages, f: Fmt) -> dict:
         table.add([_text(r["quarter"]), _text(m.label("case_types", r["case_type"])),
                    _count(f, r["stock_start"]), _count(f, r["inflow"]), _count(f, r["outflow"]),
                    _count(f, r["stock_end"]),
-                   _num(f.pct(r["turnover"])) if not _missing(r["turnover"]) else Cell(f.suppressed, "num", "", True)])
+                   _num(f.pct(r["turnover"])) if not _missing(r["turnover"]) else _suppressed(f)])
     out["table"] = table
     return out
 
@@ -394,7 +298,7 @@ def _signal(res: Results, m: Messages, f: Fmt) -> dict:
         cells = [_text(m.label("signals", name))]
         for k in SIGNAL_METRICS:
             if (name, k) not in t.index:
-                cells.append(Cell(f.suppressed, "num", "", True))
+                cells.append(_suppressed(f))
                 continue
             r = t.loc[(name, k)]
             value = f.number(r["value"]) if k == "auc" else f.pct(r["value"])
@@ -407,7 +311,7 @@ def _signal(res: Results, m: Messages, f: Fmt) -> dict:
 
 def _schools(res: Results, m: Messages, f: Fmt) -> dict:
     s = m["schools"]
-    out: dict[str, Any] = {"hidden": m.fmt("schools.hidden", n=res.schools_hidden, min=MIN_COUNT)
+    out: dict[str, Any] = {"hidden": m.fmt("schools.hidden", n=f.count(res.schools_hidden), min=MIN_COUNT)
                            if res.schools_hidden else ""}
     if res.schools is None or res.schools.empty:
         return out

@@ -1136,3 +1136,29 @@ def test_a_given_scenario_wins_over_the_fitted_one(tmp_path, monkeypatch):
         vm.Scenario.default().population, n_po_schools=6, n_vo_schools=2, n_cohorts=2))
     own, source = design_scenario(vm.simulate(small, seed=1))
     assert source == "cohort" and own == small
+
+
+def test_a_national_design_check_says_it_simulated_one_region(built, results_of):
+    """A national design is diagnosed on one average region, its power pooled over the regions: the
+    quality section and the summary say so, and the table shows both powers."""
+    from verzuimmodel.report.results import pool_regions
+    from verzuimmodel.report.text import Fmt
+
+    res = dataclasses.replace(results_of["default"])
+    national = vm.Scenario.national()
+    res.design_scenario, res.design_regions = national, national.population.n_regions
+    res.diagnosis = pool_regions(res.diagnosis, res.design_regions)
+    region = national.one_region().population
+    for lang in ("nl", "en"):
+        m = report.messages(lang)
+        page = report.render_html(res, lang=lang)
+        count = Fmt(m).count
+        intro = m.fmt("quality.intro_regional", n_sims=count(res.n_sims), design=m.label("designs", res.overview[
+            "design"] or "unknown"), n_po=count(region.n_po_schools), n_vo=count(region.n_vo_schools),
+            k=count(res.design_regions))
+        assert str(markupsafe.escape(intro)) in page
+        assert str(markupsafe.escape(m["quality"]["col_power_region"])) in page
+        summary = _section(page, "summary")
+        assert str(markupsafe.escape(m.fmt("summary.check_regional", n_sims=count(res.n_sims),
+                                           k=count(res.design_regions)))) in summary
+        _check_summary(page, lang)

@@ -194,6 +194,9 @@ def _quality(res: Results, m: Messages, f: Fmt) -> dict:
             continue
         cols = [(q["col_estimator"], "text"), (q["col_true"], "num"), (q["col_mean"], "num"),
                 (q["col_bias"], "num"), (q["col_coverage"], "num"), (q["col_power"], "num"), (q["col_rmse"], "num")]
+        regional = res.design_regions > 1 and "power_region" in rows.columns     # power pooled over the regions
+        if regional:
+            cols.append((q["col_power_region"], "num"))
         t = Table(m.fmt(f"quality.table_caption_{part}", n_sims=f.count(res.n_sims)), cols, note=q["table_note"])
         for _, r in rows.iterrows():
             back = np.exp if r["scale"] == "log" else (lambda x: x)
@@ -205,13 +208,20 @@ def _quality(res: Results, m: Messages, f: Fmt) -> dict:
                    _num(f"{f.signed(r['bias'])} (±{f.number(r['bias_mcse'], 3)})"),
                    _num(f"{f.pct(r['coverage'])} (±{f.pct_number(r['coverage_mcse'])})"),
                    _num(f"{f.pct(r['power'])} (±{f.pct_number(r['power_mcse'])})"),
-                   _num(f.number(r["rmse"], 3))], "cautionary" if r["cautionary"] else "")
+                   _num(f.number(r["rmse"], 3)),
+                   *([_num(f"{f.pct(r['power_region'])} (±{f.pct_number(r['power_region_mcse'])})")] if regional
+                     else [])], "cautionary" if r["cautionary"] else "")
             if r["n_failed"]:
                 out["failed"].append(m.fmt("quality.failed", estimator=m.label("estimators", name),
                                            failed=f.count(int(r["n_failed"])), n=f.count(int(r["n_sims"]))))
         out["tables"].append(t)
     design = m.label("designs", res.overview["design"] or "unknown")
-    if res.design_source == "fitted":            # regions like the user's: as many schools (not pupils: a count)
+    if res.design_regions > 1:                   # one average region of a national design, power pooled
+        region = res.design_scenario.one_region().population
+        out["intro"] = m.fmt("quality.intro_regional", n_sims=f.count(res.n_sims), design=design,
+                             n_po=f.count(region.n_po_schools), n_vo=f.count(region.n_vo_schools),
+                             k=f.count(res.design_regions))
+    elif res.design_source == "fitted":            # regions like the user's: as many schools (not pupils: a count)
         scen = res.design_scenario
         design = m.label("designs", res.overview["design"] or scen.approach.design)     # the roll-out it found
         out["intro"] = m.fmt("quality.intro_fitted", n_sims=f.count(res.n_sims), design=design,

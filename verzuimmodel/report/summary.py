@@ -210,7 +210,10 @@ def _check(res: Results, m: Messages, f: Fmt, power, shown: bool) -> list[str]:
         return [m.fmt(f"summary.check_{status}")]
     r = dg.set_index("estimator").loc[res.primary]
     n = f.count(int(r["n_sims"]))
-    out = [m.fmt("summary.check_fitted" if res.design_source == "fitted" else "summary.check_done", n_sims=n)]
+    if res.design_regions > 1:
+        out = [m.fmt("summary.check_regional", n_sims=n, k=f.count(res.design_regions))]
+    else:
+        out = [m.fmt("summary.check_fitted" if res.design_source == "fitted" else "summary.check_done", n_sims=n)]
     # bias on the log scale, told as a percentage: exp(mean log estimate - log truth) - 1
     bias = float(np.exp(r["bias"]) - 1) if r["scale"] == "log" else float(r["bias"])
     pct = f.fixed(abs(100 * bias), 0)

@@ -611,3 +611,22 @@ def test_mapping_error_is_a_value_error_naming_key_and_rows():
     e = MappingError("codes.sex", "unmapped code 'X'", source="column 'geslacht' in a.csv", rows=[4, 9], n_rows=2)
     assert isinstance(e, ValueError)
     assert str(e) == "mapping key 'codes.sex' (column 'geslacht' in a.csv): unmapped code 'X' at rows 4, 9"
+
+
+def test_calibrate_reads_an_export_with_its_mapping(export, map_file, original, monkeypatch):
+    """``verzuim calibrate --data EXPORT --mapping MAP`` compares the imported cohort, as read by
+    ``validate --mapping``, with the targets: the same figures as for the original cohort."""
+    from rich.console import Console
+
+    from verzuimmodel import calibration, cli
+
+    expected = calibration.compare(vm.Cohort(**original)).set_index("target_id")["simulated"]
+    monkeypatch.setattr(cli, "console", Console(width=250))       # no table cell is wrapped
+    result = runner.invoke(app, ["calibrate", "--data", str(export), "--mapping", str(map_file)])
+    assert result.exit_code in (0, 1), result.output            # 1: a solid target out of range
+    for target, value in expected.dropna().items():
+        line = next(line for line in result.stdout.splitlines() if f"│ {target} " in line)
+        assert f"{value:.4g}" in line
+    alone = runner.invoke(app, ["calibrate", "--mapping", str(map_file)])
+    assert alone.exit_code == 2 and alone.stderr.strip() == "error: --mapping: only with --data (the export to read "\
+                                                            "with it)"

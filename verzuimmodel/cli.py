@@ -326,12 +326,18 @@ def calibrate(
     data: Annotated[Path | None, typer.Option(
         "--data", help="Compare this cohort (directory or .xlsx workbook, read and validated as `verzuim validate` "
                        "does) with the targets instead of simulating one.")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="With --data: the data are a municipality's own export, read with this import "
+                          "mapping (as `verzuim validate --mapping`; nothing is written).")] = None,
 ) -> None:
-    """Simulate a cohort (or several), or read one's own (--data), and compare it with the calibration
-    targets; exit code 1 if a solid target is out of range."""
+    """Simulate a cohort (or several), or read one's own (--data, an export with --mapping), and compare
+    it with the calibration targets; exit code 1 if a solid target is out of range."""
     if data is not None:
-        _calibrate_data(data, scenario, seed, seeds)
+        _calibrate_data(data, scenario, seed, seeds, mapping)
         return
+    if mapping is not None:
+        with bad_input():
+            raise InputError(Message("cli.mapping_needs_data"))
     with bad_input():
         loaded = _load_scenario("default" if scenario is None else scenario)
     seed = 1 if seed is None else seed
@@ -356,8 +362,9 @@ def _exit_if_failed(table: pd.DataFrame) -> None:
         raise typer.Exit(code=1)
 
 
-def _calibrate_data(data: Path, scenario: str | None, seed: int | None, seeds: int) -> None:
-    """``calibrate --data``: one's own cohort, read and validated as by ``validate``, against the targets."""
+def _calibrate_data(data: Path, scenario: str | None, seed: int | None, seeds: int, mapping: Path | None) -> None:
+    """``calibrate --data``: one's own cohort (or export, with ``mapping``), read and validated as by
+    ``validate``, against the targets."""
     from .calibration import compare
 
     with bad_input():
@@ -367,7 +374,12 @@ def _calibrate_data(data: Path, scenario: str | None, seed: int | None, seeds: i
         if given:
             raise InputError(Message("cli.not_with_data", option=given[0]))
         with status_console.status(text("cli.reading", path=str(data))):
-            cohort = read_cohort(data)
+            if mapping is None:
+                cohort = read_cohort(data)
+            else:
+                from .importing import read_export
+
+                cohort, _ = read_export(data, mapping)
         table = compare(cohort)             # the same table; the figures are the data's, not simulated
     shown = [c for c in (*CALIBRATION_COLUMNS, "strength") if c in table.columns]
     console.print(_frame_table(table[shown].rename(columns={"simulated": "observed"}),

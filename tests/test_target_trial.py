@@ -252,3 +252,113 @@ def test_marginal_structural_cox_warns_with_fewer_than_10_treated():
     with pytest.warns(ExtremeWeightsWarning, match="marginal_structural_cox: only 5 episode\\(s\\) received"):
         vm.survival.marginal_structural_cox(dataclasses.replace(c, interventions=few.reset_index(drop=True)),
                                             "kernpartnerteam")
+
+
+def _without_severity(td):
+    """The reference episodes without the continuous covariate: few covariate patterns."""
+    import dataclasses
+
+    keep = [i for i, c in enumerate(td.covariates) if c != "severity_score"]
+    return dataclasses.replace(td, z=td.z[:, keep], covariates=tuple(td.covariates[i] for i in keep))
+
+
+def test_reweighted_cox_refits_equal_coxph_on_the_rows():
+    """The bootstrap's Cox refits (rows merged into cells, compiled Newton steps) give CoxPH's
+    coefficients and baseline hazard increments to 1e-8, with unit weights and with bootstrap
+    frequencies (a 0 leaves the episode's rows out, as if dropped, Efron's tie counts included)."""
+    from verzuimmodel.survival.cox import CoxPH
+    from verzuimmodel.survival.gformula import _rows as g_rows
+    from verzuimmodel.survival.reweighted_cox import ReweightedCox
+
+    td, _ = _reference_data()
+    for data in (td, _without_severity(td)):
+        rows = g_rows(data)
+        covs = list(data.covariates) + ["a"]
+        rng = np.random.default_rng(5)
+        for cause in (1, 2):
+            ev = (rows["cause"] == cause).to_numpy()
+            model = ReweightedCox(rows[covs].to_numpy(float), rows["start"], rows["stop"], ev)
+            assert model.n_cells < len(rows) or data is td         # rows without severity share cells
+            for f in (np.ones(len(data.exit)), rng.poisson(1.0, len(data.exit)).astype(float)):
+                w = f[rows["episode"].to_numpy()]
+                use = rows.assign(w=w, ev=ev.astype(int))[w > 0]
+                m = CoxPH().fit(use, duration="stop", event="ev", entry="start", covariates=covs, weights="w",
+                                robust=False)
+                fit = model.fit(w)
+                assert fit.converged
+                np.testing.assert_allclose(fit.beta, m.params_[covs].to_numpy(), rtol=0, atol=1e-8)
+                bh = m.baseline_cumulative_hazard_
+                inc = pd.Series(fit.increments, index=fit.times)
+                np.testing.assert_allclose(inc.loc[bh["time"].to_numpy()], bh["hazard"], rtol=1e-8)
+                assert (inc.drop(bh["time"].to_numpy()) == 0).all()   # event times without a weighted event
+
+
+def test_g_formula_bootstrap_refits_equal_the_coxph_estimate():
+    """A replicate through the fast path (ReweightedCox, standardisation over covariate patterns
+    weighted by the frequencies) equals the row-level path (CoxPH on the drawn rows, every
+    episode's curve) to 1e-8, with a continuous covariate (a pattern per episode) and without."""
+    from verzuimmodel.survival.gformula import _estimate as g_estimate
+    from verzuimmodel.survival.gformula import _Refit
+    from verzuimmodel.survival.gformula import _rows as g_rows
+
+    td, p = _reference_data()
+    hz = np.asarray(p["horizons"], dtype=float)
+    t_max = int(max(hz.max(), p["tau"]))
+    rng = np.random.default_rng(7)
+    for data in (td, _without_severity(td)):
+        rows = g_rows(data)
+        refit = _Refit(data, rows)
+        for f in (np.ones(len(data.exit)), rng.poisson(1.0, len(data.exit)).astype(float)):
+            slow, _ = g_estimate(data, rows, f, p["treat_day"], hz, p["tau"], t_max)
+            fast = refit.estimate(f, p["treat_day"], hz, p["tau"], t_max)
+            pd.testing.assert_index_equal(fast.index, slow.index)
+            np.testing.assert_allclose(fast.to_numpy(), slow.to_numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_weighted_aalen_johansen_sums_only_the_clones_at_risk():
+    """Weights of 1e15 on clones that all leave by day 20 (a start arm's weights for a pattern that
+    almost never starts on the day) must not disturb the risk sets after they leave: a running sum
+    of entries minus exits lost every digit of the small ones. Against the day-by-day sums."""
+    from verzuimmodel.survival.weighted_incidence import weighted_aj
+
+    rng = np.random.default_rng(0)
+    n, t_max = 400, 100
+    pattern = rng.integers(0, 3, n)
+    x = np.where(pattern == 1, rng.integers(1, 20, n), rng.integers(1, 150, n)).astype(float)
+    st = rng.integers(0, 3, n)
+    f = rng.integers(1, 3, n).astype(float)
+    entry = np.where(rng.random(n) < 0.3, 10.0, 0.0)
+    col = np.r_[0, np.repeat([0, 1, 2], [30, 30, 40])]
+    W = np.array([[1.0, 2.0, 1.0], [1e15, 1e15, 1e15], [0.5, 3.0, 2.0]])
+    got = weighted_aj(entry, x, st, W, col, pattern, f)
+    surv, ref = 1.0, np.zeros(t_max + 1)
+    for t in range(1, t_max + 1):
+        w = W[pattern, col[t]] * f
+        at_risk = (entry < t) & (x >= t)
+        Y = w[at_risk].sum()
+        ends = at_risk & (x == t)
+        d_all, d1 = w[ends & (st > 0)].sum(), w[ends & (st == 1)].sum()
+        ref[t] = ref[t - 1] + (surv * d1 / Y if Y > 0 else 0.0)
+        surv *= 1 - (d_all / Y if Y > 0 else 0.0)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    assert np.all(np.diff(got[20:]) >= 0) and got[-1] <= 1
+
+
+def test_a_replicate_with_frequencies_equals_the_repeated_episodes():
+    """The bootstrap's frequencies (hazards and weights per covariate pattern, looked up per clone)
+    give the estimate of the data with each episode repeated that often."""
+    import dataclasses
+
+    td, p = _reference_data()
+    grid = np.asarray(p["grid"])
+    hz = np.asarray(p["horizons"], dtype=float)
+    for data in (td, _without_severity(td)):
+        f = np.random.default_rng(11).poisson(1.0, len(data.exit)).astype(float)
+        rep = np.repeat(np.arange(len(f)), f.astype(int))
+        repeated = dataclasses.replace(data, entry=data.entry[rep], exit=data.exit[rep], status=data.status[rep],
+                                       start=data.start[rep], z=data.z[rep], pupil=data.pupil[rep],
+                                       school=data.school[rep])
+        args = (p["treat_day"], p["grace_days"], hz, p["tau"], True, None)
+        a = _estimate(data, grid, f, *args)[0]
+        b = _estimate(repeated, grid, np.ones(len(rep)), *args)[0]
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9)

@@ -45,6 +45,10 @@ truncation): the risks :math:`F_a(h)` by each horizon, their difference and rati
 restricted mean days out of school :math:`\sum_{t < \tau}(1 - F_a(t))` (whole days). Standard
 errors and percentile intervals by bootstrap of pupils (or schools): the weight models are
 refitted in every replicate.
+The hazards and weights depend on an episode only through its covariates, so they are computed
+per distinct covariate pattern (found once; a replicate reweights the patterns' cells) and the
+Aalen–Johansen sums look them up per clone (:mod:`.weighted_incidence`): with binary covariates
+no (episodes x intervals) matrix is built.
 
 Where it holds: referral and loss to follow-up depend on the measured history only (no
 unmeasured confounding), every history has a positive chance of each strategy (positivity),
@@ -84,6 +88,7 @@ from ..schema import INTERVENTION_TYPES
 from .discrete import fit_pooled_logistic
 from .prepare import PUPIL_COVARIATES, episodes_table
 from .strategy_results import _label, bootstrap, contrasts_of, summarise, tidy_contrasts
+from .weighted_incidence import weighted_aj
 
 __all__ = ["TargetTrial", "target_trial", "PLACE_OUTCOMES", "trial_data"]
 
@@ -263,12 +268,14 @@ def target_trial(cohort: Cohort, intervention: str, *, treat_day: int = 56, grac
                            "days on which it starts)")
     grid = _grid(td, treat_day, grace_days, t_max, max_intervals)
     ones = np.ones(len(td.exit))
+    patterns = _patterns(td.z)          # found once: the bootstrap's replicates reweight them
     with single_threaded_blas():
         est, diag, curves, (log_hr, hr_se) = _estimate(td, grid, ones, treat_day, grace_days, hz, rmst_days,
-                                                       censoring_weights, truncate, with_diagnostics=True)
+                                                       censoring_weights, truncate, with_diagnostics=True,
+                                                       patterns=patterns)
         B = bootstrap(td, n_boot, seed, cluster, est.index,
                       lambda f: _estimate(td, grid, f, treat_day, grace_days, hz, rmst_days, censoring_weights,
-                                          truncate)[0],
+                                          truncate, patterns=patterns)[0],
                       usable=lambda f: (on_time & (f > 0)).any(), errors=(ConvergenceError,),
                       why="target_trial: {lost} of {n} bootstrap replicates had no episode following the start "
                           "strategy or weight models that could not be fitted; the standard errors rest on the "
@@ -320,14 +327,19 @@ def _grid(td: TrialData, d: int, g: int, t_max: int, max_intervals: int) -> np.n
 
 
 def _estimate(td: TrialData, grid: np.ndarray, f: np.ndarray, d: int, g: int, hz: np.ndarray, tau: int,
-              cens: bool, truncate: float | None, with_diagnostics: bool = False):
-    """Risks and contrasts (a Series), with weight diagnostics and curves when asked."""
+              cens: bool, truncate: float | None, with_diagnostics: bool = False,
+              patterns: tuple[np.ndarray, np.ndarray] | None = None):
+    """Risks and contrasts (a Series), with weight diagnostics and curves when asked.
+
+    The hazards and weights depend on an episode through its covariates only: they are computed
+    per covariate pattern (``patterns``: :func:`_patterns` of ``td.z``, found here if not given)
+    and looked up per clone."""
+    zu, pat = _patterns(td.z) if patterns is None else patterns
     if not np.all(f > 0):        # episodes outside a bootstrap sample carry no weight anywhere: leave them out
         keep = f > 0
         td = TrialData(entry=td.entry[keep], exit=td.exit[keep], status=td.status[keep], start=td.start[keep],
                        z=td.z[keep], covariates=td.covariates, pupil=td.pupil[keep], school=td.school[keep])
-        f = f[keep]
-    n = len(td.exit)
+        f, pat = f[keep], pat[keep]
     t_max = int(max(hz.max(), tau))
     started = np.isfinite(td.start) & (td.start < td.exit)
     days = np.arange(t_max + 1)
@@ -336,27 +348,28 @@ def _estimate(td: TrialData, grid: np.ndarray, f: np.ndarray, d: int, g: int, hz
     K_use = int(k_day.max()) + 1
     # starting: at risk on days t < min(start + 1, exit); the start falls in the interval holding it
     kd = int(np.searchsorted(grid, d, side="right") - 1)
+    # (patterns x intervals) from here on; pat[i] is clone i's row
     hA = _hazards(td, grid, f, td.start, np.minimum(td.start + 1, td.exit), started,
-                  "the model of starting the intervention", own=kd, columns=K_use)
+                  "the model of starting the intervention", own=kd, columns=K_use, patterns=(zu, pat))
     surv_a = _survival(hA)                                           # column k: P(no start in intervals < k)
     if cens:                                                         # loss: at risk through the exit day
         hC = _hazards(td, grid, f, td.exit, td.exit + 1, td.status == 0, "the model of loss to follow-up",
-                      columns=K_use)
+                      columns=K_use, patterns=(zu, pat))
         surv_c = _survival(hC)
     else:
-        surv_c = np.ones((n, K_use + 1))
+        surv_c = np.ones((len(zu), K_use + 1))
     out, diag, curves, hr_rows = {}, [], [], []
     for arm in ("start", "never"):
         x, st = _clone(td, arm, d, g)
         W, col = _clone_weights(arm, surv_a, surv_c, hA, kd, k_day, d + g)
         n_trunc = 0
-        at_exit = W[np.arange(n), col[np.clip(x.astype(np.int64), 0, t_max)]]
+        at_exit = W[pat, col[np.clip(x.astype(np.int64), 0, t_max)]]
         if truncate is not None:                 # at the quantile of the clones' weights at their exits
             cap = np.quantile(at_exit[f > 0], truncate)
             n_trunc = int((at_exit[f > 0] > cap).sum())
             W = np.minimum(W, cap)
             at_exit = np.minimum(at_exit, cap)
-        cif = _weighted_aj(td.entry, x, st, W * f[:, None], col)
+        cif = weighted_aj(td.entry, x, st, W, col, pat, f)
         for h in hz:
             out[f"risk_{arm}_{_label(h)}"] = cif[int(h)]
         out[f"rmst_out_{arm}"] = float(np.sum(1 - cif[:tau]))
@@ -369,7 +382,7 @@ def _estimate(td: TrialData, grid: np.ndarray, f: np.ndarray, d: int, g: int, hz
                          "q99": float(np.quantile(w, 0.99)), "max": float(w.max()),
                          "ess": float(w.sum() ** 2 / np.sum(w ** 2)), "n_truncated": n_trunc})
             curves.append(pd.DataFrame({"arm": arm, "time": days, "cif": cif}))
-            hr_rows.append(_rows_after(x, st, W * f[:, None], col, d, int(hz.max()), arm == "start"))
+            hr_rows.append(_rows_after(x, st, W[pat] * f[:, None], col, d, int(hz.max()), arm == "start"))
     s = contrasts_of(out, hz)
     if with_diagnostics:
         return s, pd.DataFrame(diag), pd.concat(curves, ignore_index=True), _hazard_ratio(pd.concat(hr_rows))
@@ -408,16 +421,17 @@ def _hazard_ratio(rows: pd.DataFrame) -> tuple[float, float]:
 
 def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarray, end: np.ndarray,
              event: np.ndarray, name: str, own: int | None = None, z: np.ndarray | None = None,
-             columns: int | None = None) -> np.ndarray:
+             columns: int | None = None, patterns: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(n, K) discrete hazards from a pooled logistic model: unit ``i`` is at risk in interval
     ``k`` while ``grid[k] < end_i``; its event falls in the interval holding ``event_day``.
     Covariate effects: ``z``, ``z * log(day)`` (centred) and, for interval ``own`` (the grace
     window of the start model, on which the start arm's weights rest), ``z`` once more. ``z``:
     the covariates (default ``td.z``; no columns: the marginal hazard per interval).
-    ``columns``: return the first this many intervals only (the model is fitted on all)."""
+    ``columns``: return the first this many intervals only (the model is fitted on all).
+    ``patterns``: ``(zu, pat)``, the distinct rows of ``z`` and each unit's row (:func:`_patterns`;
+    found here if not given); when given, the hazards are returned per pattern, (P, K)."""
     z = td.z if z is None else z
     K = len(grid) - 1
-    n = len(end)
     q = z.shape[1]
     n_rows = np.clip(np.searchsorted(grid, end, side="left"), 0, K)      # intervals k with grid[k] < end
     ev_k = np.where(event, np.searchsorted(grid, np.where(event, event_day, 0), side="right") - 1, -1)
@@ -425,11 +439,7 @@ def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarr
     # the rows of units with the same covariates in the same interval differ only in y: the model
     # is fitted on their sums per (covariate pattern, interval) cell, the same weighted likelihood
     # without a row per unit and interval
-    if q:
-        zu, pat = np.unique(z, axis=0, return_inverse=True)
-        pat = pat.reshape(-1)
-    else:
-        zu, pat = np.zeros((1, 0)), np.zeros(n, dtype=np.int64)
+    zu, pat = _patterns(z) if patterns is None else patterns
     P = len(zu)
     ending = np.bincount(pat * (K + 1) + n_rows, weights=f, minlength=P * (K + 1)).reshape(P, K + 1)
     w_cell = np.cumsum(ending[:, ::-1], axis=1)[:, ::-1][:, 1:].ravel()   # weight of units with n_rows > k
@@ -455,7 +465,16 @@ def _hazards(td: TrialData, grid: np.ndarray, f: np.ndarray, event_day: np.ndarr
     if own is not None:
         eta[:, own] += zu @ b[2 * q:3 * q]
     h = np.where(np.isfinite(model.alpha)[None, :], expit(eta), 0.0)
-    return np.minimum(h, 1 - 1e-9)[:, :columns][pat]
+    h = np.minimum(h, 1 - 1e-9)[:, :columns]
+    return h if patterns is not None else h[pat]
+
+
+def _patterns(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``z`` (sorted) and the row of each unit (one pattern without columns)."""
+    if not z.shape[1]:
+        return np.zeros((1, 0)), np.zeros(len(z), dtype=np.int64)
+    zu, pat = np.unique(z, axis=0, return_inverse=True)
+    return zu, pat.reshape(-1)
 
 
 def _survival(h: np.ndarray) -> np.ndarray:
@@ -505,37 +524,3 @@ def _clone_weights(arm: str, surv_a: np.ndarray, surv_c: np.ndarray, hA: np.ndar
         W[:, K] = inv[:, 0] / surv_c[:, kd]
         col[window_end + 1:window_end + 2] = K            # day d + g + 1: started in the window
     return W, col
-
-
-def _weighted_aj(entry: np.ndarray, x: np.ndarray, st: np.ndarray, W: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """Weighted Aalen–Johansen cumulative incidence of cause 1 on days ``0 .. len(col) - 1``
-    (cause 2 competing).
-
-    Clone ``i`` is at risk on days ``entry_i < t <= x_i`` with weight ``W[i, col[t]]``. Risk-set
-    sums come, per column of ``W``, from cumulative sums of weighted entries and exits: no loop
-    over days or clones.
-    """
-    t_max = len(col) - 1
-    lo = np.clip(np.floor(entry).astype(np.int64) + 1, 0, t_max + 1)   # first day at risk
-    hi = np.clip(x.astype(np.int64), -1, t_max)                         # last day at risk
-    ok = hi >= lo
-    at = np.clip(x.astype(np.int64), 0, t_max + 1)
-    Y, d1, d_all = (np.zeros(t_max + 1) for _ in range(3))
-    for c in np.unique(col[1:]):
-        on = np.flatnonzero(col == c)
-        on = on[on >= 1]
-        w = W[:, c] * ok
-        cum = np.cumsum(np.bincount(lo, weights=w, minlength=t_max + 2)
-                        - np.bincount(hi + 1, weights=w, minlength=t_max + 2))
-        Y[on] = cum[on]
-        mask = np.zeros(t_max + 2, dtype=bool)
-        mask[on] = True
-        ev = ok & (st > 0) & mask[at]
-        d_all[on] = np.bincount(at[ev], weights=w[ev], minlength=t_max + 2)[on]
-        one = ev & (st == 1)
-        d1[on] = np.bincount(at[one], weights=w[one], minlength=t_max + 2)[on]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        haz_all = np.where(Y > 0, d_all / Y, 0.0)
-        haz_1 = np.where(Y > 0, d1 / Y, 0.0)
-    surv_before = np.r_[1.0, np.cumprod(1 - haz_all)[:-1]]
-    return np.cumsum(surv_before * haz_1)

@@ -31,6 +31,7 @@ from scipy import special
 
 from ..schema import SchemaError
 from ._design import ModelFrame
+from .fixed_design import FixedDesign, weighted_least_squares
 from .random_intercepts import _Groups
 
 _ETA_MAX = 30.0          # |logit| clipped in the starting values only
@@ -74,25 +75,25 @@ class _Binomial:
         return {"ll": ll, "a": a, "w": w, "w1": w * (q - p)}
 
 
-def _binomial_start(y, X, offset, family: _Binomial, groups: _Groups) -> np.ndarray:
+def _binomial_start(y, X, offset, family: _Binomial, groups: _Groups, design: FixedDesign | None = None) -> np.ndarray:
     """Starting values: the logistic GLM (IRLS, at most 25 steps: under separation it diverges) for beta,
-    the spread of the groups' empirical logits around it for the SDs (clipped to [0.1, 2])."""
+    the spread of the groups' empirical logits around it for the SDs (clipped to [0.1, 2]); ``design``: the
+    products with ``X``, if already made."""
+    design = FixedDesign(X) if design is None else design
     m = family.m
-    n, p = X.shape
     eta = special.logit((y + 0.5) / (m + 1.0))
-    beta = np.linalg.lstsq(X, eta - offset, rcond=None)[0]
+    beta = weighted_least_squares(design, None, eta - offset)
     for _ in range(25):
-        eta = np.clip(X @ beta + offset, -_ETA_MAX, _ETA_MAX)
+        eta = np.clip(design.matvec(beta) + offset, -_ETA_MAX, _ETA_MAX)
         mp = m * special.expit(eta)
         w = np.maximum(mp * special.expit(-eta), 1e-10)
         z = eta - offset + (y - mp) / w
-        Xw = X * w[:, None]
-        new = np.linalg.solve(X.T @ Xw + 1e-10 * np.eye(p), Xw.T @ z)
+        new = weighted_least_squares(design, w, z)
         done = np.max(np.abs(new - beta)) < 1e-8
         beta = new
         if done:
             break
-    fitted = m * special.expit(np.clip(X @ beta + offset, -_ETA_MAX, _ETA_MAX))
+    fitted = m * special.expit(np.clip(design.matvec(beta) + offset, -_ETA_MAX, _ETA_MAX))
     sds = []
     for c, G in zip(groups.codes, groups.sizes):
         oy, ey, mg = np.bincount(c, y, G), np.bincount(c, fitted, G), np.bincount(c, m, G)

@@ -97,6 +97,8 @@ class BinomialMixed(_LaplaceMixed):
         grouping factor and matters with small groups (a few pupils per group) and binary outcomes.
     level : confidence level of the intervals in :meth:`tidy`.
     max_iter : most iterations of the outer optimiser.
+    schur : ``"auto"``, ``"dense"`` or ``"sparse"``: how the block of the factors beside the largest is
+        factorised (see :class:`~verzuimmodel.mixed.glmm.PoissonMixed`).
 
     Attributes (after :meth:`fit`)
     ------------------------------

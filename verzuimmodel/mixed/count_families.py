@@ -21,6 +21,8 @@ from ..schema import SchemaError
 from ._design import ModelFrame
 
 _ETA_MAX = 700.0
+_BLOCK = 65536      # rows per block of the NB2 family's arithmetic (its temporaries stay in cache)
+ALL_NAMES = ("ll", "a", "w", "w1", "l_om", "a_om", "w_om")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -57,6 +59,7 @@ class _Poisson:
 class _NB2:
     name = "nbinom2"
     has_dispersion = True
+    writes_into = True          # core and all take out= (arrays kept between evaluations)
 
     def __init__(self, y: np.ndarray):
         self.y = y
@@ -86,32 +89,57 @@ class _NB2:
         logq = -np.log(opd)
         return ed * q, q, logq - d, logq
 
-    def core(self, eta, prep):
-        y, theta = self.y, prep["theta"]
-        p, q, logp, logq = self._pq(eta, prep)
-        ll = prep["const"] + theta * logp + y * logq
-        a = y * p - theta * q                                   # (y - mu) p, as mu p = theta q
-        w = (theta + y) * p * q
-        return ll, a, w
+    def _blocks(self, eta, prep, names, fn, out=None):
+        """``fn(block slice, p, q, logp, logq) -> dict`` evaluated block by block (rows in blocks of ``_BLOCK``:
+        the temporaries stay in cache), gathered into arrays ``names`` (those of ``out`` if given)."""
+        n = len(eta)
+        out = {k: np.empty(n) for k in names} if out is None else out
+        for start in range(0, n, _BLOCK):
+            b = slice(start, start + _BLOCK)
+            for k, v in fn(b, *self._pq(eta[b], prep)).items():
+                out[k][b] = v
+        return out
+
+    def core(self, eta, prep, out=None):
+        """As :meth:`_Poisson.core`; ``out``, a dict of arrays ``ll``, ``a``, ``w``, receives them if given."""
+        y, theta, const = self.y, prep["theta"], prep["const"]
+
+        def block(b, p, q, logp, logq):
+            yb = y[b]
+            return {"ll": const[b] + theta * logp + yb * logq,
+                    "a": yb * p - theta * q,                           # (y - mu) p, as mu p = theta q
+                    "w": (theta + yb) * p * q}
+
+        out = self._blocks(eta, prep, ("ll", "a", "w"), block, out)
+        return out["ll"], out["a"], out["w"]
 
     def loglik(self, eta, prep):
-        y, theta = self.y, prep["theta"]
-        p, q, logp, logq = self._pq(eta, prep)
-        ll = prep["const"] + theta * logp + y * logq
-        a = y * p - theta * q
-        l_om = theta * (self._digamma(prep) + logp) - a          # d loglik / d log theta
-        return ll, a, l_om
+        y, theta, const, dig = self.y, prep["theta"], prep["const"], self._digamma(prep)
 
-    def all(self, eta, prep):
-        y, theta = self.y, prep["theta"]
-        p, q, logp, logq = self._pq(eta, prep)
-        pq = p * q
-        a = y * p - theta * q
-        return {"ll": prep["const"] + theta * logp + y * logq, "a": a, "w": (theta + y) * pq,
-                "w1": (theta + y) * pq * (p - q),                    # dw / deta
-                "l_om": theta * (self._digamma(prep) + logp) - a,   # d loglik / d log theta
-                "a_om": y * pq - theta * q * q,                     # da / d log theta = (y - mu) p q
-                "w_om": pq * (2 * theta * q + y * (q - p))}         # dw / d log theta
+        def block(b, p, q, logp, logq):
+            yb = y[b]
+            a = yb * p - theta * q
+            return {"ll": const[b] + theta * logp + yb * logq, "a": a,
+                    "l_om": theta * (dig[b] + logp) - a}               # d loglik / d log theta
+
+        out = self._blocks(eta, prep, ("ll", "a", "l_om"), block)
+        return out["ll"], out["a"], out["l_om"]
+
+    def all(self, eta, prep, out=None):
+        """As :meth:`_Poisson.all`; ``out``, a dict of the seven arrays, receives them if given."""
+        y, theta, const, dig = self.y, prep["theta"], prep["const"], self._digamma(prep)
+
+        def block(b, p, q, logp, logq):
+            yb = y[b]
+            pq = p * q
+            a = yb * p - theta * q
+            return {"ll": const[b] + theta * logp + yb * logq, "a": a, "w": (theta + yb) * pq,
+                    "w1": (theta + yb) * pq * (p - q),                   # dw / deta
+                    "l_om": theta * (dig[b] + logp) - a,                # d loglik / d log theta
+                    "a_om": yb * pq - theta * q * q,                    # da / d log theta = (y - mu) p q
+                    "w_om": pq * (2 * theta * q + yb * (q - p))}         # dw / d log theta
+
+        return self._blocks(eta, prep, ALL_NAMES, block, out)
 
 
 # ----------------------------------------------------------------------------------------------------------------

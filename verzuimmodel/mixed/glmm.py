@@ -70,7 +70,7 @@ J Stat Softw 67(1) (``glmerAGQ``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -81,7 +81,7 @@ from .count_families import _NB2, _Poisson, _count_outcome, _exposure_offset
 from .glmm_results import _CountResults
 from .glmm_slopes import fit_slopes, model_frame_for, random_spec
 from .laplace import BOUNDARY_VARIANCE, THETA_MAX, _glm_start, _Objective, _optimise  # noqa: F401 (THETA_MAX)
-from .random_intercepts import MAX_DENSE_LEVELS, _Groups  # noqa: F401 (MAX_DENSE_LEVELS)
+from .random_intercepts import MAX_DENSE_LEVELS, SCHUR_OPTIONS, _Groups  # noqa: F401 (MAX_DENSE_LEVELS)
 
 __all__ = ["PoissonMixed", "NegativeBinomialMixed"]
 
@@ -92,7 +92,10 @@ class _LaplaceMixed(_CountResults):
     :class:`~verzuimmodel.mixed.binomial_mixed.BinomialMixed`): the outer optimisation, the check of
     variances on their boundary and the quadrature refit."""
 
-    def __init__(self, n_agq: int = 1, level: float = 0.95, max_iter: int = 500):
+    def __init__(self, n_agq: int = 1, level: float = 0.95, max_iter: int = 500,
+                 schur: Literal["auto", "dense", "sparse"] = "auto"):
+        if schur not in SCHUR_OPTIONS:
+            raise ValueError(f"schur must be one of {', '.join(map(repr, SCHUR_OPTIONS))}, got {schur!r}")
         if isinstance(n_agq, bool) or not isinstance(n_agq, (int, np.integer)) or n_agq < 1 or n_agq > 50:
             raise ValueError(f"n_agq must be an integer from 1 (Laplace) to 50, got {n_agq!r}")
         if not (isinstance(level, (float, int)) and 0 < level < 1):
@@ -100,9 +103,11 @@ class _LaplaceMixed(_CountResults):
         if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
         self.n_agq, self.level, self.max_iter = int(n_agq), float(level), int(max_iter)
+        self.schur = schur
 
     def __repr__(self) -> str:
-        head = f"{type(self).__name__}(n_agq={self.n_agq}, level={self.level}, max_iter={self.max_iter})"
+        schur = "" if self.schur == "auto" else f", schur={self.schur!r}"
+        head = f"{type(self).__name__}(n_agq={self.n_agq}, level={self.level}, max_iter={self.max_iter}{schur})"
         return head + "\n" + self.summary() if hasattr(self, "params_") else head
 
     def _check_agq(self, factors) -> None:
@@ -118,9 +123,9 @@ class _LaplaceMixed(_CountResults):
         n, p = X.shape
         factors = list(mf.factors)
         sizes = mf.n_levels
-        groups_all = _Groups(mf.group_codes, sizes, n)
-        phi0 = start(y, X, off, family, groups_all)
+        groups_all = _Groups(mf.group_codes, sizes, n, schur=self.schur)
         obj = _Objective(y, X, off, groups_all, family)
+        phi0 = start(y, X, off, family, groups_all, design=obj.design)
         fit = _optimise(obj, phi0, self.max_iter)
         active = list(range(len(factors)))
         # boundary: variances that went to (near) 0, checked against the fit without them
@@ -128,7 +133,7 @@ class _LaplaceMixed(_CountResults):
         small = [k for k in active if np.exp(2 * tau[k]) < BOUNDARY_VARIANCE]
         if small:
             keep = [k for k in active if k not in small]
-            sub = _Groups([mf.group_codes[k] for k in keep], [sizes[k] for k in keep], n)
+            sub = _Groups([mf.group_codes[k] for k in keep], [sizes[k] for k in keep], n, schur=self.schur)
             phi_sub = np.concatenate([fit.state.phi[:p], tau[keep], fit.state.phi[p + len(factors):]])
             obj_sub = _Objective(y, X, off, sub, family)
             fit_sub = _optimise(obj_sub, phi_sub, self.max_iter)
@@ -235,6 +240,12 @@ class PoissonMixed(_CountMixed):
         one grouping factor with a random intercept only and matters with small groups.
     level : confidence level of the intervals in :meth:`tidy`.
     max_iter : most iterations of the outer optimiser.
+    schur : how the random intercepts' block beside the largest factor (the Schur complement over the levels
+        of the other factors, e.g. PO and VO schools) is factorised: ``"dense"`` (up to
+        ``MAX_DENSE_LEVELS`` = 8,000 levels), ``"sparse"`` (any number: a sparse :math:`LDL'` and Takahashi's
+        selected inverse) or ``"auto"`` (default: sparse from 200 levels on, unless its factor would be nearly
+        dense). Both give the same fit to rounding (:mod:`~verzuimmodel.mixed.schur_complement`); random slopes
+        keep their dense block.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -289,6 +300,8 @@ class NegativeBinomialMixed(_CountMixed):
     n_agq : quadrature points per group (1 = Laplace, default; more needs one grouping factor, no slopes).
     level : confidence level of the intervals in :meth:`tidy`.
     max_iter : most iterations of the outer optimiser.
+    schur : ``"auto"``, ``"dense"`` or ``"sparse"``: how the block of the factors beside the largest is
+        factorised (see :class:`PoissonMixed`).
 
     Attributes (after :meth:`fit`)
     ------------------------------

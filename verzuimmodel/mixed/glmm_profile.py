@@ -73,8 +73,8 @@ class _Intercepts:
     """Random intercepts only: the fit's objective over every factor (also those with a variance at 0),
     :math:`\\phi = (\\beta, \\log\\sigma_k, \\log\\theta)`; a factor at exactly 0 is left out (a sub-objective)."""
 
-    def __init__(self, inputs, mf, n_agq: int):
-        self.inputs, self.mf, self.n_agq = inputs, mf, n_agq
+    def __init__(self, inputs, mf, n_agq: int, schur: str = "auto"):
+        self.inputs, self.mf, self.n_agq, self.schur = inputs, mf, n_agq, schur
         self.K = len(mf.group_codes)
         self.is_sd = np.ones(self.K, dtype=bool)
         self.shift = np.zeros(self.K)                  # psi = log(sd) + shift
@@ -83,7 +83,8 @@ class _Intercepts:
     def _objective(self, keep: tuple[int, ...]) -> _Objective:
         if keep not in self._objectives:
             mf, inp = self.mf, self.inputs
-            groups = _Groups([mf.group_codes[k] for k in keep], [mf.n_levels[k] for k in keep], mf.n)
+            groups = _Groups([mf.group_codes[k] for k in keep], [mf.n_levels[k] for k in keep], mf.n,
+                             schur=self.schur)
             self._objectives[keep] = _Objective(inp.y, inp.X, inp.offset, groups, inp.family,
                                                 n_agq=self.n_agq if len(keep) == 1 else 1)
         return self._objectives[keep]
@@ -155,7 +156,7 @@ class GlmmProfile(ProfileBase):
             raise RuntimeError(f"{type(model).__name__}: this fit does not keep what its likelihood profile needs "
                                "(made by an earlier version); fit the model again")
         self._adapter = (_Slopes(inputs, model) if inputs.slope_columns is not None
-                         else _Intercepts(inputs, model._mf, model.n_agq_))
+                         else _Intercepts(inputs, model._mf, model.n_agq_, getattr(model, "schur", "auto")))
         ad = self._adapter
         names_var, est_var, se_t, _ = _ran_pars(model)
         has_disp = hasattr(model, "dispersion_")

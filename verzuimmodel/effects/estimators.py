@@ -65,14 +65,14 @@ improves registration.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from .. import glm
 from ..cohort import Cohort
 from ..errors import ConvergenceError
+from ..glm.absorb import demean, factorize
 from .data import COVARIATES, school_cohorts, vo_pupil_years, vo_pupils
 from .registry import Estimate, register
 
@@ -80,32 +80,39 @@ __all__: list[str] = []
 
 
 def _design(d: pd.DataFrame, covariates=COVARIATES, periods: tuple[str, ...] = ("cohort",)) -> pd.DataFrame:
-    """``exposed`` + varying covariates + dummies of each period column + constant."""
+    """``const`` + ``exposed`` + varying covariates + dummies of each period column (first level left
+    out; named ``period_level``), as one float block."""
     cols = ["exposed"] + [c for c in covariates if d[c].nunique() > 1]
-    X = d[cols].astype(float)
+    parts, names = [np.ones((len(d), 1)), d[cols].to_numpy(dtype=float)], ["const"] + cols
     for period in periods:
-        if d[period].nunique() > 1:
-            X = X.join(pd.get_dummies(d[period], prefix=period, drop_first=True, dtype=float))
-    return sm.add_constant(X, has_constant="add")
-
-
-def _clusters(values) -> np.ndarray:
-    return pd.factorize(np.asarray(values))[0]
+        codes, levels = pd.factorize(d[period], sort=True)
+        if len(levels) > 1:
+            parts.append((codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float))
+            names += [f"{period}_{level}" for level in levels[1:]]
+    return pd.DataFrame(np.hstack(parts), columns=names, index=d.index)
 
 
 def _poisson_exposed(y: pd.Series, X: pd.DataFrame, exposure: pd.Series, clusters: pd.Series,
-                     var_weights: np.ndarray | None = None, name: str = "Poisson regression") -> Estimate:
+                     var_weights: np.ndarray | None = None, name: str = "Poisson regression",
+                     absorb: pd.DataFrame | None = None) -> Estimate:
     """Poisson (quasi-likelihood) regression with offset log ``exposure`` and SE clustered by ``clusters``
-    (t reference with clusters - 1 df): the coefficient of ``exposed``. ``name`` (the estimator) is
-    named in the :class:`~verzuimmodel.errors.ConvergenceError` raised when the fit gives no finite
-    estimate or no positive standard error."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(y.to_numpy(), X, family=sm.families.Poisson(), offset=np.log(exposure.to_numpy()),
-                     var_weights=var_weights).fit(cov_type="cluster", cov_kwds={"groups": _clusters(clusters)})
-    n_clusters = int(clusters.nunique())
-    return _finite(name, Estimate(float(fit.params["exposed"]), float(fit.bse["exposed"]), df=float(n_clusters - 1),
-                                  n_obs=len(y), n_clusters=n_clusters))
+    (CR1 with statsmodels' small-sample factor, t reference with clusters - 1 df): the coefficient of
+    ``exposed``. The factors ``absorb`` (e.g. years) have fixed effects absorbed rather than
+    dummy-coded (the same estimate and SE; see :mod:`verzuimmodel.glm`), ``X`` then has no constant.
+    ``name`` (the estimator) is named in the ``ValueError`` of data the fit cannot use and in the
+    :class:`~verzuimmodel.errors.ConvergenceError` raised when the fit gives no finite estimate or no
+    positive standard error."""
+    try:
+        fit = glm.poisson(y.to_numpy(dtype=float), X, absorb=absorb, offset=np.log(exposure.to_numpy(dtype=float)),
+                          weights=var_weights)
+        se = float(np.sqrt(fit.vcov("CR1", clusters).loc["exposed", "exposed"]))
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    except ConvergenceError as e:
+        raise ConvergenceError(f"{name}: {e}") from None
+    n_clusters = int(pd.unique(np.asarray(clusters)[fit.kept]).size)
+    return _finite(name, Estimate(float(fit.coef["exposed"]), se, df=float(n_clusters - 1), n_obs=fit.n_obs,
+                                  n_clusters=n_clusters))
 
 
 def _finite(name: str, est: Estimate) -> Estimate:
@@ -148,16 +155,26 @@ def _check_contrast(name: str, d: pd.DataFrame, outcome: str, cluster: str, rows
 EXPOSED = "exposed (PO school had adopted the approach in time)"
 
 
-def _check_identified(name: str, X: pd.DataFrame, others: str) -> None:
+def _check_identified(name: str, X: pd.DataFrame, others: str, absorb: pd.DataFrame | None = None) -> None:
     """``ValueError`` naming estimator ``name`` when the column ``exposed`` of the design ``X`` is a
-    linear combination of its other columns (``others`` says what they are): e.g. every PO school
-    adopted in the same year, so that exposure is a matter of cohort alone."""
+    linear combination of its other columns and the fixed effects of the factors ``absorb`` (``others``
+    says what they are): e.g. every PO school adopted in the same year, so that exposure is a matter of
+    cohort alone. The factors are removed by demeaning (no dummies are formed)."""
     x = X["exposed"].to_numpy(dtype=float)
     Z = X.drop(columns="exposed").to_numpy(dtype=float)
-    if Z.shape[1] == 0:
-        return
-    r = x - Z @ np.linalg.lstsq(Z, x, rcond=None)[0]
-    if r @ r <= 1e-9 * max(float(np.sum((x - x.mean()) ** 2)), 1.0):
+    scale = max(float(np.sum((x - x.mean()) ** 2)), 1.0)
+    if absorb is not None:
+        factors = factorize(absorb, len(x), name)
+        w = np.ones(len(x))
+        x = demean(x, w, factors)
+        Z = demean(Z, w, factors) if Z.shape[1] else Z
+    rss = float(x @ x)
+    if Z.shape[1]:      # the residual sum of squares of x on Z: by the normal equations, by the rows near 0
+        b = Z.T @ x
+        rss -= float(b @ np.linalg.lstsq(Z.T @ Z, b, rcond=None)[0])
+        if rss <= 1e-6 * scale:
+            rss = float(np.sum((x - Z @ np.linalg.lstsq(Z, x, rcond=None)[0]) ** 2))
+    if rss <= 1e-9 * scale:
         raise ValueError(f"{name}: exposure is a combination of the {others} (e.g. every PO school adopted in the "
                          "same year, so that exposure follows the cohort): the design does not identify the effect")
 
@@ -180,6 +197,17 @@ def vo_nb_glm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     scaled by :math:`(I - H_{gg})^{-1}` (CR3; Mancl & DeRouen 2001), which corrects the sandwich's
     downward bias with few or unequal clusters (see :func:`nb_cluster_cr3`).
 
+    The VO school effects are absorbed, not dummy-coded (:mod:`verzuimmodel.glm`; the cohort effects
+    are dummies): the estimate, :math:`\kappa` and the CR3 variance are those of the model with VO
+    school dummies (``statsmodels`` ``NegativeBinomial`` and GEE ``bias_reduced``, to 1e-8;
+    ``tests/test_fixed_effects.py``), in memory that grows with the pupils, not pupils x schools. A
+    VO school with one pupil is left out (its effect fits that pupil exactly; it adds nothing to
+    :math:`\gamma`), as is one whose pupils all have 0 hours (its effect is :math:`-\infty`). On the
+    national cohort (1,347,765 VO pupils, 1,454 VO schools, 6,582 PO schools) it took 3.2-5.2 s over
+    three runs, building its rows included, with a peak of 3.4 GiB, the cohort's 3.1-3.5 GiB
+    included (``benchmarks/bench_fixest.py --repeat 3``; pyfixest's ``fepois`` of the Poisson
+    analogue: 3.7-4.1 s for the fit alone); with the VO schools dummy-coded it ran out of 24 GB.
+
     Degenerate data raise ``ValueError`` naming the estimator (see :func:`_check_contrast`): no
     exposed or no unexposed pupil, pupils of one PO school, every pupil's hours 0 (or all those of
     one arm), exposure a combination of cohort and VO school effects (every PO school adopting in
@@ -190,32 +218,40 @@ def vo_nb_glm(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     d = vo_pupils(cohort, exposed_from_grade)
     _check_contrast("vo_nb_glm", d, "unexcused_hours", "po_school_id", "VO pupils", treated=EXPOSED)
     X = _design(d)
+    absorb = None
     if d["vo_school_id"].nunique() > 1:
-        X = X.join(pd.get_dummies(d["vo_school_id"], prefix="vo", drop_first=True, dtype=float))
-    _check_identified("vo_nb_glm", X, "covariates, cohort and VO school effects")
-    params, se, _ = nb_cluster_cr3(d["unexcused_hours"].to_numpy(), X, np.log(d["days"].to_numpy()),
-                                   d["po_school_id"].to_numpy())
-    n_clusters = int(d["po_school_id"].nunique())
+        X, absorb = X.drop(columns="const"), d[["vo_school_id"]]
+    _check_identified("vo_nb_glm", X, "covariates, cohort and VO school effects", absorb)
+    try:
+        params, se, _, fit = _nb_cr3(d["unexcused_hours"].to_numpy(dtype=float), X, np.log(d["days"].to_numpy()),
+                                     d["po_school_id"].to_numpy(), absorb)
+    except ValueError as e:
+        raise ValueError(f"vo_nb_glm: {e}") from None
+    except ConvergenceError as e:
+        raise ConvergenceError(f"vo_nb_glm: {e}") from None
+    n_clusters = int(pd.unique(d["po_school_id"].to_numpy()[fit.kept]).size)
     return _finite("vo_nb_glm", Estimate(float(params["exposed"]), float(se["exposed"]), df=float(n_clusters - 1),
-                                         n_obs=len(d), n_clusters=n_clusters))
+                                         n_obs=fit.n_obs, n_clusters=n_clusters))
 
 
-def nb_cluster_cr3(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray, clusters) -> tuple[pd.Series, pd.Series, float]:
+def nb_cluster_cr3(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray, clusters,
+                   absorb: pd.DataFrame | None = None) -> tuple[pd.Series, pd.Series, float]:
     r"""NB2 regression by maximum likelihood with the CR3 (Mancl–DeRouen) cluster-robust SE.
 
     Returns ``(coefficients, standard errors, kappa)`` with :math:`\operatorname{Var} Y = \mu + \kappa\mu^2`;
-    the same as R ``MASS::glm.nb`` with ``clubSandwich::vcovCR(fit, cluster, type = "CR3")``.
+    the same as R ``MASS::glm.nb`` with ``clubSandwich::vcovCR(fit, cluster, type = "CR3")``
+    (``tests/reference/robust/``). The factors ``absorb`` (at most one) have their fixed effects
+    absorbed (``X`` then without a constant): the same as with them dummy-coded
+    (:func:`verzuimmodel.glm.negbin`, :func:`verzuimmodel.glm.vcov`).
     """
-    g = _clusters(clusters)
-    order = np.argsort(g, kind="stable")            # GEE wants each cluster's rows together
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nb = sm.NegativeBinomial(y, X, offset=offset).fit(disp=0, maxiter=200, tol=1e-10)
-        kappa = float(nb.params["alpha"])
-        gee = sm.GEE(y[order], X.iloc[order], groups=g[order], offset=offset[order],
-                     family=sm.families.NegativeBinomial(alpha=kappa), cov_struct=sm.cov_struct.Independence())
-        fit = gee.fit(cov_type="bias_reduced", start_params=nb.params.to_numpy()[:-1])
-    return fit.params, fit.bse, kappa
+    params, se, kappa, _ = _nb_cr3(np.asarray(y, dtype=float), X, np.asarray(offset, dtype=float), clusters, absorb)
+    return params, se, kappa
+
+
+def _nb_cr3(y, X, offset, clusters, absorb):
+    fit = glm.negbin(y, X, absorb=absorb, offset=offset)
+    V = fit.vcov("CR3", clusters)
+    return fit.coef, pd.Series(np.sqrt(np.diag(V)), index=V.index), fit.kappa, fit
 
 
 @register("vo_nb_glmm", estimand="po_approach_vo_rate_ratio", population="ATE", scope="conditional", contrast="ITT",
@@ -446,23 +482,45 @@ def po_recorded_naive(cohort: Cohort) -> Estimate:
     """Recorded PO unexcused hours per day with vs without the approach running (Poisson, school-year
     effects, SE clustered by school). Biased: the approach also makes schools record more absence.
 
+    The school-year effects are absorbed (:mod:`verzuimmodel.glm`): the estimate and SE of the model
+    with year dummies, in memory that grows with the pupil-years alone (national cohort, 8,523,484 PO
+    pupil-years: 4.7-10.5 s over three runs, peak 3.8 GiB with the cohort; pyfixest's ``fepois``
+    12.0-14.1 s for the fit; ``benchmarks/bench_fixest.py --repeat 3``).
+
     Degenerate data raise ``ValueError`` naming the estimator: no PO pupil-year with the approach
     running or none without it, one PO school, every recorded hour 0 (or all those of one arm; see
     :func:`_check_contrast`), exposure a combination of the school-year effects (every school
     starting in the same year); a fit without a finite estimate and positive SE raises
     :class:`~verzuimmodel.errors.ConvergenceError`."""
-    a = cohort.absence
-    po = a[a["level"] == "po"].copy()
-    start = cohort.schools.set_index("school_id")["approach_start_year"]
-    s = start.reindex(po["school_id"]).to_numpy(dtype=float, na_value=np.inf)
-    po["exposed"] = (s <= po["school_year"].to_numpy()).astype(int)
-    po["days"] = (po["enrolled_days"] - po["long_absence_days"]).clip(lower=0)
-    po = po[po["days"] > 0]
+    po = _po_pupil_years(cohort)
     _check_contrast("po_recorded_naive", po, "unexcused_hours", "school_id", "PO pupil-years",
                     treated="in a school running the approach")
-    X = _design(po, covariates=(), periods=("school_year",))
-    _check_identified("po_recorded_naive", X, "school-year effects")
-    return _poisson_exposed(po["unexcused_hours"], X, po["days"], po["school_id"], name="po_recorded_naive")
+    X = po[["exposed"]].astype(float)
+    absorb = None
+    if po["school_year"].nunique() > 1:
+        absorb = po[["school_year"]]
+    else:
+        X.insert(0, "const", 1.0)
+    _check_identified("po_recorded_naive", X, "school-year effects", absorb)
+    return _poisson_exposed(po["unexcused_hours"], X, po["days"], po["school_id"], name="po_recorded_naive",
+                            absorb=absorb)
+
+
+def _po_pupil_years(cohort: Cohort) -> pd.DataFrame:
+    """PO pupil-years with school days outside long-term episodes: ``school_id, school_year,
+    unexcused_hours, days, exposed`` (the school runs the approach that year)."""
+    a = cohort.absence
+    rows = np.flatnonzero((a["level"] == "po").to_numpy())
+    days = (a["enrolled_days"].to_numpy()[rows] - a["long_absence_days"].to_numpy()[rows]).clip(min=0)
+    rows = rows[days > 0]
+    school = a["school_id"].to_numpy()[rows]
+    year = a["school_year"].to_numpy()[rows]
+    start = cohort.schools.set_index("school_id")["approach_start_year"]
+    at = start.index.get_indexer(school)                 # -1: a school not in the schools table (never adopted)
+    s = np.where(at >= 0, start.to_numpy(dtype=float, na_value=np.inf)[at], np.inf)
+    return pd.DataFrame({"school_id": school, "school_year": year,
+                         "unexcused_hours": a["unexcused_hours"].to_numpy()[rows], "days": days[days > 0],
+                         "exposed": (s <= year).astype(int)})
 
 
 @register("vo_episode_rate", estimand="po_approach_vo_episode_rate_ratio", population="ATE", scope="conditional",
@@ -479,6 +537,10 @@ def vo_episode_rate(cohort: Cohort, exposed_from_grade: int = 7) -> Estimate:
     :class:`~verzuimmodel.errors.ConvergenceError`."""
     d = vo_pupils(cohort, exposed_from_grade)
     _check_contrast("vo_episode_rate", d, "vo_episodes", "po_school_id", "VO pupils", treated=EXPOSED)
-    X = _design(d)
-    _check_identified("vo_episode_rate", X, "covariates and cohort effects")
-    return _poisson_exposed(d["vo_episodes"], X, d["vo_years"], d["po_school_id"], name="vo_episode_rate")
+    X = _design(d, periods=())
+    absorb = None
+    if d["cohort"].nunique() > 1:
+        X, absorb = X.drop(columns="const"), d[["cohort"]]
+    _check_identified("vo_episode_rate", X, "covariates and cohort effects", absorb)
+    return _poisson_exposed(d["vo_episodes"], X, d["vo_years"], d["po_school_id"], name="vo_episode_rate",
+                            absorb=absorb)

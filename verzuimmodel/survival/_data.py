@@ -72,6 +72,19 @@ def _numeric(df: pd.DataFrame, col: str, table: str, what: str) -> np.ndarray:
     return x
 
 
+def _covariates(df: pd.DataFrame, covariates: list[str], table: str) -> np.ndarray:
+    """The covariates as an (n, p) C-ordered float array: in one copy when they are all plain numeric
+    columns with finite values, else column by column (which names the first bad column and rows)."""
+    if not covariates:
+        return np.empty((len(df), 0))
+    if len(set(covariates)) == len(covariates) and df.columns.is_unique and all(
+            c in df.columns and isinstance(df[c].dtype, np.dtype) and df[c].dtype.kind in "fiub" for c in covariates):
+        X = np.ascontiguousarray(df[covariates].to_numpy(dtype=float))
+        if np.isfinite(X).all():
+            return X
+    return np.column_stack([_numeric(df, c, table, "covariate") for c in covariates])
+
+
 def group_codes(df: pd.DataFrame, col: str, table: str, what: str) -> tuple[np.ndarray, pd.Index]:
     """Integer codes 0..G-1 of a grouping column (strata, cluster, school)."""
     if col not in df.columns:
@@ -121,8 +134,7 @@ def survival_data(df: pd.DataFrame, *, duration: str, event: str, covariates: Se
         bad = exit_ < 0
         if bad.any():
             raise SchemaError(table, duration, "negative durations", _rows(bad), "durations >= 0")
-    X = np.column_stack([_numeric(df, c, table, "covariate") for c in covariates]) if covariates \
-        else np.empty((len(df), 0))
+    X = _covariates(df, covariates, table)
     if weights is not None:
         w = _numeric(df, weights, table, "case weights")
         bad = w <= 0

@@ -64,6 +64,7 @@ import pandas as pd
 from scipy import stats
 
 from ._data import SurvData, _numeric, survival_data
+from ._jit import jit
 from .cox import CoxPH, RiskSets, _offset, _sorted
 
 __all__ = ["RESIDUAL_TYPES", "TRANSFORMS", "residuals", "cox_zph", "model_data"]
@@ -281,24 +282,6 @@ def _suffix(a: np.ndarray) -> np.ndarray:
     out = np.zeros((a.shape[0] + 1,) + a.shape[1:])
     out[:-1] = np.cumsum(a[::-1], axis=0)[::-1]
     return out
-
-
-def jit(fn, *helpers):
-    """``fn`` compiled by numba, imported on first use (importing the package stays fast) and cached on disk.
-
-    ``helpers`` are the plain functions ``fn`` calls: compiled first and bound under their names in
-    their module, as compiled code can only call compiled functions.
-    """
-    if fn not in _JITTED:
-        import numba
-        for h in helpers:
-            if h not in _JITTED:
-                _JITTED[h] = fn.__globals__[h.__name__] = numba.njit(cache=True, nogil=True)(h)
-        _JITTED[fn] = numba.njit(cache=True, nogil=True)(fn)
-    return _JITTED[fn]
-
-
-_JITTED: dict = {}
 
 
 def _linear_predictor(XT, beta, off):                                     # pragma: no cover (numba)

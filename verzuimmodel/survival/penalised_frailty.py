@@ -33,8 +33,10 @@ converge linearly. Everything per group (score, diagonal and cross information) 
 sum of per-row terms from the same risk-set sums as the Cox engine, except
 :math:`\sum_k c_k R_{jk}^2` (with :math:`R_{jk}` the risk-set total of group :math:`j` at event
 time :math:`k`), which is summed over the stretches of time between consecutive entries and exits
-within a group. No Python loop runs over rows or groups. With few groups (R's default: 5 or fewer;
-``sparse=False``) the full information matrix is used instead.
+within a group. The rows are sorted once by group and, within a group, by the end of their window,
+so that each of these is one compiled pass over the rows (:mod:`~verzuimmodel.survival.frailty_kernels`),
+as is each product of the information with a vector (two passes). With few groups (R's default:
+5 or fewer; ``sparse=False``) the full information matrix is used instead.
 
 The frailty variance: approximate marginal likelihood (I-likelihood)
 ---------------------------------------------------------------------
@@ -74,7 +76,10 @@ import numpy as np
 
 from ..errors import ConvergenceError
 from ._data import SurvData
-from .cox import RiskSets
+from ._jit import jit
+from .frailty_kernels import frailty_hessvec, frailty_point
+from .risk_kernels import column_summary, counting_order, linear_predictor
+from .risk_sets import RiskSets
 
 
 @dataclass
@@ -118,20 +123,33 @@ class _Inner:
 
 
 class _Problem:
-    """Data of one fit: derivatives of the partial likelihood in (beta, omega) and the gamma constants."""
+    """Data of one fit: derivatives of the partial likelihood in (beta, omega) and the gamma constants.
+
+    The rows are held sorted by group and, within a group, by the last event key of their window,
+    so that per-group sums run over contiguous rows (:mod:`~verzuimmodel.survival.frailty_kernels`).
+    """
 
     def __init__(self, d: SurvData, group: np.ndarray, n_groups: int, ties: str, sparse: bool):
-        self.d, self.X, self.w = d, d.X, d.weights
-        self.XT = np.ascontiguousarray(d.X.T)
-        self.g, self.G, self.p = group, n_groups, d.X.shape[1]
+        self.d = d
+        self.G, self.p = n_groups, d.X.shape[1]
         self.sparse = sparse
-        self.rs = rs = RiskSets(d, d.X, ties)
+        rs = RiskSets(d, d.X, ties)
         if rs.K == 0:
             raise ConvergenceError("no events in the data: a frailty Cox model needs events")
+        order = jit(counting_order)(rs.row_hi, rs.K + 1)
+        order = order[jit(counting_order)(np.ascontiguousarray(group[order]), n_groups)]
+        self.rs = rs = rs.take(order)
+        self.g = g = np.ascontiguousarray(group[order], dtype=np.int64)
+        self.X, self.w = rs.X, rs.w
+        self.seg = np.concatenate([[0], np.cumsum(np.bincount(g, minlength=n_groups))]).astype(np.int64)
+        if rs.row_lo.any():     # windows starting after key 0 (entry, strata): the group's rows by start too
+            by_lo = jit(counting_order)(rs.row_lo, rs.K + 1)
+            self.lo_order = by_lo[jit(counting_order)(np.ascontiguousarray(g[by_lo]), n_groups)]
+        else:
+            self.lo_order = np.zeros(0, dtype=np.int64)
         self.efron = rs.ties == "efron"
-        self.lo_zero = not rs.row_lo.any()       # every window starts at the first event time (no entry, no strata)
         self.delta = rs.event.astype(float)
-        self.events = np.bincount(group, weights=self.delta, minlength=n_groups).astype(np.int64)
+        self.events = np.bincount(g, weights=self.delta, minlength=n_groups).astype(np.int64)
         d_rep = np.repeat(self.events, self.events)
         self.d_rep = d_rep.astype(float)                                          # d_j, once per event
         self.k_rep = (np.arange(len(d_rep)) - np.repeat(np.cumsum(self.events) - self.events, self.events)
@@ -139,40 +157,11 @@ class _Problem:
         if not sparse:                       # full information: the group indicators as extra columns
             ind = np.zeros((d.n, n_groups))
             ind[np.arange(d.n), group] = 1.0
-            self.rs_full = RiskSets(d, np.column_stack([d.X, ind]), ties)
+            self.rs_full = RiskSets(d, np.column_stack([d.X, ind]), ties).take(order)
             return
         # R's diagonal frailty information weights the tied deaths of time k by m_k / (their total weight)
         scale = rs.m / rs.dw
         self.slot_scale = None if np.all(np.abs(scale - 1.0) <= 1e-14) else scale
-        self._stretches(group)
-
-    def _stretches(self, group: np.ndarray) -> None:
-        """Breakpoints (group, event position) where a group's risk total changes, sorted."""
-        rs, G, K = self.rs, self.G, self.rs.K
-        if not self.lo_zero:    # + w r at row_lo, - w r at row_hi
-            bp_group = np.concatenate([group, group])
-            bp_pos = np.concatenate([rs.row_lo, rs.row_hi])
-        else:                   # everyone is at risk from the start: one + (the group total) per group
-            bp_group = np.concatenate([np.arange(G), group])
-            bp_pos = np.concatenate([np.zeros(G, dtype=rs.row_hi.dtype), rs.row_hi])
-        order = np.lexsort((bp_pos, bp_group))
-        self.bp_order = order
-        self.bp_group = bp_group[order]
-        pos = bp_pos[order]
-        m = len(pos)
-        same = np.zeros(m, dtype=bool)
-        same[:-1] = self.bp_group[1:] == self.bp_group[:-1]
-        nxt = np.where(same, np.append(pos[1:], 0), pos)
-        sizes = np.bincount(self.bp_group, minlength=G)
-        self.bp_first = np.cumsum(sizes) - sizes                  # index of each group's first breakpoint
-        keep = np.flatnonzero(nxt > pos)                          # stretches of positive length
-        self.seg, self.seg_group, self.seg_lo, self.seg_hi = keep, self.bp_group[keep], pos[keep], nxt[keep]
-        if self.efron:          # (group, event time) pairs with deaths, and the stretch holding them
-            ev = rs.ev_rows
-            pair_key, self.pair_inv = np.unique(group[ev] * K + rs.ev_group, return_inverse=True)
-            self.pair_group, self.pair_time = pair_key // K, pair_key % K
-            combined = self.bp_group * (K + 1) + pos
-            self.pair_bp = np.searchsorted(combined, self.pair_group * (K + 1) + self.pair_time, side="right") - 1
 
     # -- the gamma constant of the I-likelihood ------------------------------------------------
     def gammacon(self, nu: float) -> float:
@@ -197,71 +186,27 @@ class _Problem:
 
         ``r_style`` gives R's diagonal frailty information with case weights (for the variance).
         """
-        eta = self.X @ beta + omega[self.g]
+        eta = jit(linear_predictor)(self.X, np.asarray(beta, dtype=float), np.ascontiguousarray(omega[self.g]))[0]
         if not self.sparse:
             ll, grad, info, _ = self.rs_full.evaluate(eta)
             if grad is None:
                 return None
             p = self.p
             return _Point(beta, omega, ll, grad[:p], grad[p:], info[:p, :p], info[p:, :p], info[p:, p:])
-        rs, g, G, w = self.rs, self.g, self.G, self.w
+        rs = self.rs
         ll, grad, info, st = rs.evaluate(eta)
         if grad is None:
             return None
-        r, S1, D1, c = st["r"], st["S1"], st["D1"], st["c"]
-        wr = w * r
-        E = self._window(r, c["0"], c["1"])                 # expected events (unweighted) per row
-        wE = w * E
-        grad_w = np.bincount(g, w * self.delta - wE, minlength=G)
-        # cross information: sum_{i in j} w_i (x_i E_i - Q_i), Q_i = r_i sum_window phi dLambda a
-        p = self.p
-        info_wb = np.empty((G, p))
-        for j in range(p):
-            Q = self._window(r, S1[:, j] * c["2"] - D1[:, j] * c["3"], S1[:, j] * c["3"] - D1[:, j] * c["4"])
-            info_wb[:, j] = np.bincount(g, wE * self.XT[j] - w * Q, minlength=G)
-        if r_style and self.slot_scale is not None:
-            c = {key: v * self.slot_scale for key, v in c.items()}
-            wE = w * self._window(r, c["0"], c["1"])
-        info_ww = np.bincount(g, wE, minlength=G) - self._squares(wr, c)
-        st.update(wr=wr, E=E)
+        c, S1, D1 = st["c"], st["S1c"], st["D1c"]
+        C0, PA = _prefix(c["0"]), _prefix(S1 * c["2"][:, None] - D1 * c["3"][:, None])
+        Aown = np.ascontiguousarray(S1 * c["3"][:, None] - D1 * c["4"][:, None])
+        cs = {key: v * self.slot_scale for key, v in c.items()} if r_style and self.slot_scale is not None else c
+        w, _, lo = rs.kernel_rows()
+        E, grad_w, info_wb, info_ww = jit(frailty_point)(
+            rs.X, rs.mu, w, st["r"], lo, rs.row_hi, rs.event, self.seg, self.lo_order, C0, c["1"], PA, Aown,
+            _prefix(cs["0"]), cs["1"], _prefix(cs["2"]), cs["3"], cs["4"], self.efron)
+        st.update(E=E, c_array=np.array([c[str(j)] for j in range(5)]))
         return _Point(beta, omega, ll, grad, grad_w, info, info_wb, info_ww, st)
-
-    def _window(self, r: np.ndarray, per_time: np.ndarray, own: np.ndarray) -> np.ndarray:
-        """Per row ``r_i (sum of per_time over the event times of its window - own[k_i] if it dies at k_i)``.
-
-        ``own`` is the Efron correction: a death takes part in its own time's tied steps with weight
-        ``1 - l/m``.
-        """
-        rs = self.rs
-        cum = np.concatenate([[0.0], np.cumsum(per_time)])
-        out = cum[rs.row_hi]
-        if not self.lo_zero:
-            out -= cum[rs.row_lo]
-        if self.efron:
-            out[rs.ev_rows] -= own[rs.ev_group]
-        out *= r
-        return out
-
-    def _squares(self, wr: np.ndarray, c: dict) -> np.ndarray:
-        """Per group ``sum_k [c2 R_jk^2 - 2 c3 R_jk D_jk + c4 D_jk^2]`` (R: risk total, D: deaths' total)."""
-        G = self.G
-        if not self.lo_zero:
-            vals = np.concatenate([wr, -wr])[self.bp_order]
-        else:
-            vals = np.concatenate([np.bincount(self.g, wr, minlength=G), -wr])[self.bp_order]
-        cum = np.cumsum(vals)
-        base = cum[self.bp_first] - vals[self.bp_first]
-        R = cum - base[self.bp_group]                               # the group's risk total after each breakpoint
-        cc2 = np.concatenate([[0.0], np.cumsum(c["2"])])
-        Rs = R[self.seg]
-        out = np.bincount(self.seg_group, Rs * Rs * (cc2[self.seg_hi] - cc2[self.seg_lo]), minlength=G)
-        if self.efron:
-            rs = self.rs
-            Dp = np.bincount(self.pair_inv, wr[rs.ev_rows], minlength=len(self.pair_group))
-            Rp = R[self.pair_bp]
-            t = self.pair_time
-            out += np.bincount(self.pair_group, Dp * (c["4"][t] * Dp - 2 * c["3"][t] * Rp), minlength=G)
-        return out
 
     def hessvec(self, pt: _Point, vb: np.ndarray, vw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Product of the full information of (beta, omega) with a direction (vb, vw).
@@ -269,26 +214,19 @@ class _Problem:
         With ``v = X vb + vw[g]``: row ``i`` gets ``w_i [v_i E_i - r_i sum_window phi wbar T_kl / den_kl^2]``,
         ``T_kl`` the risk-set sum of ``w r v`` (minus ``l/m`` of the deaths' sum); then ``X'h`` and group sums.
         """
-        rs, st, K = self.rs, pt.state, self.rs.K
-        c, r, wr = st["c"], st["r"], st["wr"]
-        v = self.X @ vb + vw[self.g]
-        y = wr * v
-        # at risk at event position k: row_lo <= k < row_hi
-        T = _suffix(np.bincount(rs.row_hi, y, minlength=K + 1))[1:]
-        if not self.lo_zero:
-            T -= _suffix(np.bincount(rs.row_lo, y, minlength=K + 1))[1:]
-        if self.efron:
-            TD = np.bincount(rs.ev_group, y[rs.ev_rows], minlength=K)
-            Q = self._window(r, T * c["2"] - TD * c["3"], T * c["3"] - TD * c["4"])
-        else:
-            Q = self._window(r, T * c["2"], None)
-        h = self.w * (v * st["E"] - Q)
-        return self.XT @ h, np.bincount(self.g, h, minlength=self.G)
+        rs, st = self.rs, pt.state
+        w, sub, lo = rs.kernel_rows()
+        return jit(frailty_hessvec)(rs.X, rs.mu, w, st["r"], st["E"], lo, rs.row_hi, rs.add_bin, sub, rs.event,
+                                    self.seg, rs.key_stratum, st["c_array"],
+                                    np.ascontiguousarray(vb, dtype=float), np.ascontiguousarray(vw, dtype=float),
+                                    self.efron)
 
 
-def _suffix(a: np.ndarray) -> np.ndarray:
-    """Sums over positions >= k (exact for the small risk sets at late times)."""
-    return np.cumsum(a[::-1])[::-1]
+def _prefix(a: np.ndarray) -> np.ndarray:
+    """Sums over the positions before each position (from 0; one more row than ``a``)."""
+    out = np.zeros((len(a) + 1,) + a.shape[1:])
+    np.cumsum(a, axis=0, out=out[1:])
+    return out
 
 
 def _u_minus_log1p(u: np.ndarray) -> np.ndarray:
@@ -460,17 +398,29 @@ def _separation(prob: _Problem, info: np.ndarray, what: str) -> ConvergenceError
                             "among the episodes at risk")
 
 
+def _flat(info: np.ndarray) -> bool:
+    """Numerically singular: the information of the covariates scaled to unit spread has a smallest eigenvalue
+    below 1e-15 of its largest, the level of its rounding error. As a coefficient runs off to infinity
+    (separation) its information decays to that level in a few dozen steps; nearly collinear covariates
+    (age, log(age) and age^2 in the tests) stay near 1e-13."""
+    ev = np.linalg.eigvalsh(np.where(np.isfinite(info), info, 0.0))
+    return not ev[0] > 1e-15 * ev[-1]
+
+
 def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, np.ndarray]:
     """The plain Cox model (theta = 0); also dL/dtheta at 0 and the expected events per group."""
     rs, p = prob.rs, prob.p
     beta = np.zeros(p)
-    ll, grad, info, _ = rs.evaluate(prob.X @ beta)
+    ll, grad, info, st = rs.evaluate(prob.X @ beta)
     converged = p == 0
     n_iter = 0
+    sd = np.sqrt(np.diag(jit(column_summary)(prob.X)[3]))
     for n_iter in range(1, max_iter + 1):
         if p == 0:
             break
         try:
+            if _flat(info * np.outer(sd, sd)):
+                raise np.linalg.LinAlgError
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
             raise _separation(prob, info, f"the information matrix of the Cox model without frailty is singular "
@@ -479,17 +429,15 @@ def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, 
         for _ in range(40):
             nb = beta + frac * step
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):   # a step too far: halved below
-                nll, ngrad, ninfo, _ = rs.evaluate(prob.X @ nb)
+                nll, ngrad, ninfo, nst = rs.evaluate(prob.X @ nb)
             if np.isfinite(nll) and nll >= ll - 1e-13 * abs(ll):
                 break
             frac /= 2
-        beta, ll, grad, info = nb, nll, ngrad, ninfo
+        beta, ll, grad, info, st = nb, nll, ngrad, ninfo, nst
         if np.abs(step).max() * frac <= tol:
             converged = True
             break
     omega = np.zeros(prob.G)
-    eta = prob.X @ beta
-    _, _, _, st = rs.evaluate(eta, need="loglik")
     cum = np.concatenate([[0.0], np.cumsum(st["c"]["0"])])
     E = st["r"] * (cum[rs.row_hi] - cum[rs.row_lo])
     if prob.efron:

@@ -363,7 +363,7 @@ def cox_curve_terms(rs, state: dict, beta: np.ndarray) -> dict:
     module docstring; Breslow's terms are Efron's with no tied fractions).
     """
     c = state["c"]
-    center = rs.w @ rs.X / rs.w.sum() if rs.p else np.zeros(0)
+    center = rs.weighted_mean() if rs.p else np.zeros(0)
     # a coefficient running off to infinity (separation, warned by the fit) makes these NaN/inf:
     # the curves then say so, the fit itself does not warn twice
     with np.errstate(over="ignore", invalid="ignore"):

@@ -411,7 +411,8 @@ def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, 
     """The plain Cox model (theta = 0); also dL/dtheta at 0 and the expected events per group."""
     rs, p = prob.rs, prob.p
     beta = np.zeros(p)
-    ll, grad, info, st = rs.evaluate(prob.X @ beta)
+    lp, none = jit(linear_predictor), np.zeros(rs.n)
+    ll, grad, info, st = rs.evaluate(none)
     converged = p == 0
     n_iter = 0
     sd = np.sqrt(np.diag(jit(column_summary)(prob.X)[3]))
@@ -429,7 +430,7 @@ def _cox_fit(prob: _Problem, tol: float, max_iter: int) -> tuple[_Inner, float, 
         for _ in range(40):
             nb = beta + frac * step
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):   # a step too far: halved below
-                nll, ngrad, ninfo, nst = rs.evaluate(prob.X @ nb)
+                nll, ngrad, ninfo, nst = rs.evaluate(lp(prob.X, nb, none)[0])
             if np.isfinite(nll) and nll >= ll - 1e-13 * abs(ll):
                 break
             frac /= 2

@@ -349,18 +349,25 @@ def column_summary(X):                                                     # pra
     return lo, hi, mean, cov / max(n, 1)
 
 
-def column_means(X):                                                      # pragma: no cover (numba)
-    """Per column the mean, summed by blocks of rows."""
+def column_means(X, w):                                                   # pragma: no cover (numba)
+    """Per column the mean, weighted by ``w`` (empty: unweighted), summed by blocks of rows."""
     n, p = X.shape
+    weighted = len(w) == n
     tot = np.zeros(p)
+    wsum = 0.0
     for i0 in range(0, n, _BLOCK + 1):
         i1 = min(n, i0 + _BLOCK + 1)
         for j in range(p):
             s = 0.0
             for i in range(i0, i1):
-                s += X[i, j]
+                s += X[i, j] * w[i] if weighted else X[i, j]
             tot[j] += s
-    return tot / max(n, 1)
+        if weighted:
+            s = 0.0
+            for i in range(i0, i1):
+                s += w[i]
+            wsum += s
+    return tot / (wsum if weighted else max(n, 1))
 
 
 def group_ranges(X, group, G):                                             # pragma: no cover (numba)

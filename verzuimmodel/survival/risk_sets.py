@@ -76,10 +76,15 @@ class RiskSets:
         self.key_stratum = pair_stratum[codes]
         self.ev_rows = np.flatnonzero(ev)
         self.ev_group = self.row_hi[self.ev_rows] - 1
-        self.mu = jit(column_means)(self.X)
+        self.mu = jit(column_means)(self.X, np.zeros(0))
         self._ev_wz = jit(event_sums)(self.X, self.mu, self.w, ev)
         self._trivial = (bool(np.all(self.w == 1.0)), not bool(np.any(self.sub_bin >= 0)),
                          not bool(self.row_lo.any()))
+
+    def weighted_mean(self) -> np.ndarray:
+        """The covariates' mean weighted by the case weights (``mu`` with unit weights), without BLAS: a
+        multi-threaded product over all rows costs more in waking threads than it computes."""
+        return self.mu if self._trivial[0] else jit(column_means)(self.X, self.w)
 
     def kernel_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The weights, late-entry bins and window starts for the kernels; empty when trivial (all weights 1,

@@ -30,56 +30,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-GIB = 1024 ** 3
+import bench_fixest  # benchmarks/ is on the path: run from the repository root
+from bench_fixest import PYFIXEST as FIXEST, _peak_gib
+
 BUDGET_GIB = 8.0
-
-# pyfixest models on the same rows as a package estimator: (estimator, builder of the rows, formula, vcov)
-FIXEST = {
-    "fepois:vo_nb_glm": ("vo_pupils", "unexcused_hours ~ exposed + {cov} | cohort + vo_school_id", "log_days",
-                         "po_school_id"),
-    "feols:vo_nb_glm": ("vo_pupils", "rate ~ exposed + {cov} | cohort + vo_school_id", None, "po_school_id"),
-    "fepois:vo_episode_rate": ("vo_pupils", "vo_episodes ~ exposed + {cov} | cohort", "log_vo_years",
-                               "po_school_id"),
-    "fepois:po_recorded_naive": ("po_pupil_years", "unexcused_hours ~ exposed | school_year", "log_days",
-                                 "school_id"),
-}
-
-
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
-
-
-def _fixest_rows(cohort, kind: str):
-    import numpy as np
-
-    from verzuimmodel.effects.data import COVARIATES, vo_pupils
-
-    if kind == "vo_pupils":
-        d = vo_pupils(cohort)
-        d = d[d["days"] > 0]
-        return d.assign(log_days=np.log(d["days"]), log_vo_years=np.log(d["vo_years"]),
-                        rate=d["unexcused_hours"] / d["days"]), [c for c in COVARIATES if d[c].nunique() > 1]
-    a = cohort.absence
-    po = a[a["level"] == "po"]
-    start = cohort.schools.set_index("school_id")["approach_start_year"]
-    s = start.reindex(po["school_id"]).to_numpy(dtype=float, na_value=np.inf)
-    days = (po["enrolled_days"] - po["long_absence_days"]).clip(lower=0).to_numpy()
-    d = po[["school_id", "school_year", "unexcused_hours"]].assign(
-        exposed=(s <= po["school_year"].to_numpy()).astype(int), days=days)
-    d = d[d["days"] > 0]
-    return d.assign(log_days=np.log(d["days"])), []
 
 
 def run_step(name: str, cohort_dir: str) -> dict:
-    """Run one step in this (fresh) process; the result as a dict."""
+    """Run one step in this (fresh) process; the result as a dict. Estimators and their pyfixest
+    peers are run as ``bench_fixest.py`` runs them."""
     import verzuimmodel as vm
+
+    if name in FIXEST or name in vm.effects.available("cohort"):
+        return bench_fixest.run_step(name, cohort_dir)
 
     out: dict = {"step": name}
     t0 = time.perf_counter()
@@ -100,20 +69,8 @@ def run_step(name: str, cohort_dir: str) -> dict:
             with tempfile.TemporaryDirectory() as tmp:
                 vm.report.build(cohort, scenario="national", out=os.path.join(tmp, "report"), progress=False)
                 out["result"] = "report.html and report.pdf written"
-        elif name.startswith(("fepois:", "feols:")):
-            import pyfixest as pf
-
-            kind, formula, offset, cluster = FIXEST[name]
-            d, cov = _fixest_rows(cohort, kind)
-            formula = formula.format(cov=" + ".join(cov)) if cov else formula.replace(" + {cov}", "")
-            t1 = time.perf_counter()
-            fit = (pf.fepois(formula, data=d, offset=offset, vcov={"CRV1": cluster}) if name.startswith("fepois")
-                   else pf.feols(formula, data=d, vcov={"CRV1": cluster}))
-            out["model_seconds"] = time.perf_counter() - t1
-            out["result"] = f"coef {float(fit.coef()['exposed']):.4f} (SE {float(fit.se()['exposed']):.4f})"
         else:
-            e = vm.effects.get(name).fn(cohort)
-            out["result"] = f"coef {e.coef:.4f} (SE {e.std_error:.4f}), {e.n_obs:,} rows"
+            raise ValueError(f"unknown step {name!r}")
         out["seconds"] = time.perf_counter() - t0
     except BaseException as ex:  # noqa: BLE001 - reported, not raised
         out["seconds"] = time.perf_counter() - t0
@@ -189,7 +146,7 @@ def main() -> None:
     by = {r["step"]: r for r in rows}
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     print("ratios (package / pyfixest on the same rows, model time):")
-    for pair, (_, _, _, _) in FIXEST.items():
+    for pair in FIXEST:
         est = pair.split(":", 1)[1]
         if est in by and pair in by and "error" not in by[est] and "error" not in by[pair]:
             print(f"  {est:<22} {by[est]['seconds']:7.1f} s / {pair:<26} {by[pair]['model_seconds']:6.1f} s = "

@@ -189,6 +189,18 @@ def test_did_is_biased_when_adopters_trend_differently():
     assert r["bias"] > 3 * r["bias_mcse"]
 
 
+def test_absorbed_nb_regression_fails_when_adopters_trend_differently():
+    """Where ``vo_nb_glm`` (VO school absorbed) should fail: under ``trend`` it has no pre-period to
+    see that adopting schools' absence rises faster, and, scored against the ATE it declares, is
+    biased upwards beyond 3 Monte Carlo SE and covers below 0.95 (the paper's 500 regions: mean
+    rate ratio 1.01 against 0.85, coverage 0.44)."""
+    d = vm.Design(vm.Scenario.load("trend"), estimators=["vo_nb_glm"], name="trend")
+    r = vm.diagnose(d, n_sims=40, seed=3).tidy().iloc[0]
+    assert r["estimand"] == "po_approach_vo_rate_ratio" and r["population"] == "ATE" and r["n_failed"] == 0
+    assert r["bias"] > 3 * r["bias_mcse"]
+    assert r["coverage"] < 0.95 - 3 * r["coverage_mcse"]
+
+
 def _sum_true_vo_hours(c, pupils=None):
     a = c.absence[c.absence["level"] == "vo"]
     if pupils is not None:
